@@ -1,0 +1,47 @@
+"""The `kubesweep` command: run the operator, print the CRD, start the sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kubesweep", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the operator against the current kubeconfig context")
+    run.add_argument("--namespace", "-n", action="append", default=[], help="watch only these namespaces")
+    run.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace (default)")
+    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="kopf's health endpoint")
+    run.add_argument("--metrics-port", type=int, default=9090, help="Prometheus metrics port (0 disables)")
+    run.add_argument("--peering", default=None, help="kopf peering name for HA replicas")
+    run.add_argument("--verbose", "-v", action="store_true")
+
+    sub.add_parser("crd", help="print the Sweep CRD generated from the API models")
+
+    sandbox = sub.add_parser("sandbox", help="an embedded cluster to try kubesweep without one")
+    sandbox.add_argument("files", nargs="*", help="manifests to apply once it is up")
+    sandbox.add_argument("--serve", action="store_true", help="serve until SIGINT/SIGTERM")
+    sandbox.add_argument("--kubeconfig", default=None, help="where to write the kubeconfig")
+    sandbox.add_argument("--port", type=int, default=0)
+    sandbox.add_argument("--executor", choices=["process", "simulated"], default="process")
+    sandbox.add_argument("--no-operator", action="store_true", help="leave the operator out")
+
+    args = parser.parse_args(argv)
+    if args.command == "crd":
+        from kubesweep import crd
+
+        sys.stdout.write(crd.render_yaml())
+        return 0
+    if args.command == "run":
+        from kubesweep import operator_main
+
+        return operator_main.run(args)
+    from kubesweep.sandbox import cli as sandbox_cli
+
+    return sandbox_cli.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
