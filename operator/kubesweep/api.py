@@ -244,7 +244,8 @@ class SweepSpec(_Model):
     run_cap: int | None = Field(
         default=None,
         ge=1,
-        description="Total runs ever started (W&B run_cap); killed runs that reported no metric do not count.",
+        description="Total runs ever started (W&B run_cap); killed runs that reported no metric "
+        "do not count.",
     )
     max_failed_runs: int | None = Field(
         default=None, ge=1, description="The failure budget: reaching it makes the sweep Failed."

@@ -13,8 +13,10 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the operator against the current kubeconfig context")
     run.add_argument("--namespace", "-n", action="append", default=[], help="watch only these namespaces")
     run.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace (default)")
-    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="kopf's health endpoint")
-    run.add_argument("--metrics-port", type=int, default=9090, help="Prometheus metrics port (0 disables)")
+    run.add_argument(
+        "--liveness", default=None, help="kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz"
+    )
+    run.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port")
     run.add_argument("--peering", default=None, help="kopf peering name for HA replicas")
     run.add_argument("--verbose", "-v", action="store_true")
 

@@ -1,0 +1,174 @@
+"""The only module that talks to the Kubernetes API (the official `kubernetes` client).
+
+The client is synchronous; every call runs in a worker thread so the operator's event loop
+keeps serving watches while requests are in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from kubesweep import api
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Rejected(Exception):
+    """The API server refused a request as invalid (4xx other than conflicts and throttling)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Gone(Exception):
+    """The object does not exist (404)."""
+
+
+def _message(exc: ApiException) -> str:
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    return str(body.get("message") or exc.reason or exc)
+
+
+def _is_rejection(exc: ApiException) -> bool:
+    return exc.status in (400, 403, 422) or (
+        exc.status is not None and 400 <= exc.status < 500 and exc.status not in (404, 408, 409, 429)
+    )
+
+
+class Cluster:
+    """Typed calls for what the operator does; errors translated into Rejected/Gone."""
+
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        if api_client is None:
+            configuration = client.Configuration()
+            try:
+                config.load_incluster_config(client_configuration=configuration)
+            except config.ConfigException:
+                config.load_kube_config(client_configuration=configuration)
+            # One connection per concurrent request: reconciles of many sweeps run in parallel.
+            configuration.connection_pool_maxsize = 32
+            api_client = client.ApiClient(configuration)
+        self.api_client = api_client
+        self.core = client.CoreV1Api(api_client)
+        self.batch = client.BatchV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self.on_error: Callable[[str, int], None] = lambda verb, status: None
+
+    async def _call(self, verb: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except ApiException as exc:
+            self.on_error(verb, exc.status or 0)
+            if exc.status == 404:
+                raise Gone(_message(exc)) from exc
+            if _is_rejection(exc):
+                raise Rejected(exc.status or 0, _message(exc)) from exc
+            raise
+
+    async def create_job(self, namespace: str, body: Mapping[str, Any]) -> bool:
+        """Creates the run's Job; False when it exists already (the name is the run's identity)."""
+        try:
+            await self._call("create", self.batch.create_namespaced_job, namespace, body)
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    async def patch_job(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        await self._call("patch", self.batch.patch_namespaced_job, name, namespace, patch)
+
+    async def release_job(
+        self, namespace: str, name: str, finalizers: list[str], resource_version: str
+    ) -> None:
+        """Removes our finalizer, guarded by resourceVersion so no other finalizer is lost."""
+        remaining = [f for f in finalizers if f != api.JOB_FINALIZER]
+        patch = {"metadata": {"finalizers": remaining or None, "resourceVersion": resource_version}}
+        try:
+            await self.patch_job(namespace, name, patch)
+        except Gone:
+            pass
+
+    async def delete_pods(
+        self, namespace: str, label_selector: str, grace_period_seconds: int | None
+    ) -> None:
+        body = client.V1DeleteOptions(grace_period_seconds=grace_period_seconds)
+        await self._call(
+            "deletecollection",
+            self.core.delete_collection_namespaced_pod,
+            namespace,
+            label_selector=label_selector,
+            grace_period_seconds=grace_period_seconds,
+            body=body,
+        )
+
+    async def read_log(self, namespace: str, pod: str, container: str | None = None) -> str:
+        try:
+            return await self._call(
+                "get", self.core.read_namespaced_pod_log, pod, namespace, container=container
+            )
+        except (Gone, Rejected):
+            return ""
+
+    async def patch_sweep_status(
+        self, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        result = await self._call(
+            "patch",
+            self.custom.patch_namespaced_custom_object_status,
+            api.GROUP,
+            api.VERSION,
+            namespace,
+            api.PLURAL,
+            name,
+            {"status": status},
+        )
+        return dict(result)
+
+    async def post_event(
+        self, sweep: Mapping[str, Any], type_: str, reason: str, message: str, component: str = "kubesweep"
+    ) -> None:
+        meta = sweep["metadata"]
+        now = datetime.datetime.now(datetime.UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(
+                name=f"{meta['name']}.{uuid.uuid4().hex[:12]}", namespace=meta["namespace"]
+            ),
+            involved_object=client.V1ObjectReference(
+                api_version=api.API_VERSION,
+                kind=api.KIND,
+                name=meta["name"],
+                namespace=meta["namespace"],
+                uid=meta.get("uid"),
+                resource_version=meta.get("resourceVersion"),
+            ),
+            type=type_,
+            reason=reason,
+            message=message[:1024],
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=client.V1EventSource(component=component),
+            reporting_component=component,
+            reporting_instance=component,
+        )
+        try:
+            await self._call("create", self.core.create_namespaced_event, meta["namespace"], event)
+        except (ApiException, Gone, Rejected) as exc:
+            # Events are for people; losing one must never stop a reconcile.
+            logger.warning("Could not post event %s for %s: %s", reason, meta["name"], exc)

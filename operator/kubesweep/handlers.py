@@ -1,0 +1,359 @@
+"""kopf wiring: watch Sweeps, their Jobs and their pods; reconcile each sweep on any change.
+
+Observed state comes from kopf indexes (no LIST per reconcile at steady state). Every event
+of a sweep, its Jobs or its pods marks the sweep dirty; one worker per sweep coalesces the
+marks and runs one reconcile pass at a time, so passes of one sweep never overlap while
+different sweeps proceed in parallel. A timer is only a safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from kubesweep import api, metrics, reconcile, runs
+from kubesweep.cluster import Cluster, Gone, Rejected
+
+logger = logging.getLogger("kubesweep")
+
+Key = tuple[str, str]  # (namespace, the sweep's label value)
+
+SWEEPS = (api.GROUP, api.VERSION, api.PLURAL)
+RUN_LABELS = {api.LABEL_MANAGED_BY: api.MANAGED_BY, api.LABEL_SWEEP: kopf.PRESENT}
+# How often a running run's log is read for hyperband's intermediate values.
+STEP_LOG_INTERVAL = 1.0
+SAFETY_NET_INTERVAL = 30.0
+
+
+def _trim_meta(meta: Mapping[str, Any], *, annotations: bool = True) -> dict[str, Any]:
+    keep = ("name", "namespace", "uid", "resourceVersion", "generation", "deletionTimestamp", "finalizers")
+    out = {k: meta[k] for k in keep if k in meta}
+    out["creationTimestamp"] = meta.get("creationTimestamp")
+    if annotations:
+        out["annotations"] = {
+            k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith("kubesweep.io/")
+        }
+    out["labels"] = {k: v for k, v in (meta.get("labels") or {}).items() if k.startswith("kubesweep.io/")}
+    return out
+
+
+def _trim_job(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What reconcile needs of a Job: memory stays small with thousands of runs."""
+    return {
+        "metadata": _trim_meta(body.get("metadata", {})),
+        "spec": {"suspend": body.get("spec", {}).get("suspend")},
+        "status": {"conditions": body.get("status", {}).get("conditions") or []},
+    }
+
+
+def _trim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
+    status = body.get("status", {})
+    containers = body.get("spec", {}).get("containers") or [{}]
+    return {
+        "metadata": _trim_meta(body.get("metadata", {}), annotations=False),
+        "container": containers[0].get("name"),
+        "status": {
+            "phase": status.get("phase"),
+            "reason": status.get("reason"),
+            "containerStatuses": [
+                {"state": s.get("state", {})} for s in status.get("containerStatuses") or []
+            ],
+        },
+    }
+
+
+def _rv(obj: Mapping[str, Any] | None) -> int:
+    try:
+        return int((obj or {}).get("metadata", {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _normalized(status: Mapping[str, Any]) -> dict[str, Any]:
+    """Status without empty values, to tell whether a write would change anything."""
+    return {k: v for k, v in status.items() if v not in (None, [], {})}
+
+
+class Reconciler:
+    """One worker per dirty sweep; observed state from kopf's indexes."""
+
+    def __init__(self) -> None:
+        self.cluster: Cluster | None = None
+        self.sweeps: kopf.Index[Key, dict[str, Any]] | None = None
+        self.jobs: kopf.Index[Key, dict[str, Any]] | None = None
+        self.pods: kopf.Index[Key, dict[str, Any]] | None = None
+        self._pending: set[Key] = set()
+        self._workers: dict[Key, asyncio.Task[None]] = {}
+        self._written: dict[Key, dict[str, Any]] = {}  # the newest sweep we wrote the status of
+        self._logs: dict[str, tuple[float, str]] = {}  # run → (when read, log) for hyperband
+        self._spec_seen: dict[Key, tuple[int, float]] = {}  # generation → when first seen
+
+    def bind(self, **indexes: Any) -> None:
+        self.sweeps = indexes["sweep_index"]
+        self.jobs = indexes["job_index"]
+        self.pods = indexes["pod_index"]
+
+    def schedule(self, key: Key) -> None:
+        self._pending.add(key)
+        if key not in self._workers:
+            self._workers[key] = asyncio.create_task(self._work(key), name=f"reconcile {key}")
+
+    async def _work(self, key: Key) -> None:
+        failures = 0
+        try:
+            while key in self._pending:
+                self._pending.discard(key)
+                started = time.monotonic()
+                try:
+                    await self.reconcile(key)
+                    failures = 0
+                except Exception as exc:
+                    # One bad pass (an API hiccup, a conflict) never stops this or any other sweep:
+                    # try again with a capped backoff.
+                    failures += 1
+                    level = logging.WARNING if failures < 3 else logging.ERROR
+                    logger.log(level, "Reconcile of %s/%s failed (%s); retrying", *key, exc)
+                    await asyncio.sleep(min(0.2 * 2**failures, 10.0))
+                    self._pending.add(key)
+                finally:
+                    metrics.RECONCILE_DURATION.observe(time.monotonic() - started)
+        finally:
+            self._workers.pop(key, None)
+
+    def _get(self, index: kopf.Index[Key, dict[str, Any]] | None, key: Key) -> list[dict[str, Any]]:
+        if index is None:
+            return []
+        try:
+            return list(index[key])
+        except KeyError:
+            return []
+
+    def _sweep(self, key: Key) -> dict[str, Any] | None:
+        found = self._get(self.sweeps, key)
+        if not found:
+            self._written.pop(key, None)
+            return None
+        sweep = found[0]
+        written = self._written.get(key)
+        if written is not None and written["metadata"].get("uid") == sweep["metadata"].get("uid"):
+            if _rv(written) > _rv(sweep):
+                return written
+        return sweep
+
+    async def reconcile(self, key: Key) -> None:
+        assert self.cluster is not None
+        namespace = key[0]
+        jobs = self._get(self.jobs, key)
+        pods_by_run: dict[str, list[dict[str, Any]]] = {}
+        for pod in self._get(self.pods, key):
+            pods_by_run.setdefault(pod["metadata"]["labels"].get(api.LABEL_RUN, ""), []).append(pod)
+        sweep = self._sweep(key)
+
+        if sweep is None or sweep["metadata"].get("deletionTimestamp"):
+            # The sweep is gone: its Jobs are being garbage-collected; let them go.
+            for job in jobs:
+                meta = job["metadata"]
+                if meta.get("deletionTimestamp") and api.JOB_FINALIZER in (meta.get("finalizers") or []):
+                    await self.cluster.release_job(
+                        namespace, meta["name"], meta["finalizers"], meta["resourceVersion"]
+                    )
+            return
+
+        owned = [j for j in jobs if self._owned_by(j, sweep)]
+        early = bool((sweep.get("spec") or {}).get("earlyTerminate"))
+        observed = [
+            await self._observe(namespace, job, pods_by_run.get(job["metadata"]["name"], []), early)
+            for job in owned
+        ]
+        decision = reconcile.decide(sweep, observed)
+        decision = await self._apply(key, sweep, owned, decision, observed)
+        self._note_reaction(key, sweep, decision)
+
+    @staticmethod
+    def _owned_by(job: Mapping[str, Any], sweep: Mapping[str, Any]) -> bool:
+        # A Job of an earlier sweep of the same name is not this sweep's run.
+        uid = sweep["metadata"].get("uid")
+        return job["metadata"].get("ownerUid", uid) == uid
+
+    async def _observe(
+        self, namespace: str, job: dict[str, Any], pods: list[dict[str, Any]], early: bool
+    ) -> runs.Run:
+        run = runs.observe(job, pods)
+        if run.recorded or not pods:
+            return run
+        latest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+        name = latest["metadata"]["name"]
+        assert self.cluster is not None
+        if run.needs_log:
+            log = await self.cluster.read_log(namespace, name, latest.get("container"))
+            return runs.observe(job, pods, log)
+        if early and run.active:
+            when, log = self._logs.get(name, (0.0, ""))
+            if time.monotonic() - when >= STEP_LOG_INTERVAL:
+                log = await self.cluster.read_log(namespace, name, latest.get("container"))
+                self._logs[name] = (time.monotonic(), log)
+            return runs.observe(job, pods, log)
+        return run
+
+    async def _apply(
+        self,
+        key: Key,
+        sweep: dict[str, Any],
+        jobs: list[dict[str, Any]],
+        decision: reconcile.Decision,
+        observed: list[runs.Run],
+    ) -> reconcile.Decision:
+        assert self.cluster is not None
+        cluster = self.cluster
+        namespace = key[0]
+
+        # Kills first: cancel must reach the pods before anything else.
+        await asyncio.gather(
+            *(
+                cluster.delete_pods(namespace, a.label_selector, a.grace_period_seconds)
+                for a in decision.of(reconcile.DeletePods)
+            )
+        )
+        records = decision.of(reconcile.RecordRun)
+        await asyncio.gather(*(self._record(namespace, a) for a in records))
+        for action in records:
+            if '"state":"Killed"' in action.result:
+                metrics.RUNS_KILLED.inc()
+            elif '"state":"Failed"' in action.result or '"state":"Crashed"' in action.result:
+                metrics.RUNS_FAILED.inc()
+
+        creations = decision.of(reconcile.CreateRun)
+        if creations:
+            results = await asyncio.gather(
+                *(cluster.create_job(namespace, a.job) for a in creations), return_exceptions=True
+            )
+            rejected = next((r for r in results if isinstance(r, Rejected)), None)
+            for result in results:
+                if isinstance(result, BaseException) and not isinstance(result, Rejected):
+                    raise result
+            metrics.RUNS_STARTED.inc(sum(1 for r in results if r is True))
+            if rejected is not None:
+                # The API server refused the run's Job: say so in the status, start nothing more.
+                decision = reconcile.decide(sweep, observed, template_error=rejected.message)
+
+        for event in decision.of(reconcile.Event):
+            asyncio.create_task(cluster.post_event(sweep, event.type, event.reason, event.message))
+
+        for write in decision.of(reconcile.WriteStatus):
+            if _normalized(write.status) != _normalized(sweep.get("status") or {}):
+                try:
+                    self._written[key] = await cluster.patch_sweep_status(
+                        namespace, sweep["metadata"]["name"], write.status
+                    )
+                except Gone:
+                    return decision
+
+        by_name = {j["metadata"]["name"]: j for j in jobs}
+        for release in decision.of(reconcile.ReleaseJob):
+            meta = by_name[release.name]["metadata"]
+            await cluster.release_job(
+                namespace, release.name, meta.get("finalizers") or [], meta["resourceVersion"]
+            )
+        return decision
+
+    async def _record(self, namespace: str, action: reconcile.RecordRun) -> None:
+        assert self.cluster is not None
+        patch: dict[str, Any] = {"metadata": {"annotations": {api.ANNOTATION_RESULT: action.result}}}
+        if action.suspend:
+            patch["spec"] = {"suspend": True}
+        try:
+            await self.cluster.patch_job(namespace, action.name, patch)
+        except Gone:
+            pass
+
+    def note_spec(self, key: Key, generation: int | None) -> None:
+        if generation is not None and self._spec_seen.get(key, (None, 0.0))[0] != generation:
+            self._spec_seen[key] = (generation, time.monotonic())
+
+    def _note_reaction(self, key: Key, sweep: Mapping[str, Any], decision: reconcile.Decision) -> None:
+        seen = self._spec_seen.get(key)
+        generation = sweep["metadata"].get("generation")
+        if seen is not None and seen[0] == generation and seen[1] > 0:
+            metrics.REACTION_LATENCY.labels(
+                action=str((sweep.get("spec") or {}).get("state", "running"))
+            ).observe(time.monotonic() - seen[1])
+            self._spec_seen[key] = (generation, 0.0)
+
+
+RECONCILER = Reconciler()
+
+
+def _trim_sweep(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "metadata": _trim_meta(body.get("metadata", {})),
+        "spec": dict(body.get("spec") or {}),
+        "status": dict(body.get("status") or {}),
+    }
+
+
+@kopf.index(*SWEEPS)
+def sweep_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    return {(namespace, runs.label_value(name)): _trim_sweep(body)}
+
+
+@kopf.index("batch", "v1", "jobs", labels=RUN_LABELS)
+def job_index(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    job = _trim_job(body)
+    owner = next(
+        (o for o in body.get("metadata", {}).get("ownerReferences") or [] if o.get("kind") == api.KIND), None
+    )
+    if owner is not None:
+        job["metadata"]["ownerUid"] = owner.get("uid")
+    return {(namespace, labels[api.LABEL_SWEEP]): job}
+
+
+@kopf.index("", "v1", "pods", labels=RUN_LABELS)
+def pod_index(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+    return {(namespace, labels[api.LABEL_SWEEP]): _trim_pod(body)}
+
+
+@kopf.on.event(*SWEEPS)
+def on_sweep(namespace: str, name: str, body: kopf.Body, type: str | None, **kwargs: Any) -> None:
+    RECONCILER.bind(**kwargs)
+    key = (namespace, runs.label_value(name))
+    if type != "DELETED":
+        RECONCILER.note_spec(key, body.get("metadata", {}).get("generation"))
+    RECONCILER.schedule(key)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=RUN_LABELS)
+def on_job(namespace: str, labels: kopf.Labels, **kwargs: Any) -> None:
+    RECONCILER.bind(**kwargs)
+    RECONCILER.schedule((namespace, labels[api.LABEL_SWEEP]))
+
+
+@kopf.on.event("", "v1", "pods", labels=RUN_LABELS)
+def on_pod(namespace: str, labels: kopf.Labels, **kwargs: Any) -> None:
+    RECONCILER.bind(**kwargs)
+    RECONCILER.schedule((namespace, labels[api.LABEL_SWEEP]))
+
+
+@kopf.timer(*SWEEPS, interval=SAFETY_NET_INTERVAL, initial_delay=SAFETY_NET_INTERVAL)
+def safety_net(namespace: str, name: str, **kwargs: Any) -> None:
+    RECONCILER.bind(**kwargs)
+    RECONCILER.schedule((namespace, runs.label_value(name)))
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    RECONCILER.cluster = Cluster()
+    RECONCILER.cluster.on_error = lambda verb, status: metrics.API_ERRORS.labels(
+        verb=verb, status=str(status)
+    ).inc()
+    # React within milliseconds: kopf otherwise waits 0.1 s for more events of an object.
+    settings.batching.batch_window = 0.01
+    settings.posting.level = logging.WARNING
+    settings.persistence.finalizer = "kubesweep.io/operator"
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.error_backoffs = [0.5, 1, 2, 5, 10]

@@ -1,0 +1,502 @@
+"""The decision: (sweep, its runs as observed) → actions. Pure; every lifecycle rule lives here.
+
+The shell (`handlers`) observes the cluster, calls `decide`, and carries out the actions in
+order: run records and kills first, then Job creations, then the status write, then the
+release of deleted Jobs whose records the status now holds.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pydantic
+
+from kubesweep import api, runs, search
+from kubesweep.api import Phase, RunState, State
+from kubesweep.runs import Run
+
+# ---------------------------------------------------------------------------------------------
+# Actions.
+
+
+@dataclass(frozen=True)
+class CreateRun:
+    name: str
+    number: int
+    parameters: Mapping[str, Any]
+    job: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RecordRun:
+    """Save a run's outcome on its Job (kubesweep.io/result); `suspend` keeps the Job from
+    creating more pods for a run that was stopped or killed."""
+
+    name: str
+    result: str
+    suspend: bool = False
+
+
+@dataclass(frozen=True)
+class DeletePods:
+    """One collection delete by label selector. grace 0 kills at once; None is a normal stop."""
+
+    label_selector: str
+    grace_period_seconds: int | None
+
+
+@dataclass(frozen=True)
+class WriteStatus:
+    status: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ReleaseJob:
+    """Remove our finalizer from a deleted Job, once status.removedRuns holds its record."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+Action = CreateRun | RecordRun | DeletePods | WriteStatus | ReleaseJob | Event
+
+
+@dataclass(frozen=True)
+class Decision:
+    actions: list[Action]
+    phase: Phase
+    status: Mapping[str, Any]
+
+    def of(self, kind: type) -> list[Any]:
+        return [a for a in self.actions if isinstance(a, kind)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs.
+
+
+class InvalidSweep(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def parse_spec(spec: Mapping[str, Any]) -> api.SweepSpec:
+    """The spec, or InvalidSweep naming the field a person must fix."""
+    try:
+        parsed = api.SweepSpec.model_validate(spec)
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        path = ".".join(str(p) for p in err["loc"])
+        raise InvalidSweep(f"spec.{path}", err["msg"]) from None
+    metric = parsed.metric
+    if parsed.method == api.Method.BAYES and metric is None:
+        raise InvalidSweep("spec.metric", "bayes search needs a metric to optimize: set metric.name and goal")
+    if parsed.early_terminate is not None:
+        if metric is None:
+            raise InvalidSweep("spec.metric", "earlyTerminate needs a metric: set metric.name and goal")
+        try:
+            search.hyperband_validate(parsed.early_terminate.model_dump(by_alias=True, exclude_none=True))
+        except search.SearchSpaceError as exc:
+            raise InvalidSweep(exc.field, exc.message) from None
+    try:
+        search.validate(str(parsed.method), parsed.parameters)
+    except search.SearchSpaceError as exc:
+        raise InvalidSweep(exc.field, exc.message) from None
+    return parsed
+
+
+def removed_runs(status: Mapping[str, Any]) -> list[Run]:
+    """Runs whose Jobs are gone, as status.removedRuns remembers them."""
+    out = []
+    for item in status.get("removedRuns") or []:
+        try:
+            record = api.RemovedRun.model_validate(item)
+        except pydantic.ValidationError:
+            continue
+        out.append(
+            Run(
+                name=record.name,
+                number=record.number,
+                parameters=record.parameters,
+                state=RunState(record.state),
+                metrics=record.metrics,
+                recorded=True,
+                exists=False,
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers.
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _metric_of(run: Run, spec: api.SweepSpec) -> float | None:
+    if spec.metric is None:
+        return None
+    return run.metrics.get(spec.metric.name)
+
+
+def counts_toward_cap(run: Run, spec: api.SweepSpec) -> bool:
+    """W&B's run_cap counting: every run started except killed runs that reported no metric."""
+    if run.state != RunState.KILLED:
+        return True
+    return bool(run.metrics) if spec.metric is None else _metric_of(run, spec) is not None
+
+
+def _better(a: float, b: float, goal: str) -> bool:
+    return a < b if goal == api.Goal.MINIMIZE else a > b
+
+
+def best_run(all_runs: Sequence[Run], spec: api.SweepSpec) -> Run | None:
+    if spec.metric is None:
+        return None
+    best: Run | None = None
+    for run in all_runs:
+        value = _metric_of(run, spec)
+        if value is None or run.state in (RunState.FAILED, RunState.CRASHED):
+            continue
+        if best is None or _better(value, best.metrics[spec.metric.name], str(spec.metric.goal)):
+            best = run
+    return best
+
+
+def target_reached(all_runs: Sequence[Run], spec: api.SweepSpec) -> Run | None:
+    metric = spec.metric
+    if metric is None or metric.target is None:
+        return None
+    for run in sorted(all_runs, key=lambda r: r.number):
+        value = _metric_of(run, spec)
+        if value is None or run.state != RunState.FINISHED:
+            continue
+        if (value <= metric.target) if metric.goal == api.Goal.MINIMIZE else (value >= metric.target):
+            return run
+    return None
+
+
+def trials(all_runs: Sequence[Run], spec: api.SweepSpec) -> list[search.Trial]:
+    metric = spec.metric.name if spec.metric else None
+    return [
+        search.Trial(
+            number=run.number,
+            parameters=run.parameters,
+            state=str(run.state),  # type: ignore[arg-type]
+            metric=run.metrics.get(metric) if metric else None,
+            steps=runs.metric_steps(run.steps, metric) if metric else (),
+        )
+        for run in sorted(all_runs, key=lambda r: r.number)
+    ]
+
+
+def _condition(
+    previous: Sequence[Mapping[str, Any]],
+    kind: str,
+    status: bool,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: str,
+) -> dict[str, Any]:
+    """A metav1.Condition whose lastTransitionTime moves only when its status does."""
+    value = "True" if status else "False"
+    old = next((c for c in previous if c.get("type") == kind), None)
+    since = (
+        old["lastTransitionTime"]
+        if old and old.get("status") == value and old.get("lastTransitionTime")
+        else now
+    )
+    return {
+        "type": kind,
+        "status": value,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": since,
+        "observedGeneration": generation,
+    }
+
+
+# Condition reasons a resumed sweep does not clear by itself.
+TEMPLATE_REJECTED = "TemplateRejected"
+INVALID_SPEC = "InvalidSpec"
+
+
+# ---------------------------------------------------------------------------------------------
+# The decision.
+
+
+@dataclass
+class _Pass:
+    """What one pass has decided so far."""
+
+    actions: list[Action] = field(default_factory=list)
+    runs: dict[str, Run] = field(default_factory=dict)
+
+    def record(self, run: Run, **changes: Any) -> Run:
+        updated = replace(run, recorded=True, **changes)
+        self.runs[run.name] = updated
+        suspend = updated.state == RunState.KILLED
+        self.actions.append(RecordRun(run.name, runs.result_annotation(updated), suspend=suspend))
+        return updated
+
+
+def decide(
+    sweep: Mapping[str, Any],
+    observed: Sequence[Run],
+    *,
+    now: str | None = None,
+    template_error: str | None = None,
+) -> Decision:
+    """Everything the operator does to one sweep in one pass.
+
+    `observed` are the runs read from the sweep's Jobs and pods; `template_error` is the API
+    server's message when it rejected a run's Job in this pass.
+    """
+    now = now or _now()
+    meta = sweep.get("metadata", {})
+    generation = meta.get("generation")
+    old_status: Mapping[str, Any] = sweep.get("status") or {}
+    old_phase = old_status.get("phase")
+    conditions_before: Sequence[Mapping[str, Any]] = old_status.get("conditions") or []
+    p = _Pass()
+    for run in [*removed_runs(old_status), *observed]:
+        p.runs.setdefault(run.name, run)
+    label = runs.label_value(meta.get("name", ""))
+
+    def finish(phase: Phase, reason: str, message: str, spec: api.SweepSpec | None) -> Decision:
+        return _finish(sweep, p, phase, reason, message, spec, now, old_phase, conditions_before, generation)
+
+    # An invalid spec: say which field, start nothing, kill nothing, keep every record.
+    try:
+        spec = parse_spec(sweep.get("spec") or {})
+    except InvalidSweep as exc:
+        p.actions.append(Event("Warning", INVALID_SPEC, str(exc)))
+        return finish(Phase.CRASHED, INVALID_SPEC, str(exc), None)
+
+    state = State(spec.state)
+    # Runs that ended: record them once, with their metrics.
+    for run in list(p.runs.values()):
+        if run.exists and not run.recorded and not run.active:
+            p.record(run)
+            p.actions.append(_run_event(run))
+
+    # Runs stopped by a person (annotation or Job deletion): they end Killed, and their pods
+    # stop with their normal grace period (no signal is skipped).
+    for run in list(p.runs.values()):
+        if run.exists and run.active and (run.stop_requested or run.deleting):
+            p.record(run, state=RunState.KILLED, reason="StoppedByUser")
+            p.actions.append(DeletePods(f"{api.LABEL_RUN}={run.name}", None))
+            p.actions.append(Event("Normal", "RunStopped", f"Run {run.name} stopped by a person: Killed"))
+
+    # Cancel: every pod of the sweep killed at once, in one collection delete, and every
+    # active run recorded Killed with its Job suspended so no pod comes back.
+    if state == State.CANCELLED:
+        active = [r for r in p.runs.values() if r.exists and r.active]
+        lingering = [r for r in p.runs.values() if r.exists and r.pods_alive]
+        for run in active:
+            p.record(run, state=RunState.KILLED, reason="Cancelled")
+        if active or lingering:
+            p.actions.insert(0, DeletePods(f"{api.LABEL_SWEEP}={label}", 0))
+        if active:
+            p.actions.append(Event("Normal", "RunsKilled", f"Killed {len(active)} active run(s)"))
+        return finish(Phase.CANCELLED, "Cancelled", "Cancelled: active runs were killed", spec)
+
+    # Hyperband: runs below the threshold stop like a normal stop and are marked stopped early.
+    if spec.early_terminate is not None and state == State.RUNNING:
+        to_stop = search.hyperband_to_stop(
+            spec.early_terminate.model_dump(by_alias=True, exclude_none=True),
+            str(spec.metric.goal) if spec.metric else "minimize",  # type: ignore[arg-type]
+            trials([r for r in p.runs.values()], spec),
+        )
+        by_number = {r.number: r for r in p.runs.values() if r.exists and r.active}
+        for number in to_stop:
+            run = by_number.get(number)
+            if run is None:
+                continue
+            last = runs.metric_steps(run.steps, spec.metric.name)[-1:] if spec.metric else ()
+            metrics = dict(run.metrics)
+            if last and spec.metric:
+                metrics[spec.metric.name] = last[0][1]
+            p.record(
+                run, state=RunState.KILLED, reason="EarlyTerminated", early_stopped=True, metrics=metrics
+            )
+            p.actions.append(DeletePods(f"{api.LABEL_RUN}={run.name}", None))
+            p.actions.append(Event("Normal", "RunStoppedEarly", f"Hyperband stopped run {run.name}"))
+
+    all_runs = list(p.runs.values())
+    active = [r for r in all_runs if r.exists and r.active]
+
+    if state == State.PAUSED:
+        return finish(Phase.PAUSED, "Paused", f"Paused: {len(active)} run(s) still executing", spec)
+    if state == State.STOPPED:
+        if active:
+            return finish(Phase.STOPPING, "Stopping", f"Stopping: waiting for {len(active)} run(s)", spec)
+        return finish(Phase.STOPPED, "Stopped", "Stopped: no run is executing", spec)
+
+    # Running.
+    failures = sum(1 for r in all_runs if r.state in (RunState.FAILED, RunState.CRASHED))
+    if spec.max_failed_runs is not None and failures >= spec.max_failed_runs:
+        return finish(
+            Phase.FAILED,
+            "MaxFailedRunsReached",
+            f"{failures} run(s) failed, reaching maxFailedRuns={spec.max_failed_runs}; "
+            "raise maxFailedRuns to continue",
+            spec,
+        )
+    rejected = next(
+        (
+            c
+            for c in conditions_before
+            if c.get("reason") == TEMPLATE_REJECTED and c.get("observedGeneration") == generation
+        ),
+        None,
+    )
+    if template_error is not None or rejected is not None:
+        message = template_error or str(rejected.get("message", "") if rejected else "")
+        if template_error is not None:
+            p.actions.append(Event("Warning", TEMPLATE_REJECTED, message))
+        return finish(Phase.CRASHED, TEMPLATE_REJECTED, message, spec)
+
+    winner = target_reached(all_runs, spec)
+    counted = sum(1 for r in all_runs if counts_toward_cap(r, spec))
+    done_reason: tuple[str, str] | None = None
+    if winner is not None:
+        done_reason = ("TargetReached", f"Run {winner.name} reached metric.target")
+    elif spec.run_cap is not None and counted >= spec.run_cap:
+        done_reason = ("RunCapReached", f"runCap={spec.run_cap} runs started")
+
+    if done_reason is None:
+        free = spec.parallelism - len(active)
+        if spec.run_cap is not None:
+            free = min(free, spec.run_cap - counted)
+        history = trials(all_runs, spec)
+        next_number = max((r.number for r in all_runs), default=0) + 1
+        for _ in range(max(free, 0)):
+            parameters = search.suggest(
+                str(spec.method),
+                spec.parameters,
+                history,
+                seed=spec.seed,
+                run_number=next_number,
+                goal=str(spec.metric.goal) if spec.metric else "minimize",  # type: ignore[arg-type]
+            )
+            if parameters is None:
+                done_reason = ("SearchExhausted", "Every point of the search space has been tried")
+                break
+            name = runs.job_name(meta.get("name", ""), next_number)
+            job = runs.render_job(sweep, next_number, parameters)
+            p.actions.append(CreateRun(name, next_number, parameters, job))
+            run = Run(name=name, number=next_number, parameters=parameters, state=RunState.PENDING)
+            p.runs[name] = run
+            history.append(search.Trial(number=next_number, parameters=parameters, state="Pending"))
+            active.append(run)
+            next_number += 1
+
+    if done_reason is not None:
+        reason, message = done_reason
+        if active:
+            return finish(Phase.RUNNING, "Draining", f"{message}; waiting for {len(active)} run(s)", spec)
+        return finish(Phase.FINISHED, reason, message, spec)
+    return finish(Phase.RUNNING, "Running", f"{len(active)} run(s) executing", spec)
+
+
+def _run_event(run: Run) -> Event:
+    text = ", ".join(f"{k}={v:g}" for k, v in sorted(run.metrics.items()))
+    detail = f" ({text})" if text else ""
+    if run.state == RunState.FINISHED:
+        return Event("Normal", "RunFinished", f"Run {run.name} finished{detail}")
+    if run.state == RunState.KILLED:
+        return Event("Normal", "RunKilled", f"Run {run.name} killed{detail}")
+    return Event("Warning", f"Run{run.state}", f"Run {run.name} {str(run.state).lower()}: {run.reason}")
+
+
+def _finish(
+    sweep: Mapping[str, Any],
+    p: _Pass,
+    phase: Phase,
+    reason: str,
+    message: str,
+    spec: api.SweepSpec | None,
+    now: str,
+    old_phase: str | None,
+    conditions_before: Sequence[Mapping[str, Any]],
+    generation: int | None,
+) -> Decision:
+    """The status of this pass, the events of its transitions, and the Job releases."""
+    old_status: Mapping[str, Any] = sweep.get("status") or {}
+    all_runs = sorted(p.runs.values(), key=lambda r: r.number)
+
+    # Deleted Jobs: their records move into the status, then the Jobs are let go.
+    releases = [r for r in all_runs if r.exists and r.deleting and r.recorded and not r.active]
+    removed = [r for r in all_runs if not r.exists or r in releases]
+
+    counts = {state.value.lower(): 0 for state in RunState}
+    for run in all_runs:
+        counts[run.state.value.lower()] += 1
+    counts["total"] = len(all_runs)
+
+    settled = phase in api.SETTLED_PHASES
+    problem = reason in (INVALID_SPEC, TEMPLATE_REJECTED) or phase == Phase.FAILED
+    conditions = [
+        _condition(
+            conditions_before, "Ready", not problem, reason if problem else "Reconciled",
+            message if problem else "The sweep is valid and reconciled", generation, now,
+        ),
+        _condition(
+            conditions_before, "Progressing", phase in (Phase.RUNNING, Phase.STOPPING), reason, message,
+            generation, now,
+        ),
+        _condition(
+            conditions_before, "Completed", phase == Phase.FINISHED,
+            reason if phase == Phase.FINISHED else str(phase), message, generation, now,
+        ),
+    ]  # fmt: skip
+
+    best = best_run(all_runs, spec) if spec is not None else None
+    status: dict[str, Any] = {
+        "phase": str(phase),
+        "observedGeneration": generation,
+        "conditions": conditions,
+        "runs": counts,
+        "bestRun": (
+            {"name": best.name, "metric": _metric_of(best, spec), "parameters": dict(best.parameters)}
+            if best is not None and spec is not None
+            else old_status.get("bestRun")
+        ),
+        "startTime": old_status.get("startTime") or now,
+        "completionTime": (old_status.get("completionTime") or now) if settled else None,
+        "removedRuns": [
+            {
+                "name": r.name,
+                "number": r.number,
+                "state": str(r.state),
+                "parameters": dict(r.parameters),
+                "metrics": dict(r.metrics),
+            }
+            for r in removed
+        ],
+    }
+    actions = list(p.actions)
+    if str(phase) != old_phase:
+        kind = "Warning" if phase in (Phase.FAILED, Phase.CRASHED) else "Normal"
+        actions.append(Event(kind, str(phase), message))
+    if any(isinstance(a, CreateRun) for a in actions):
+        names = ", ".join(a.name for a in actions if isinstance(a, CreateRun))
+        actions.append(Event("Normal", "RunsStarted", f"Started {names}"))
+    actions.append(WriteStatus(status))
+    actions.extend(ReleaseJob(r.name) for r in releases)
+    return Decision(actions=actions, phase=phase, status=status)

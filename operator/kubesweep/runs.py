@@ -1,0 +1,419 @@
+"""Runs: the Job of a run rendered from the sweep's template, and a run read back from its
+Job and pods. Pure functions; no API calls."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubesweep import api
+from kubesweep.api import RunState
+
+# Kubernetes keeps Job names to 63 characters (the job-name label carries them).
+MAX_JOB_NAME = 63
+MAX_LABEL_VALUE = 63
+_NUMBER_WIDTH = 4
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:6]
+
+
+def label_value(sweep_name: str) -> str:
+    """The sweep's name as a label value: itself when short enough, else shortened with a hash."""
+    if len(sweep_name) <= MAX_LABEL_VALUE:
+        return sweep_name
+    return f"{sweep_name[: MAX_LABEL_VALUE - 7].rstrip('-.')}-{_short_hash(sweep_name)}"
+
+
+def job_name(sweep_name: str, number: int) -> str:
+    """`<sweep>-<number, 4+ digits>`, shortened with a hash when too long for a Job name."""
+    suffix = f"-{number:0{_NUMBER_WIDTH}d}"
+    name = sweep_name + suffix
+    if len(name) <= MAX_JOB_NAME:
+        return name
+    keep = MAX_JOB_NAME - len(suffix) - 7
+    return f"{sweep_name[:keep].rstrip('-.')}-{_short_hash(sweep_name)}{suffix}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters into the run: W&B's macros and ${params.NAME}.
+
+
+def format_value(value: Any) -> str:
+    """A parameter value as W&B's agent writes it on a command line."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def args_list(parameters: Mapping[str, Any], hyphens: bool = True) -> list[str]:
+    prefix = "--" if hyphens else ""
+    return [f"{prefix}{name}={format_value(value)}" for name, value in parameters.items()]
+
+
+_PARAM_MACRO = re.compile(r"\$\{params\.([^}]+)\}")
+_WHOLE_MACROS = {"${args}", "${args_no_hyphens}"}
+
+
+def _lookup(parameters: Mapping[str, Any], dotted: str) -> Any:
+    if dotted in parameters:
+        return parameters[dotted]
+    node: Any = parameters
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(dotted)
+        node = node[part]
+    return node
+
+
+def expand_string(text: str, parameters: Mapping[str, Any]) -> str:
+    """Expands every macro inside one string (lists joined with spaces)."""
+    text = text.replace("${args_json}", json.dumps(parameters, separators=(",", ":")))
+    text = text.replace("${args_no_hyphens}", " ".join(args_list(parameters, hyphens=False)))
+    text = text.replace("${args}", " ".join(args_list(parameters)))
+
+    def param(match: re.Match[str]) -> str:
+        try:
+            return format_value(_lookup(parameters, match.group(1)))
+        except KeyError:
+            raise UnknownParameterError(match.group(1)) from None
+
+    return _PARAM_MACRO.sub(param, text)
+
+
+class UnknownParameterError(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"${{params.{name}}} names no parameter of this sweep")
+        self.name = name
+
+
+def expand_args(items: Sequence[str], parameters: Mapping[str, Any]) -> list[str]:
+    """A command or args list: `${args}` standing alone becomes one element per parameter,
+    as W&B's agent passes them; inside a longer string every macro expands in place."""
+    result: list[str] = []
+    for item in items:
+        if item == "${args}":
+            result.extend(args_list(parameters))
+        elif item == "${args_no_hyphens}":
+            result.extend(args_list(parameters, hyphens=False))
+        else:
+            result.append(expand_string(item, parameters))
+    return result
+
+
+def _render_container(
+    container: dict[str, Any], env: list[dict[str, str]], parameters: Mapping[str, Any]
+) -> None:
+    for key in ("command", "args"):
+        if isinstance(container.get(key), list):
+            container[key] = expand_args([str(x) for x in container[key]], parameters)
+    own_env = [
+        {**var, "value": expand_string(var["value"], parameters)}
+        if isinstance(var.get("value"), str)
+        else var
+        for var in container.get("env") or []
+        if isinstance(var, dict)
+    ]
+    names = {var.get("name") for var in own_env}
+    container["env"] = [var for var in env if var["name"] not in names] + own_env
+
+
+def render_job(sweep: Mapping[str, Any], number: int, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The Job of run `number` of `sweep`, from its spec.template."""
+    meta = sweep["metadata"]
+    sweep_name: str = meta["name"]
+    template = copy.deepcopy(sweep["spec"]["template"])
+    name = job_name(sweep_name, number)
+    labels = {
+        **(template.get("metadata", {}).get("labels") or {}),
+        api.LABEL_SWEEP: label_value(sweep_name),
+        api.LABEL_RUN: name,
+        api.LABEL_MANAGED_BY: api.MANAGED_BY,
+    }
+    annotations = {
+        **(template.get("metadata", {}).get("annotations") or {}),
+        api.ANNOTATION_PARAMETERS: json.dumps(parameters, separators=(",", ":"), sort_keys=True),
+        api.ANNOTATION_RUN_NUMBER: str(number),
+    }
+    job_spec: dict[str, Any] = template["spec"]
+    pod_template = job_spec.setdefault("template", {})
+    pod_meta = pod_template.setdefault("metadata", {})
+    pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **labels}
+    pod_spec = pod_template.setdefault("spec", {})
+    pod_spec.setdefault("restartPolicy", "Never")
+    env = [
+        {"name": "KUBESWEEP_SWEEP", "value": sweep_name},
+        {"name": "KUBESWEEP_RUN", "value": name},
+        {"name": "KUBESWEEP_PARAMETERS", "value": json.dumps(parameters, separators=(",", ":"))},
+    ]
+    for container in pod_spec.get("containers") or []:
+        _render_container(container, env, parameters)
+    for container in pod_spec.get("initContainers") or []:
+        _render_container(container, env, parameters)
+    # A run is one attempt: W&B retries nothing unless the template says so.
+    job_spec.setdefault("backoffLimit", 0)
+    job_spec.pop("suspend", None)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": meta.get("namespace"),
+            "labels": labels,
+            "annotations": annotations,
+            "finalizers": [api.JOB_FINALIZER],
+            "ownerReferences": [
+                {
+                    "apiVersion": api.API_VERSION,
+                    "kind": api.KIND,
+                    "name": sweep_name,
+                    "uid": meta.get("uid"),
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": job_spec,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics out of the run.
+
+_PAIR = re.compile(r"(?<![\w.-])([A-Za-z_][\w./-]*)=([^\s,;]+)")
+
+
+def _to_float(text: Any) -> float | None:
+    if isinstance(text, bool):
+        return None
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_pairs(line: str) -> dict[str, float]:
+    """The numeric `name=value` pairs of one line."""
+    pairs: dict[str, float] = {}
+    for name, raw in _PAIR.findall(line):
+        value = _to_float(raw)
+        if value is not None:
+            pairs[name] = value
+    return pairs
+
+
+def parse_termination_message(message: str | None) -> dict[str, float]:
+    """A JSON object, or `name=value` lines."""
+    if not message or not message.strip():
+        return {}
+    text = message.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = None
+        if isinstance(data, dict):
+            return {k: v for k, v in ((str(k), _to_float(v)) for k, v in data.items()) if v is not None}
+    metrics: dict[str, float] = {}
+    for line in text.splitlines():
+        metrics.update(parse_pairs(line))
+    return metrics
+
+
+def parse_log(log: str) -> tuple[dict[str, float], list[tuple[int, dict[str, float]]]]:
+    """Final metrics (the last value of each name) and intermediate values (lines with step=N)."""
+    final: dict[str, float] = {}
+    steps: list[tuple[int, dict[str, float]]] = []
+    for line in log.splitlines():
+        pairs = parse_pairs(line)
+        if not pairs:
+            continue
+        step = pairs.pop("step", None)
+        final.update(pairs)
+        if step is not None and pairs:
+            steps.append((int(step), pairs))
+    return final, steps
+
+
+# ---------------------------------------------------------------------------------------------
+# A run as observed.
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run as the reconcile sees it: from its Job and pods, or from status.removedRuns."""
+
+    name: str
+    number: int
+    parameters: Mapping[str, Any]
+    state: RunState
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    recorded: bool = False  # the outcome is saved on the Job (or in status.removedRuns)
+    exists: bool = True  # False once only status.removedRuns remembers it
+    stop_requested: bool = False  # annotated kubesweep.io/stop: "true"
+    deleting: bool = False  # the Job has a deletionTimestamp (deleted by hand or by its TTL)
+    suspended: bool = False
+    pods_alive: bool = False  # pods not yet terminated and not being deleted
+    early_stopped: bool = False
+    needs_log: bool = False  # finished without a termination message: metrics are in its log
+    steps: Sequence[tuple[int, Mapping[str, float]]] = ()  # intermediate values, per step
+    reason: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.state in api.ACTIVE_RUN_STATES
+
+
+def _pod_terminated(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for status in pod.get("status", {}).get("containerStatuses") or []:
+        terminated = status.get("state", {}).get("terminated")
+        if terminated:
+            return terminated
+    return None
+
+
+def _latest_pod(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    if not pods:
+        return None
+    return max(
+        pods, key=lambda p: (p.get("metadata", {}).get("creationTimestamp") or "", p["metadata"]["name"])
+    )
+
+
+def _crash_reason(pods: Sequence[Mapping[str, Any]]) -> str | None:
+    """OOMKilled, evicted or lost: the run crashed rather than failed on its own."""
+    for pod in pods:
+        status = pod.get("status", {})
+        if status.get("reason") in ("Evicted", "NodeLost", "UnexpectedAdmissionError"):
+            return str(status["reason"])
+        terminated = _pod_terminated(pod)
+        if terminated and terminated.get("reason") in ("OOMKilled", "ContainerCannotRun", "DeadlineExceeded"):
+            return str(terminated["reason"])
+    return None
+
+
+def _condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    for cond in job.get("status", {}).get("conditions") or []:
+        if cond.get("type") == kind and cond.get("status") == "True":
+            return cond
+    return None
+
+
+def run_number(job: Mapping[str, Any]) -> int:
+    annotations = job["metadata"].get("annotations") or {}
+    try:
+        return int(annotations[api.ANNOTATION_RUN_NUMBER])
+    except (KeyError, ValueError):
+        match = re.search(r"-(\d+)$", job["metadata"]["name"])
+        return int(match.group(1)) if match else 0
+
+
+def read_result(job: Mapping[str, Any]) -> dict[str, Any] | None:
+    raw = (job["metadata"].get("annotations") or {}).get(api.ANNOTATION_RESULT)
+    if not raw:
+        return None
+    try:
+        result = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    return result if isinstance(result, dict) and result.get("state") in set(RunState) else None
+
+
+def read_parameters(job: Mapping[str, Any]) -> dict[str, Any]:
+    raw = (job["metadata"].get("annotations") or {}).get(api.ANNOTATION_PARAMETERS, "{}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], log: str | None = None) -> Run:
+    """A run's state and metrics from its Job and its pods (and its log, where read)."""
+    meta = job["metadata"]
+    annotations = meta.get("annotations") or {}
+    common: dict[str, Any] = {
+        "name": meta["name"],
+        "number": run_number(job),
+        "parameters": read_parameters(job),
+        "stop_requested": annotations.get(api.ANNOTATION_STOP, "").lower() == "true",
+        "deleting": bool(meta.get("deletionTimestamp")),
+        "suspended": bool(job.get("spec", {}).get("suspend")),
+        "pods_alive": any(
+            p.get("status", {}).get("phase") not in ("Succeeded", "Failed")
+            and not p.get("metadata", {}).get("deletionTimestamp")
+            for p in pods
+        ),
+    }
+    steps: list[tuple[int, dict[str, float]]] = []
+    log_metrics: dict[str, float] = {}
+    if log is not None:
+        log_metrics, steps = parse_log(log)
+    common["steps"] = tuple(steps)
+
+    result = read_result(job)
+    if result is not None:
+        metrics = {k: float(v) for k, v in (result.get("metrics") or {}).items() if _to_float(v) is not None}
+        return Run(
+            state=RunState(result["state"]),
+            metrics=metrics,
+            recorded=True,
+            early_stopped=bool(result.get("earlyStopped")),
+            reason=str(result.get("reason", "")),
+            **common,
+        )
+
+    latest = _latest_pod(pods)
+    terminated = _pod_terminated(latest) if latest else None
+    message_metrics = parse_termination_message(terminated.get("message") if terminated else None)
+    metrics = message_metrics or log_metrics
+
+    if _condition(job, "Complete"):
+        return Run(
+            state=RunState.FINISHED,
+            metrics=metrics,
+            needs_log=not message_metrics and log is None,
+            reason="Completed",
+            **common,
+        )
+    if _condition(job, "Failed"):
+        crash = _crash_reason(pods)
+        failed = _condition(job, "Failed") or {}
+        return Run(
+            state=RunState.CRASHED if crash else RunState.FAILED,
+            metrics=metrics,
+            needs_log=not message_metrics and log is None,
+            reason=crash or str(failed.get("reason") or "Failed"),
+            **common,
+        )
+    running = any(
+        p.get("status", {}).get("phase") == "Running" and not p.get("metadata", {}).get("deletionTimestamp")
+        for p in pods
+    )
+    return Run(state=RunState.RUNNING if running else RunState.PENDING, metrics=metrics, **common)
+
+
+def metric_steps(
+    run_steps: Iterable[tuple[int, Mapping[str, float]]], metric: str
+) -> tuple[tuple[int, float], ...]:
+    """The intermediate values of one metric."""
+    return tuple((step, values[metric]) for step, values in run_steps if metric in values)
+
+
+def result_annotation(run: Run) -> str:
+    result: dict[str, Any] = {"state": str(run.state), "metrics": dict(run.metrics)}
+    if run.reason:
+        result["reason"] = run.reason
+    if run.early_stopped:
+        result["earlyStopped"] = True
+    return json.dumps(result, separators=(",", ":"), sort_keys=True)

@@ -1,0 +1,202 @@
+"""Rendering a run's Job and reading a run back from its Job and pods."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubesweep import api, runs
+from kubesweep.api import RunState
+
+
+def sweep(name: str = "lr-search", **spec: Any) -> dict[str, Any]:
+    template = {
+        "metadata": {"labels": {"team": "vision"}, "annotations": {"note": "x"}},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "train",
+                            "image": "registry.example/train:1.4",
+                            "command": ["python", "train.py"],
+                            "args": ["${args}", "--out=/runs/${params.optimizer}"],
+                            "env": [{"name": "LR", "value": "${params.lr}"}],
+                        }
+                    ]
+                }
+            }
+        },
+    }
+    return {
+        "metadata": {"name": name, "namespace": "ml", "uid": "u-1"},
+        "spec": {"method": "grid", "parameters": {}, "template": template, **spec},
+    }
+
+
+PARAMS = {"lr": 0.001, "batch_size": 64, "optimizer": "adam"}
+
+
+def test_job_name_is_sweep_and_four_digit_number() -> None:
+    assert runs.job_name("lr-search", 7) == "lr-search-0007"
+    assert runs.job_name("lr-search", 12345) == "lr-search-12345"
+
+
+def test_long_sweep_names_are_shortened_with_a_hash_and_stay_distinct() -> None:
+    a = runs.job_name("a" * 80, 1)
+    b = runs.job_name("a" * 79 + "b", 1)
+    assert len(a) <= 63 and len(b) <= 63
+    assert a != b
+    assert a.endswith("-0001")
+    assert len(runs.label_value("x" * 100)) <= 63
+    assert runs.label_value("short") == "short"
+
+
+def test_render_job_carries_labels_annotations_owner_and_finalizer() -> None:
+    job = runs.render_job(sweep(), 7, PARAMS)
+    meta = job["metadata"]
+    assert meta["name"] == "lr-search-0007"
+    assert meta["namespace"] == "ml"
+    assert meta["labels"] == {
+        "team": "vision",
+        "kubesweep.io/sweep": "lr-search",
+        "kubesweep.io/run": "lr-search-0007",
+        "app.kubernetes.io/managed-by": "kubesweep",
+    }
+    assert json.loads(meta["annotations"][api.ANNOTATION_PARAMETERS]) == PARAMS
+    assert meta["annotations"]["note"] == "x"
+    assert meta["annotations"][api.ANNOTATION_RUN_NUMBER] == "7"
+    owner = meta["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "Sweep",
+        "lr-search",
+        "u-1",
+        True,
+    )
+    assert meta["finalizers"] == [api.JOB_FINALIZER]
+    pod_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels["kubesweep.io/sweep"] == "lr-search"
+    assert pod_labels["kubesweep.io/run"] == "lr-search-0007"
+    assert job["spec"]["backoffLimit"] == 0
+
+
+def test_render_job_expands_w_and_b_macros_and_params() -> None:
+    container = runs.render_job(sweep(), 1, PARAMS)["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["--lr=0.001", "--batch_size=64", "--optimizer=adam", "--out=/runs/adam"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["LR"] == "0.001"
+    assert env["KUBESWEEP_SWEEP"] == "lr-search"
+    assert env["KUBESWEEP_RUN"] == "lr-search-0001"
+    assert json.loads(env["KUBESWEEP_PARAMETERS"]) == PARAMS
+
+
+def test_macros_inside_strings_and_json() -> None:
+    assert runs.expand_args(["${args_no_hyphens}"], {"a": 1, "b": True}) == ["a=1", "b=True"]
+    assert runs.expand_args(["run ${args}"], {"a": 1, "b": "x"}) == ["run --a=1 --b=x"]
+    assert json.loads(runs.expand_string("${args_json}", {"a": [1, 2]})) == {"a": [1, 2]}
+    assert runs.expand_string("${params.opt.name}", {"opt": {"name": "sgd"}}) == "sgd"
+
+
+def test_unknown_param_macro_is_an_error_naming_it() -> None:
+    with pytest.raises(runs.UnknownParameterError, match="nope"):
+        runs.expand_string("${params.nope}", {"a": 1})
+
+
+def test_termination_message_json_or_lines() -> None:
+    assert runs.parse_termination_message('{"val_loss": 0.25, "acc": "0.9", "tag": "x"}') == {
+        "val_loss": 0.25,
+        "acc": 0.9,
+    }
+    assert runs.parse_termination_message("val_loss=0.5\nacc=0.75\n") == {"val_loss": 0.5, "acc": 0.75}
+    assert runs.parse_termination_message("") == {}
+    assert runs.parse_termination_message("{not json") == {}
+
+
+def test_log_gives_last_values_and_steps() -> None:
+    log = "starting\nstep=1 val_loss=0.9\nstep=2 val_loss=0.7 acc=0.5\nval_loss=0.65\n"
+    final, steps = runs.parse_log(log)
+    assert final == {"val_loss": 0.65, "acc": 0.5}
+    assert steps == [(1, {"val_loss": 0.9}), (2, {"val_loss": 0.7, "acc": 0.5})]
+    assert runs.metric_steps(steps, "val_loss") == ((1, 0.9), (2, 0.7))
+
+
+def _job(
+    name: str = "s-0001", conditions: list[dict[str, Any]] | None = None, **annotations: str
+) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "annotations": {
+                api.ANNOTATION_PARAMETERS: '{"a": 1}',
+                api.ANNOTATION_RUN_NUMBER: "1",
+                **annotations,
+            },
+        },
+        "spec": {},
+        "status": {"conditions": conditions or []},
+    }
+
+
+def _pod(phase: str, terminated: dict[str, Any] | None = None, **status: Any) -> dict[str, Any]:
+    container_statuses = [{"state": {"terminated": terminated}}] if terminated else []
+    return {
+        "metadata": {"name": "p", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "status": {"phase": phase, "containerStatuses": container_statuses, **status},
+    }
+
+
+COMPLETE = [{"type": "Complete", "status": "True"}]
+FAILED = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]
+
+
+def test_observe_pending_running_finished() -> None:
+    assert runs.observe(_job(), []).state == RunState.PENDING
+    assert runs.observe(_job(), [_pod("Pending")]).state == RunState.PENDING
+    assert runs.observe(_job(), [_pod("Running")]).state == RunState.RUNNING
+    done = runs.observe(
+        _job(conditions=COMPLETE), [_pod("Succeeded", {"exitCode": 0, "message": "loss=0.1"})]
+    )
+    assert done.state == RunState.FINISHED
+    assert done.metrics == {"loss": 0.1}
+    assert not done.needs_log
+    assert done.parameters == {"a": 1} and done.number == 1
+
+
+def test_observe_finished_without_message_needs_the_log() -> None:
+    run = runs.observe(_job(conditions=COMPLETE), [_pod("Succeeded", {"exitCode": 0})])
+    assert run.needs_log
+    run = runs.observe(_job(conditions=COMPLETE), [_pod("Succeeded", {"exitCode": 0})], log="loss=0.3\n")
+    assert run.metrics == {"loss": 0.3} and not run.needs_log
+
+
+def test_observe_failed_and_crashed() -> None:
+    failed = runs.observe(_job(conditions=FAILED), [_pod("Failed", {"exitCode": 1, "reason": "Error"})])
+    assert failed.state == RunState.FAILED
+    oom = runs.observe(_job(conditions=FAILED), [_pod("Failed", {"exitCode": 137, "reason": "OOMKilled"})])
+    assert oom.state == RunState.CRASHED
+    evicted = runs.observe(_job(conditions=FAILED), [_pod("Failed", reason="Evicted")])
+    assert evicted.state == RunState.CRASHED
+
+
+def test_recorded_result_wins_over_job_state() -> None:
+    result = json.dumps({"state": "Killed", "metrics": {"loss": 0.4}, "earlyStopped": True})
+    run = runs.observe(_job(conditions=COMPLETE, **{api.ANNOTATION_RESULT: result}), [])
+    assert run.state == RunState.KILLED and run.recorded and run.early_stopped
+    assert run.metrics == {"loss": 0.4}
+    # A garbled annotation is ignored rather than trusted.
+    assert not runs.observe(_job(**{api.ANNOTATION_RESULT: "{bad"}), []).recorded
+
+
+def test_stop_annotation_and_deletion_are_seen() -> None:
+    job = _job(**{api.ANNOTATION_STOP: "true"})
+    job["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    run = runs.observe(job, [_pod("Running")])
+    assert run.stop_requested and run.deleting and run.pods_alive
+
+
+def test_result_annotation_round_trips() -> None:
+    run = runs.Run(name="s-0001", number=1, parameters={}, state=RunState.FINISHED, metrics={"loss": 0.2})
+    job = _job(**{api.ANNOTATION_RESULT: runs.result_annotation(run)})
+    back = runs.observe(job, [])
+    assert (back.state, back.metrics) == (RunState.FINISHED, {"loss": 0.2})
