@@ -7,6 +7,7 @@ keeps serving watches while requests are in flight.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import logging
@@ -99,10 +100,8 @@ class Cluster:
         """Removes our finalizer, guarded by resourceVersion so no other finalizer is lost."""
         remaining = [f for f in finalizers if f != api.JOB_FINALIZER]
         patch = {"metadata": {"finalizers": remaining or None, "resourceVersion": resource_version}}
-        try:
+        with contextlib.suppress(Gone):
             await self.patch_job(namespace, name, patch)
-        except Gone:
-            pass
 
     async def delete_pods(
         self, namespace: str, label_selector: str, grace_period_seconds: int | None

@@ -9,6 +9,7 @@ different sweeps proceed in parallel. A timer is only a safety net.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -92,6 +93,7 @@ class Reconciler:
         self._written: dict[Key, dict[str, Any]] = {}  # the newest sweep we wrote the status of
         self._logs: dict[str, tuple[float, str]] = {}  # run → (when read, log) for hyperband
         self._spec_seen: dict[Key, tuple[int, float]] = {}  # generation → when first seen
+        self._background: set[asyncio.Task[None]] = set()
 
     def bind(self, **indexes: Any) -> None:
         self.sweeps = indexes["sweep_index"]
@@ -140,9 +142,9 @@ class Reconciler:
             return None
         sweep = found[0]
         written = self._written.get(key)
-        if written is not None and written["metadata"].get("uid") == sweep["metadata"].get("uid"):
-            if _rv(written) > _rv(sweep):
-                return written
+        newer = written is not None and _rv(written) > _rv(sweep)
+        if newer and written is not None and written["metadata"].get("uid") == sweep["metadata"].get("uid"):
+            return written
         return sweep
 
     async def reconcile(self, key: Key) -> None:
@@ -242,7 +244,10 @@ class Reconciler:
                 decision = reconcile.decide(sweep, observed, template_error=rejected.message)
 
         for event in decision.of(reconcile.Event):
-            asyncio.create_task(cluster.post_event(sweep, event.type, event.reason, event.message))
+            # Events are posted in the background: a reconcile never waits on them.
+            task = asyncio.create_task(cluster.post_event(sweep, event.type, event.reason, event.message))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
         for write in decision.of(reconcile.WriteStatus):
             if _normalized(write.status) != _normalized(sweep.get("status") or {}):
@@ -266,10 +271,8 @@ class Reconciler:
         patch: dict[str, Any] = {"metadata": {"annotations": {api.ANNOTATION_RESULT: action.result}}}
         if action.suspend:
             patch["spec"] = {"suspend": True}
-        try:
+        with contextlib.suppress(Gone):
             await self.cluster.patch_job(namespace, action.name, patch)
-        except Gone:
-            pass
 
     def note_spec(self, key: Key, generation: int | None) -> None:
         if generation is not None and self._spec_seen.get(key, (None, 0.0))[0] != generation:

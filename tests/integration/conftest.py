@@ -1,0 +1,173 @@
+"""The real operator (`kubesweep run`, a separate process) against the sandbox over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+from kubesweep import api
+
+TERMINAL = {"Finished", "Failed", "Crashed", "Stopped", "Cancelled"}
+
+
+class Operator:
+    """`kubesweep run` as its own process, as in production; killable and restartable."""
+
+    def __init__(self, kubeconfig: Path, log_path: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kubesweep.main", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class Kube:
+    """The tests' own view of the cluster, through the official client."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        self.api_client = config.new_client_from_config(str(kubeconfig))
+        self.core = client.CoreV1Api(self.api_client)
+        self.batch = client.BatchV1Api(self.api_client)
+        self.custom = client.CustomObjectsApi(self.api_client)
+
+    def namespace(self) -> str:
+        name = f"t-{uuid.uuid4().hex[:8]}"
+        self.core.create_namespace({"metadata": {"name": name}})
+        return name
+
+    def create_sweep(self, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        body = {"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": {"name": name}, "spec": spec}
+        return dict(
+            self.custom.create_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, body)
+        )
+
+    def sweep(self, namespace: str, name: str) -> dict[str, Any]:
+        return dict(
+            self.custom.get_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, name)
+        )
+
+    def set_state(self, namespace: str, name: str, state: str) -> None:
+        self.custom.patch_namespaced_custom_object(
+            api.GROUP, api.VERSION, namespace, api.PLURAL, name, {"spec": {"state": state}}
+        )
+
+    def jobs(self, namespace: str, sweep: str) -> list[dict[str, Any]]:
+        result = self.batch.list_namespaced_job(namespace, label_selector=f"{api.LABEL_SWEEP}={sweep}")
+        return [self.api_client.sanitize_for_serialization(j) for j in result.items]
+
+    def pods(self, namespace: str, sweep: str) -> list[dict[str, Any]]:
+        result = self.core.list_namespaced_pod(namespace, label_selector=f"{api.LABEL_SWEEP}={sweep}")
+        return [self.api_client.sanitize_for_serialization(p) for p in result.items]
+
+    def wait_phase(
+        self, namespace: str, name: str, phases: set[str] | str, timeout: float = 60
+    ) -> dict[str, Any]:
+        wanted = {phases} if isinstance(phases, str) else phases
+        return wait_for(
+            lambda: (s := self.sweep(namespace, name)).get("status", {}).get("phase") in wanted and s,
+            timeout,
+            f"{name} to reach {wanted}",
+            lambda: self.sweep(namespace, name).get("status"),
+        )
+
+
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 30,
+    what: str = "condition",
+    show: Callable[[], Any] | None = None,
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    detail = f"; last seen: {show()}" if show else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
+
+
+def active_jobs(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def done(job: dict[str, Any]) -> bool:
+        conds = job.get("status", {}).get("conditions") or []
+        finished = any(c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in conds)
+        return finished or bool(job.get("spec", {}).get("suspend"))
+
+    return [j for j in jobs if not done(j)]
+
+
+def result_of(job: dict[str, Any]) -> dict[str, Any]:
+    raw = (job["metadata"].get("annotations") or {}).get(api.ANNOTATION_RESULT)
+    return json.loads(raw) if raw else {}
+
+
+def python_run(code: str, **container: Any) -> dict[str, Any]:
+    """A run's Job template whose command is a Python snippet run by the sandbox's kubelet."""
+    return {
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "train",
+                            "image": "python:3.11-slim",
+                            "command": ["python", "-c", code],
+                            **container,
+                        }
+                    ],
+                }
+            },
+        }
+    }
+
+
+@pytest.fixture(scope="session")
+def kube(sandbox: Any) -> Kube:
+    return Kube(Path(sandbox.kubeconfig_path))
+
+
+@pytest.fixture(scope="session")
+def operator(sandbox: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    op = Operator(Path(sandbox.kubeconfig_path), tmp_path_factory.mktemp("operator") / "operator.log")
+    op.start()
+    yield op
+    op.stop()
+
+
+@pytest.fixture
+def ns(kube: Kube, operator: Operator) -> str:
+    return kube.namespace()

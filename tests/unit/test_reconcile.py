@@ -1,0 +1,211 @@
+"""The lifecycle rules of the pure decision, one by one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubesweep import reconcile
+from kubesweep.api import Phase, RunState
+from kubesweep.reconcile import CreateRun, DeletePods, RecordRun, ReleaseJob, WriteStatus
+from kubesweep.runs import Run
+
+NOW = "2026-11-24T12:00:00Z"
+GRID = {"a": {"values": [1, 2]}, "b": {"values": ["x", "y", "z"]}}
+
+
+def sweep(generation: int = 1, status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+    base = {
+        "method": "grid",
+        "parameters": GRID,
+        "parallelism": 2,
+        "metric": {"name": "loss", "goal": "minimize"},
+        "template": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}},
+    }
+    return {
+        "metadata": {"name": "s", "namespace": "ns", "uid": "u", "generation": generation},
+        "spec": {**base, **spec},
+        "status": status or {},
+    }
+
+
+def run(number: int, state: RunState, params: dict[str, Any] | None = None, **kw: Any) -> Run:
+    kw.setdefault("recorded", state not in (RunState.PENDING, RunState.RUNNING))
+    return Run(name=f"s-{number:04d}", number=number, parameters=params or {}, state=state, **kw)
+
+
+def decide(s: dict[str, Any], runs: list[Run], **kw: Any) -> reconcile.Decision:
+    return reconcile.decide(s, runs, now=NOW, **kw)
+
+
+def created(d: reconcile.Decision) -> list[tuple[int, dict[str, Any]]]:
+    return [(a.number, dict(a.parameters)) for a in d.of(CreateRun)]
+
+
+def test_running_fills_parallelism_with_the_grid_in_order() -> None:
+    d = decide(sweep(), [])
+    assert created(d) == [(1, {"a": 1, "b": "x"}), (2, {"a": 1, "b": "y"})]
+    assert d.phase == Phase.RUNNING
+    assert d.of(CreateRun)[0].job["metadata"]["name"] == "s-0001"
+
+
+def test_never_more_active_runs_than_parallelism() -> None:
+    active = [run(1, RunState.RUNNING, {"a": 1, "b": "x"}), run(2, RunState.PENDING, {"a": 1, "b": "y"})]
+    assert created(decide(sweep(), active)) == []
+    one_done = [run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 1.0}), active[1]]
+    assert created(decide(sweep(), one_done)) == [(3, {"a": 1, "b": "z"})]
+
+
+def test_finished_runs_are_recorded_once_with_their_metrics() -> None:
+    done = run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 0.5}, recorded=False)
+    d = decide(sweep(), [done])
+    records = d.of(RecordRun)
+    assert [r.name for r in records] == ["s-0001"]
+    assert '"loss":0.5' in records[0].result and not records[0].suspend
+
+
+def test_exhausted_grid_drains_then_finishes_with_best_run() -> None:
+    points = [{"a": a, "b": b} for a in (1, 2) for b in ("x", "y", "z")]
+    history = [run(i + 1, RunState.FINISHED, p, metrics={"loss": 10 - i}) for i, p in enumerate(points[:5])]
+    draining = decide(sweep(), [*history, run(6, RunState.RUNNING, points[5])])
+    assert created(draining) == [] and draining.phase == Phase.RUNNING
+    done = decide(sweep(), [*history, run(6, RunState.FINISHED, points[5], metrics={"loss": 3.0})])
+    assert done.phase == Phase.FINISHED
+    assert done.status["bestRun"] == {"name": "s-0006", "metric": 3.0, "parameters": points[5]}
+    assert done.status["runs"]["total"] == 6 and done.status["runs"]["finished"] == 6
+    assert done.status["completionTime"] == NOW
+
+
+def test_best_run_follows_the_goal() -> None:
+    r = [run(1, RunState.FINISHED, metrics={"loss": 1.0}), run(2, RunState.FINISHED, metrics={"loss": 2.0})]
+    s = sweep(metric={"name": "loss", "goal": "maximize"}, parallelism=1)
+    assert decide(s, r).status["bestRun"]["name"] == "s-0002"
+
+
+def test_paused_withholds_new_runs_and_leaves_running_ones() -> None:
+    d = decide(sweep(state="paused"), [run(1, RunState.RUNNING, {"a": 1, "b": "x"})])
+    assert created(d) == [] and not d.of(DeletePods) and not d.of(RecordRun)
+    assert d.phase == Phase.PAUSED
+
+
+def test_stopped_is_stopping_until_runs_finish() -> None:
+    active = [run(1, RunState.RUNNING, {"a": 1, "b": "x"})]
+    d = decide(sweep(state="stopped"), active)
+    assert d.phase == Phase.STOPPING and created(d) == [] and not d.of(DeletePods)
+    d = decide(sweep(state="stopped"), [run(1, RunState.FINISHED, {"a": 1, "b": "x"})])
+    assert d.phase == Phase.STOPPED
+
+
+def test_cancel_kills_every_pod_at_once_and_records_active_runs_killed() -> None:
+    active = [run(1, RunState.RUNNING, {"a": 1, "b": "x"}), run(2, RunState.PENDING, {"a": 1, "b": "y"})]
+    d = decide(sweep(state="cancelled"), active)
+    assert d.phase == Phase.CANCELLED
+    assert d.actions[0] == DeletePods("kubesweep.io/sweep=s", 0)
+    records = d.of(RecordRun)
+    assert sorted(r.name for r in records) == ["s-0001", "s-0002"]
+    assert all(r.suspend and '"state":"Killed"' in r.result for r in records)
+    assert created(d) == []
+
+
+def test_resume_after_cancel_continues_with_the_next_grid_point() -> None:
+    killed = [run(1, RunState.KILLED, {"a": 1, "b": "x"}), run(2, RunState.KILLED, {"a": 1, "b": "y"})]
+    d = decide(sweep(), killed)
+    assert created(d) == [(3, {"a": 1, "b": "z"}), (4, {"a": 2, "b": "x"})]
+
+
+def test_run_cap_counts_all_but_killed_runs_without_metric() -> None:
+    history = [
+        run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 1.0}),
+        run(2, RunState.KILLED, {"a": 1, "b": "y"}),  # no metric: does not count
+        run(3, RunState.KILLED, {"a": 1, "b": "z"}, metrics={"loss": 2.0}),  # counts
+    ]
+    d = decide(sweep(runCap=3), history)
+    assert created(d) == [(4, {"a": 2, "b": "x"})]
+    d = decide(sweep(runCap=2), history)
+    assert created(d) == [] and d.phase == Phase.FINISHED
+    assert next(c for c in d.status["conditions"] if c["type"] == "Completed")["reason"] == "RunCapReached"
+
+
+def test_run_cap_limits_a_single_pass() -> None:
+    assert len(created(decide(sweep(runCap=1, parallelism=4), []))) == 1
+
+
+def test_max_failed_runs_fails_the_sweep() -> None:
+    failed = [run(1, RunState.FAILED, {"a": 1, "b": "x"}), run(2, RunState.CRASHED, {"a": 1, "b": "y"})]
+    d = decide(sweep(maxFailedRuns=2), failed)
+    assert d.phase == Phase.FAILED and created(d) == []
+    ready = next(c for c in d.status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and "maxFailedRuns" in ready["message"]
+    assert decide(sweep(maxFailedRuns=3), failed).phase == Phase.RUNNING
+
+
+def test_metric_target_finishes() -> None:
+    s = sweep(metric={"name": "loss", "goal": "minimize", "target": 0.1})
+    d = decide(s, [run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 0.05})])
+    assert d.phase == Phase.FINISHED and created(d) == []
+    assert "s-0001" in next(c for c in d.status["conditions"] if c["type"] == "Completed")["message"]
+
+
+def test_a_run_stopped_by_hand_is_killed_and_replaced() -> None:
+    stopping = run(1, RunState.RUNNING, {"a": 1, "b": "x"}, stop_requested=True)
+    d = decide(sweep(parallelism=1), [stopping])
+    assert DeletePods("kubesweep.io/run=s-0001", None) in d.actions
+    assert any(r.name == "s-0001" and '"Killed"' in r.result for r in d.of(RecordRun))
+    assert created(d) == [(2, {"a": 1, "b": "y"})]
+
+
+def test_a_deleted_job_moves_into_status_then_is_released() -> None:
+    deleting = run(2, RunState.RUNNING, {"a": 1, "b": "y"}, deleting=True)
+    d = decide(sweep(parallelism=1), [run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 1}), deleting])
+    removed = d.status["removedRuns"]
+    assert [r["name"] for r in removed] == ["s-0002"] and removed[0]["state"] == "Killed"
+    kinds = [type(a) for a in d.actions]
+    assert kinds.index(WriteStatus) < kinds.index(ReleaseJob)
+    # Once gone, the record still keeps its number and grid point from coming back.
+    later = decide(sweep(parallelism=1, status=d.status), [run(1, RunState.FINISHED, {"a": 1, "b": "x"})])
+    assert created(later) == [(3, {"a": 1, "b": "z"})]
+
+
+def test_invalid_spec_crashes_with_the_field_and_starts_nothing() -> None:
+    d = decide(sweep(method="bayes", metric=None), [])
+    assert d.phase == Phase.CRASHED and created(d) == []
+    ready = next(c for c in d.status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "InvalidSpec" and "spec.metric" in ready["message"]
+
+
+def test_grid_over_a_continuous_range_is_refused_with_the_parameter_named() -> None:
+    d = decide(sweep(parameters={"lr": {"min": 0.1, "max": 1.0}}), [])
+    assert d.phase == Phase.CRASHED
+    assert "lr" in next(c for c in d.status["conditions"] if c["type"] == "Ready")["message"]
+
+
+def test_template_rejection_crashes_until_the_spec_changes() -> None:
+    d = decide(sweep(), [], template_error='Job.batch "s-0001" is invalid: spec.template: Required value')
+    assert d.phase == Phase.CRASHED
+    again = decide(sweep(status=d.status), [])
+    assert again.phase == Phase.CRASHED and created(again) == []
+    fixed = decide(sweep(generation=2, status=d.status), [])
+    assert fixed.phase == Phase.RUNNING and len(created(fixed)) == 2
+
+
+def test_condition_times_move_only_on_change() -> None:
+    first = decide(sweep(), [])
+    later = reconcile.decide(sweep(status=first.status), [], now="2026-11-24T13:00:00Z")
+    assert [c["lastTransitionTime"] for c in later.status["conditions"]] == [NOW, NOW, NOW]
+    paused = reconcile.decide(sweep(state="paused", status=first.status), [], now="2026-11-24T13:00:00Z")
+    progressing = next(c for c in paused.status["conditions"] if c["type"] == "Progressing")
+    assert progressing["status"] == "False" and progressing["lastTransitionTime"] == "2026-11-24T13:00:00Z"
+
+
+def test_phase_changes_raise_events() -> None:
+    d = decide(sweep(state="paused", status={"phase": "Running"}), [])
+    assert reconcile.Event("Normal", "Paused", "Paused: 0 run(s) still executing") in d.actions
+
+
+def test_status_size_stays_small_with_many_runs() -> None:
+    import json
+
+    many = [run(i, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": float(i)}) for i in range(1, 10001)]
+    d = decide(sweep(method="random", parameters={"a": {"values": [1, 2]}}, runCap=10000), many)
+    assert len(json.dumps(d.status)) < 10_000
+    assert d.status["runs"]["total"] == 10000
+
