@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client, config
+
 from kubesweep import api
 
 TERMINAL = {"Finished", "Failed", "Crashed", "Stopped", "Cancelled"}

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+
 from kubesweep import api
 
 from .conftest import Kube, Operator, active_jobs, python_run, result_of, wait_for

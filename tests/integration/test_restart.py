@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from kubesweep import search
 
 from .conftest import Kube, Operator, python_run, result_of

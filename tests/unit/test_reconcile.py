@@ -155,7 +155,9 @@ def test_a_run_stopped_by_hand_is_killed_and_replaced() -> None:
 
 def test_a_deleted_job_moves_into_status_then_is_released() -> None:
     deleting = run(2, RunState.RUNNING, {"a": 1, "b": "y"}, deleting=True)
-    d = decide(sweep(parallelism=1), [run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 1}), deleting])
+    d = decide(
+        sweep(parallelism=1), [run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 1}), deleting]
+    )
     removed = d.status["removedRuns"]
     assert [r["name"] for r in removed] == ["s-0002"] and removed[0]["state"] == "Killed"
     kinds = [type(a) for a in d.actions]
@@ -204,8 +206,9 @@ def test_phase_changes_raise_events() -> None:
 def test_status_size_stays_small_with_many_runs() -> None:
     import json
 
-    many = [run(i, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": float(i)}) for i in range(1, 10001)]
+    many = [
+        run(i, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": float(i)}) for i in range(1, 10001)
+    ]
     d = decide(sweep(method="random", parameters={"a": {"values": [1, 2]}}, runCap=10000), many)
     assert len(json.dumps(d.status)) < 10_000
     assert d.status["runs"]["total"] == 10000
-

@@ -67,7 +67,13 @@ class Store(Protocol):
         ...
 
     async def patch(
-        self, ref: ResourceRef, namespace: str | None, name: str, patch: Obj, *, subresource: str | None = None
+        self,
+        ref: ResourceRef,
+        namespace: str | None,
+        name: str,
+        patch: Obj,
+        *,
+        subresource: str | None = None,
     ) -> Obj:
         """A JSON merge patch (RFC 7386), to the main resource or to `status`."""
         ...
