@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from kubesweep import api, runs
 from kubesweep.api import RunState
 
