@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import kopf
@@ -99,6 +99,14 @@ class Reconciler:
         self.sweeps = indexes["sweep_index"]
         self.jobs = indexes["job_index"]
         self.pods = indexes["pod_index"]
+
+    def known(self) -> list[Key]:
+        return list(self.sweeps) if self.sweeps is not None else []
+
+    def start_background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def schedule(self, key: Key) -> None:
         self._pending.add(key)
@@ -245,9 +253,7 @@ class Reconciler:
 
         for event in decision.of(reconcile.Event):
             # Events are posted in the background: a reconcile never waits on them.
-            task = asyncio.create_task(cluster.post_event(sweep, event.type, event.reason, event.message))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self.start_background(cluster.post_event(sweep, event.type, event.reason, event.message))
 
         for write in decision.of(reconcile.WriteStatus):
             if _normalized(write.status) != _normalized(sweep.get("status") or {}):
@@ -341,14 +347,18 @@ def on_pod(namespace: str, labels: kopf.Labels, **kwargs: Any) -> None:
     RECONCILER.schedule((namespace, labels[api.LABEL_SWEEP]))
 
 
-@kopf.timer(*SWEEPS, interval=SAFETY_NET_INTERVAL, initial_delay=SAFETY_NET_INTERVAL)
-def safety_net(namespace: str, name: str, **kwargs: Any) -> None:
-    RECONCILER.bind(**kwargs)
-    RECONCILER.schedule((namespace, runs.label_value(name)))
+async def _safety_net() -> None:
+    """Every sweep gets a pass now and then even if an event was missed. (A kopf timer would
+    put a finalizer on every Sweep, and a Sweep could then not be deleted without us.)"""
+    while True:
+        await asyncio.sleep(SAFETY_NET_INTERVAL)
+        for key in RECONCILER.known():
+            RECONCILER.schedule(key)
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    RECONCILER.start_background(_safety_net())
     RECONCILER.cluster = Cluster()
     RECONCILER.cluster.on_error = lambda verb, status: metrics.API_ERRORS.labels(
         verb=verb, status=str(status)
