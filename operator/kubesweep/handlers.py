@@ -128,6 +128,7 @@ class Reconciler:
                     failures += 1
                     level = logging.WARNING if failures < 3 else logging.ERROR
                     logger.log(level, "Reconcile of %s/%s failed (%s); retrying", *key, exc)
+                    logger.debug("Reconcile failure details", exc_info=True)
                     await asyncio.sleep(min(0.2 * 2**failures, 10.0))
                     self._pending.add(key)
                 finally:
