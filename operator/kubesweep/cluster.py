@@ -127,7 +127,7 @@ class Cluster:
     async def patch_sweep_status(
         self, namespace: str, name: str, status: Mapping[str, Any]
     ) -> dict[str, Any]:
-        result = await self._call(
+        result: Any = await self._call(
             "patch",
             self.custom.patch_namespaced_custom_object_status,
             api.GROUP,

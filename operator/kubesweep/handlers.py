@@ -25,7 +25,10 @@ logger = logging.getLogger("kubesweep")
 Key = tuple[str, str]  # (namespace, the sweep's label value)
 
 SWEEPS = (api.GROUP, api.VERSION, api.PLURAL)
-RUN_LABELS = {api.LABEL_MANAGED_BY: api.MANAGED_BY, api.LABEL_SWEEP: kopf.PRESENT}
+RUN_LABELS: dict[str, Any] = {
+    api.LABEL_MANAGED_BY: api.MANAGED_BY,
+    api.LABEL_SWEEP: kopf.PRESENT,
+}
 # How often a running run's log is read for hyperband's intermediate values.
 STEP_LOG_INTERVAL = 1.0
 SAFETY_NET_INTERVAL = 30.0
@@ -306,46 +309,45 @@ def _trim_sweep(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# kopf passes every handler its context as keyword arguments; they are read from kwargs.
+
+
 @kopf.index(*SWEEPS)
-def sweep_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace, runs.label_value(name)): _trim_sweep(body)}
+def sweep_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
+    return {(kwargs["namespace"], runs.label_value(kwargs["name"])): _trim_sweep(kwargs["body"])}
 
 
 @kopf.index("batch", "v1", "jobs", labels=RUN_LABELS)
-def job_index(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
+def job_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
+    body = kwargs["body"]
     job = _trim_job(body)
     owner = next(
         (o for o in body.get("metadata", {}).get("ownerReferences") or [] if o.get("kind") == api.KIND), None
     )
     if owner is not None:
         job["metadata"]["ownerUid"] = owner.get("uid")
-    return {(namespace, labels[api.LABEL_SWEEP]): job}
+    return {(kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]): job}
 
 
 @kopf.index("", "v1", "pods", labels=RUN_LABELS)
-def pod_index(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace, labels[api.LABEL_SWEEP]): _trim_pod(body)}
+def pod_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
+    return {(kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]): _trim_pod(kwargs["body"])}
 
 
 @kopf.on.event(*SWEEPS)
-def on_sweep(namespace: str, name: str, body: kopf.Body, type: str | None, **kwargs: Any) -> None:
+def on_sweep(**kwargs: Any) -> None:
     RECONCILER.bind(**kwargs)
-    key = (namespace, runs.label_value(name))
-    if type != "DELETED":
-        RECONCILER.note_spec(key, body.get("metadata", {}).get("generation"))
+    key = (kwargs["namespace"], runs.label_value(kwargs["name"]))
+    if kwargs.get("type") != "DELETED":
+        RECONCILER.note_spec(key, kwargs["body"].get("metadata", {}).get("generation"))
     RECONCILER.schedule(key)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=RUN_LABELS)
-def on_job(namespace: str, labels: kopf.Labels, **kwargs: Any) -> None:
-    RECONCILER.bind(**kwargs)
-    RECONCILER.schedule((namespace, labels[api.LABEL_SWEEP]))
-
-
 @kopf.on.event("", "v1", "pods", labels=RUN_LABELS)
-def on_pod(namespace: str, labels: kopf.Labels, **kwargs: Any) -> None:
+def on_run_object(**kwargs: Any) -> None:
     RECONCILER.bind(**kwargs)
-    RECONCILER.schedule((namespace, labels[api.LABEL_SWEEP]))
+    RECONCILER.schedule((kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]))
 
 
 async def _safety_net() -> None:

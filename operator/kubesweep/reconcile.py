@@ -324,8 +324,7 @@ def decide(
         )
         by_number = {r.number: r for r in p.runs.values() if r.exists and r.active}
         for number in to_stop:
-            run = by_number.get(number)
-            if run is None:
+            if (run := by_number.get(number)) is None:  # type: ignore[assignment]
                 continue
             last = runs.metric_steps(run.steps, spec.metric.name)[-1:] if spec.metric else ()
             metrics = dict(run.metrics)

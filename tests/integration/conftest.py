@@ -65,19 +65,21 @@ class Kube:
 
     def namespace(self) -> str:
         name = f"t-{uuid.uuid4().hex[:8]}"
-        self.core.create_namespace({"metadata": {"name": name}})
+        self.core.create_namespace({"metadata": {"name": name}})  # type: ignore[arg-type]
         return name
 
     def create_sweep(self, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
         body = {"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": {"name": name}, "spec": spec}
-        return dict(
-            self.custom.create_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, body)
+        created: Any = self.custom.create_namespaced_custom_object(
+            api.GROUP, api.VERSION, namespace, api.PLURAL, body
         )
+        return dict(created)
 
     def sweep(self, namespace: str, name: str) -> dict[str, Any]:
-        return dict(
-            self.custom.get_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, name)
+        found: Any = self.custom.get_namespaced_custom_object(
+            api.GROUP, api.VERSION, namespace, api.PLURAL, name
         )
+        return dict(found)
 
     def set_state(self, namespace: str, name: str, state: str) -> None:
         self.custom.patch_namespaced_custom_object(

@@ -219,7 +219,7 @@ def test_events_tell_the_story(kube: Kube, ns: str) -> None:
     kube.create_sweep(ns, "story", grid_spec(runCap=1))
     kube.wait_phase(ns, "story", "Finished", timeout=30)
 
-    def reasons() -> set[str]:
+    def reasons() -> set[str | None]:
         return {e.reason for e in kube.core.list_namespaced_event(ns).items}
 
     wait_for(lambda: {"RunsStarted", "RunFinished", "Finished"} <= reasons(), 5, "events", reasons)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from kubesweep import reconcile
@@ -13,7 +14,7 @@ NOW = "2026-11-24T12:00:00Z"
 GRID = {"a": {"values": [1, 2]}, "b": {"values": ["x", "y", "z"]}}
 
 
-def sweep(generation: int = 1, status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+def sweep(generation: int = 1, status: Mapping[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
     base = {
         "method": "grid",
         "parameters": GRID,

@@ -123,7 +123,7 @@ def test_log_gives_last_values_and_steps() -> None:
 
 
 def _job(
-    name: str = "s-0001", conditions: list[dict[str, Any]] | None = None, **annotations: str
+    name: str = "s-0001", conditions: list[Any] | None = None, annotations: dict[str, str] | None = None
 ) -> dict[str, Any]:
     return {
         "metadata": {
@@ -182,15 +182,15 @@ def test_observe_failed_and_crashed() -> None:
 
 def test_recorded_result_wins_over_job_state() -> None:
     result = json.dumps({"state": "Killed", "metrics": {"loss": 0.4}, "earlyStopped": True})
-    run = runs.observe(_job(conditions=COMPLETE, **{api.ANNOTATION_RESULT: result}), [])
+    run = runs.observe(_job(conditions=COMPLETE, annotations={api.ANNOTATION_RESULT: result}), [])
     assert run.state == RunState.KILLED and run.recorded and run.early_stopped
     assert run.metrics == {"loss": 0.4}
     # A garbled annotation is ignored rather than trusted.
-    assert not runs.observe(_job(**{api.ANNOTATION_RESULT: "{bad"}), []).recorded
+    assert not runs.observe(_job(annotations={api.ANNOTATION_RESULT: "{bad"}), []).recorded
 
 
 def test_stop_annotation_and_deletion_are_seen() -> None:
-    job = _job(**{api.ANNOTATION_STOP: "true"})
+    job = _job(annotations={api.ANNOTATION_STOP: "true"})
     job["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     run = runs.observe(job, [_pod("Running")])
     assert run.stop_requested and run.deleting and run.pods_alive
@@ -198,6 +198,6 @@ def test_stop_annotation_and_deletion_are_seen() -> None:
 
 def test_result_annotation_round_trips() -> None:
     run = runs.Run(name="s-0001", number=1, parameters={}, state=RunState.FINISHED, metrics={"loss": 0.2})
-    job = _job(**{api.ANNOTATION_RESULT: runs.result_annotation(run)})
+    job = _job(annotations={api.ANNOTATION_RESULT: runs.result_annotation(run)})
     back = runs.observe(job, [])
     assert (back.state, back.metrics) == (RunState.FINISHED, {"loss": 0.2})
