@@ -131,7 +131,7 @@ def _job(
             "annotations": {
                 api.ANNOTATION_PARAMETERS: '{"a": 1}',
                 api.ANNOTATION_RUN_NUMBER: "1",
-                **annotations,
+                **(annotations or {}),
             },
         },
         "spec": {},
