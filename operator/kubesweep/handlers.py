@@ -106,6 +106,16 @@ class Reconciler:
     def known(self) -> list[Key]:
         return list(self.sweeps) if self.sweeps is not None else []
 
+    def statuses(self) -> list[dict[str, Any]]:
+        """The status of every known sweep, for the metrics gauges (read from another thread,
+        so a concurrent change of the index just means one more try)."""
+        for _ in range(5):
+            try:
+                return [s.get("status") or {} for key in self.known() for s in self._get(self.sweeps, key)]
+            except RuntimeError:
+                continue
+        return []
+
     def start_background(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._background.add(task)
@@ -363,6 +373,7 @@ async def _safety_net() -> None:
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     RECONCILER.start_background(_safety_net())
     RECONCILER.cluster = Cluster()
+    metrics.register_sweep_source(RECONCILER.statuses)
     RECONCILER.cluster.on_error = lambda verb, status: metrics.API_ERRORS.labels(
         verb=verb, status=str(status)
     ).inc()

@@ -1,0 +1,1 @@
+"""Benchmarks: printed tables of medians and ratios, never timed asserts."""
