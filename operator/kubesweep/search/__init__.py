@@ -1,0 +1,86 @@
+"""The search strategies, with W&B's semantics: grid, random, bayes, and hyperband early
+termination. Pure functions of the spec and the sweep's runs so far: deterministic, so a
+restarted operator suggests exactly what it would have."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import bayes, grid, hyperband, sampling, space
+from .space import SearchSpaceError
+
+__all__ = [
+    "Goal",
+    "RunState",
+    "SearchSpaceError",
+    "Trial",
+    "grid_size",
+    "hyperband_bands",
+    "hyperband_to_stop",
+    "hyperband_validate",
+    "suggest",
+    "validate",
+]
+
+RunState = Literal["Pending", "Running", "Finished", "Failed", "Crashed", "Killed"]
+Goal = Literal["minimize", "maximize"]
+METHODS = ("grid", "random", "bayes")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of a sweep as the search sees it."""
+
+    number: int  # run number, from 1
+    parameters: Mapping[str, Any]  # the values this run got (nested dicts for nested parameters)
+    state: RunState
+    metric: float | None = None  # the final value of spec.metric.name, if reported
+    steps: Sequence[tuple[int, float]] = ()  # intermediate (step, value) pairs, for hyperband
+
+
+def validate(method: str, parameters: Mapping[str, Any]) -> None:
+    """Raises SearchSpaceError naming the field when the search cannot run."""
+    if method not in METHODS:
+        raise SearchSpaceError("spec.method", f"unknown method {method!r}: use grid, random or bayes")
+    params = space.parse(parameters)
+    if method == "grid":
+        grid.axes(params)
+
+
+def grid_size(parameters: Mapping[str, Any]) -> int:
+    return grid.size(space.parse(parameters))
+
+
+def suggest(
+    method: str,
+    parameters: Mapping[str, Any],
+    history: Sequence[Trial],
+    *,
+    seed: int | None,
+    run_number: int,
+    goal: Goal,
+) -> dict[str, Any] | None:
+    """The parameters of run `run_number`; None when a grid is exhausted."""
+    params = space.parse(parameters)
+    if method == "grid":
+        return grid.next_point(params, [t.parameters for t in history])
+    if method == "random":
+        return sampling.random_point(params, seed, run_number)
+    if method == "bayes":
+        return bayes.suggest(params, history, seed=seed, run_number=run_number, goal=goal)
+    raise SearchSpaceError("spec.method", f"unknown method {method!r}: use grid, random or bayes")
+
+
+def hyperband_validate(early_terminate: Mapping[str, Any]) -> None:
+    hyperband.validate(early_terminate)
+
+
+def hyperband_bands(early_terminate: Mapping[str, Any]) -> list[int]:
+    return hyperband.bands(early_terminate)
+
+
+def hyperband_to_stop(early_terminate: Mapping[str, Any], goal: Goal, trials: Sequence[Trial]) -> list[int]:
+    """Run numbers of Running trials that W&B's hyperband would stop now."""
+    return hyperband.to_stop(early_terminate, goal, trials)

@@ -1,0 +1,196 @@
+"""Bayesian search through Optuna's ask-and-tell. The study is rebuilt from the sweep's runs on
+every suggestion (nothing lives only in memory), seeded per run number (a restart suggests the
+same point), and given a bounded history so the time per suggestion does not grow without bound.
+
+Every distribution is searched in its own space: ranges as Optuna ranges (logarithmic where W&B's
+is), categoricals by index, and the normal, log-normal and beta families through their quantile
+(a uniform u in (0, 1) mapped by the inverse CDF), so TPE models them with their true shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from .sampling import quantize
+from .space import Param, canonical, flatten, nest
+
+optuna.logging.set_verbosity(logging.WARNING)
+
+# History given to the sampler: the best runs plus the most recent ones.
+KEEP_BEST = 64
+KEEP_RECENT = 192
+STARTUP_TRIALS = 8  # random points before the model takes over (W&B's bayes starts randomly too)
+EPS = 1e-6
+IMPUTE = ("Failed", "Crashed", "Killed")
+PENDING = ("Pending", "Running")
+
+
+def _distribution(param: Param) -> BaseDistribution:
+    c = param.config
+    match param.kind:
+        case "constant":
+            return CategoricalDistribution([0])
+        case "categorical":
+            return CategoricalDistribution(list(range(len(c["values"]))))
+        case "int_uniform":
+            return IntDistribution(c["min"], c["max"])
+        case "uniform":
+            return FloatDistribution(c["min"], c["max"])
+        case "q_uniform":
+            return FloatDistribution(c["min"], c["max"])
+        case "log_uniform_values" | "q_log_uniform_values" | "inv_log_uniform_values":
+            return FloatDistribution(c["min"], c["max"], log=True)
+    return FloatDistribution(EPS, 1 - EPS)  # quantile of normal, log-normal, beta
+
+
+def _beta_ppf(u: float, a: float, b: float) -> float:
+    """The beta distribution's inverse CDF by bisection on its CDF (regularized incomplete beta
+    by Simpson integration: accurate enough for a search space)."""
+
+    def pdf(x: float) -> float:
+        return x ** (a - 1) * (1 - x) ** (b - 1)
+
+    grid = 400
+    xs = [(i + 0.5) / grid for i in range(grid)]
+    weights = [pdf(x) for x in xs]
+    total = sum(weights)
+    acc = 0.0
+    for x, w in zip(xs, weights, strict=True):
+        acc += w / total
+        if acc >= u:
+            return x
+    return xs[-1]
+
+
+def to_value(param: Param, internal: Any) -> Any:
+    c = param.config
+    match param.kind:
+        case "constant":
+            return c["value"]
+        case "categorical":
+            return c["values"][int(internal)]
+        case "int_uniform":
+            return int(internal)
+        case "uniform" | "log_uniform_values" | "inv_log_uniform_values":
+            return float(internal)
+        case "q_uniform" | "q_log_uniform_values":
+            return quantize(float(internal), c["q"])
+    normal = statistics.NormalDist(c.get("mu", 0.0), c.get("sigma", 1.0))
+    match param.kind:
+        case "normal":
+            return normal.inv_cdf(internal)
+        case "q_normal":
+            return quantize(normal.inv_cdf(internal), c["q"])
+        case "log_normal":
+            return math.exp(normal.inv_cdf(internal))
+        case "q_log_normal":
+            return quantize(math.exp(normal.inv_cdf(internal)), c["q"])
+        case "beta":
+            return _beta_ppf(internal, c["a"], c["b"])
+        case "q_beta":
+            return quantize(_beta_ppf(internal, c["a"], c["b"]), c["q"])
+    raise ValueError(param.kind)
+
+
+def to_internal(param: Param, value: Any) -> Any | None:
+    """A run's value in the sampler's space; None when it is outside the current space."""
+    c = param.config
+    try:
+        match param.kind:
+            case "constant":
+                return 0
+            case "categorical":
+                keys = [canonical(v) for v in c["values"]]
+                return keys.index(canonical(value))
+            case "int_uniform":
+                return int(value) if c["min"] <= value <= c["max"] else None
+            case (
+                "uniform"
+                | "q_uniform"
+                | "log_uniform_values"
+                | "q_log_uniform_values"
+                | "inv_log_uniform_values"
+            ):
+                return float(value) if c["min"] <= value <= c["max"] else None
+        normal = statistics.NormalDist(c.get("mu", 0.0), c.get("sigma", 1.0))
+        match param.kind:
+            case "normal" | "q_normal":
+                u = normal.cdf(float(value))
+            case "log_normal" | "q_log_normal":
+                u = normal.cdf(math.log(float(value)))
+            case _:  # beta: its CDF by the same numeric integration
+                u = _beta_cdf(float(value), c["a"], c["b"])
+        return min(max(u, EPS), 1 - EPS)
+    except (ValueError, TypeError):
+        return None
+
+
+def _beta_cdf(x: float, a: float, b: float) -> float:
+    grid = 400
+    xs = [(i + 0.5) / grid for i in range(grid)]
+    weights = [t ** (a - 1) * (1 - t) ** (b - 1) for t in xs]
+    total = sum(weights)
+    return sum(w for t, w in zip(xs, weights, strict=True) if t <= x) / total
+
+
+def _sampler(seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(
+        seed=seed % (2**31),
+        multivariate=True,
+        group=True,
+        constant_liar=True,
+        n_startup_trials=STARTUP_TRIALS,
+    )
+
+
+def _bounded(history: Sequence[Any], goal: str) -> list[Any]:
+    done = [t for t in history if t.state == "Finished" and t.metric is not None]
+    if len(done) <= KEEP_BEST + KEEP_RECENT:
+        return list(history)
+    best = sorted(done, key=lambda t: t.metric, reverse=goal == "maximize")[:KEEP_BEST]
+    recent = sorted(history, key=lambda t: t.number)[-KEEP_RECENT:]
+    chosen = {t.number: t for t in [*best, *recent]}
+    return sorted(chosen.values(), key=lambda t: t.number)
+
+
+def suggest(
+    params: Sequence[Param], history: Sequence[Any], *, seed: int | None, run_number: int, goal: str
+) -> dict[str, Any]:
+    distributions = {p.path: _distribution(p) for p in params}
+    by_path = {p.path: p for p in params}
+    kept = _bounded(history, goal)
+    finished = [t.metric for t in history if t.state == "Finished" and t.metric is not None]
+    worst = (max(finished) if goal != "maximize" else min(finished)) if finished else None
+    derived = (0 if seed is None else seed) * 1_000_003 + run_number
+    with warnings.catch_warnings():
+        # multivariate/group/constant_liar are marked experimental; they are what makes TPE good here.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = _sampler(derived)
+    study = optuna.create_study(direction="maximize" if goal == "maximize" else "minimize", sampler=sampler)
+    for trial in kept:
+        flat = flatten(trial.parameters, list(params))
+        internal = {path: to_internal(by_path[path], v) for path, v in flat.items()}
+        if len(internal) != len(params) or any(v is None for v in internal.values()):
+            continue  # a run from an earlier search space
+        if trial.state == "Finished" and trial.metric is not None and math.isfinite(trial.metric):
+            state, value = TrialState.COMPLETE, float(trial.metric)
+        elif trial.state in IMPUTE or trial.state == "Finished":
+            if worst is None:
+                continue
+            state, value = TrialState.COMPLETE, float(worst)  # W&B imputes failures as the worst
+        elif trial.state in PENDING:
+            state, value = TrialState.RUNNING, None
+        else:
+            continue
+        study.add_trial(create_trial(params=internal, distributions=distributions, value=value, state=state))
+    asked = study.ask(distributions)
+    return nest({path: to_value(by_path[path], asked.params[path]) for path in distributions})

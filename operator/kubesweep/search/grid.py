@@ -1,0 +1,90 @@
+"""Grid search with W&B's rules, enumerated lazily: point i is computed from i by mixed-radix
+arithmetic, so a grid of 10^9 points costs nothing up front."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from .space import GRID_KINDS, Param, SearchSpaceError, canonical, nest
+
+
+class Axis:
+    """The values of one parameter, in W&B's grid order, duplicates (by value) removed."""
+
+    def __init__(self, param: Param) -> None:
+        self.param = param
+        self._values: list[Any] | None = None
+        if param.kind == "constant":
+            self._values = [param["value"]]
+        elif param.kind == "categorical":
+            seen: set[str] = set()
+            self._values = []
+            for value in param["values"]:
+                key = canonical(value)
+                if key not in seen:
+                    seen.add(key)
+                    self._values.append(value)
+        elif param.kind == "int_uniform":
+            self.size = param["max"] - param["min"] + 1
+        elif param.kind == "q_uniform":
+            # min up to, not including, max in steps of q (numpy.arange's count).
+            self.size = max(0, math.ceil((param["max"] - param["min"]) / param["q"]))
+        if self._values is not None:
+            self.size = len(self._values)
+
+    def __getitem__(self, index: int) -> Any:
+        if self._values is not None:
+            return self._values[index]
+        if self.param.kind == "int_uniform":
+            return self.param["min"] + index
+        value = self.param["min"] + index * self.param["q"]
+        q = self.param["q"]
+        # Keep the step's precision: 0.1 * 3 is 0.30000000000000004, W&B's grid shows 0.3.
+        decimals = max(0, -math.floor(math.log10(abs(q)))) + 6 if q else 6
+        value = round(value, decimals)
+        if all(isinstance(self.param[k], int) for k in ("min", "q")):
+            return int(value)
+        return value
+
+
+def axes(params: Sequence[Param]) -> list[Axis]:
+    for param in params:
+        if param.kind not in GRID_KINDS:
+            raise SearchSpaceError(
+                param.field,
+                f"a grid sweep can only use values, value, int_uniform or q_uniform parameters; "
+                f"this one is {param.kind}: give it values, or use method random or bayes",
+            )
+    return [Axis(p) for p in params]
+
+
+def size(params: Sequence[Param]) -> int:
+    return math.prod(axis.size for axis in axes(params))
+
+
+def point(grid: Sequence[Axis], index: int) -> dict[str, Any]:
+    """The index-th point; the first parameter (by name) changes slowest."""
+    flat: dict[str, Any] = {}
+    for axis in reversed(grid):
+        index, rest = divmod(index, axis.size)
+        flat[axis.param.path] = axis[rest]
+    return nest(dict(sorted(flat.items())))
+
+
+def key(parameters: Mapping[str, Any]) -> str:
+    return canonical(parameters)
+
+
+def next_point(params: Sequence[Param], used: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The first point in grid order that no run has had, in any state; None when exhausted."""
+    grid = axes(params)
+    total = math.prod(axis.size for axis in grid)
+    taken = {key(p) for p in used}
+    # At most len(taken) points can be skipped before a free one: never a full enumeration.
+    for index in range(min(total, len(taken) + 1)):
+        candidate = point(grid, index)
+        if key(candidate) not in taken:
+            return candidate
+    return None

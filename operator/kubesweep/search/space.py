@@ -1,0 +1,229 @@
+"""W&B's parameter syntax: parsing, type inference and validation, with the field to fix.
+
+A search space is a flat list of parameters with dotted paths ("optimizer.lr" for a parameter
+nested under `parameters`), each with one distribution. Values stay plain JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PREFIX = "spec.parameters"
+
+# distribution -> (required keys, optional keys with their W&B defaults)
+DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
+    "constant": (("value",), {}),
+    "categorical": (("values",), {"probabilities": None}),
+    "int_uniform": (("min", "max"), {}),
+    "uniform": (("min", "max"), {}),
+    "q_uniform": (("min", "max"), {"q": 1.0}),
+    "log_uniform_values": (("min", "max"), {}),
+    "q_log_uniform_values": (("min", "max"), {"q": 1.0}),
+    "inv_log_uniform_values": (("min", "max"), {}),
+    "normal": ((), {"mu": 0.0, "sigma": 1.0}),
+    "q_normal": ((), {"mu": 0.0, "sigma": 1.0, "q": 1.0}),
+    "log_normal": ((), {"mu": 0.0, "sigma": 1.0}),
+    "q_log_normal": ((), {"mu": 0.0, "sigma": 1.0, "q": 1.0}),
+    "beta": ((), {"a": 1.0, "b": 1.0}),
+    "q_beta": ((), {"a": 1.0, "b": 1.0, "q": 1.0}),
+}
+DEPRECATED = {
+    "log_uniform": "log_uniform_values",
+    "q_log_uniform": "q_log_uniform_values",
+    "inv_log_uniform": "inv_log_uniform_values",
+}
+KEYS = {
+    "distribution",
+    "value",
+    "values",
+    "probabilities",
+    "min",
+    "max",
+    "mu",
+    "sigma",
+    "q",
+    "a",
+    "b",
+    "parameters",
+}
+GRID_KINDS = ("constant", "categorical", "int_uniform", "q_uniform")
+
+
+class SearchSpaceError(ValueError):
+    """An invalid spec.parameters (or method/parameters combination), naming the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Param:
+    path: str  # dotted, for nested parameters
+    kind: str
+    config: Mapping[str, Any]  # the keys of `kind`, defaults filled
+
+    @property
+    def field(self) -> str:
+        return f"{PREFIX}.{self.path}"
+
+    def __getitem__(self, key: str) -> Any:
+        return self.config[key]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def canonical(value: Any) -> str:
+    """A value's identity for W&B's dedup: 3e6 equals 3000000, true and 1 differ."""
+
+    def norm(v: Any) -> Any:
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, Mapping):
+            return {str(k): norm(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [norm(x) for x in v]
+        return v
+
+    return json.dumps(norm(value), sort_keys=True, separators=(",", ":"))
+
+
+def infer_kind(path: str, spec: Mapping[str, Any]) -> str:
+    field = f"{PREFIX}.{path}"
+    declared = spec.get("distribution")
+    if declared is not None:
+        if declared in DEPRECATED:
+            raise SearchSpaceError(
+                f"{field}.distribution",
+                f"{declared} (min/max as exponents) is deprecated in W&B and not supported: "
+                f"use {DEPRECATED[declared]} with min/max as the actual values",
+            )
+        if declared not in DISTRIBUTIONS:
+            raise SearchSpaceError(f"{field}.distribution", f"unknown distribution {declared!r}")
+        return str(declared)
+    if "value" in spec:
+        return "constant"
+    if "values" in spec:
+        return "categorical"
+    if "min" in spec and "max" in spec:
+        return "int_uniform" if _is_int(spec["min"]) and _is_int(spec["max"]) else "uniform"
+    if "min" in spec or "max" in spec:
+        missing = "max" if "min" in spec else "min"
+        raise SearchSpaceError(field, f"a range needs both min and max; {missing} is missing")
+    raise SearchSpaceError(
+        field, "give value, values, min and max, nested parameters, or a distribution with its arguments"
+    )
+
+
+def _check_keys(field: str, kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    required, optional = DISTRIBUTIONS[kind]
+    allowed = {"distribution", *required, *optional}
+    extra = sorted(k for k in spec if k not in allowed)
+    if extra:
+        unknown = [k for k in extra if k not in KEYS]
+        if unknown:
+            raise SearchSpaceError(f"{field}.{unknown[0]}", f"unknown key {unknown[0]!r}")
+        raise SearchSpaceError(
+            field,
+            f"{', '.join(extra)} conflict(s) with a {kind} parameter, which takes {', '.join(sorted(allowed - {'distribution'}))}",
+        )
+    for key in required:
+        if key not in spec:
+            raise SearchSpaceError(f"{field}.{key}", f"a {kind} parameter needs {key}")
+    return {**optional, **{k: v for k, v in spec.items() if k != "distribution"}}
+
+
+def _check_param(path: str, kind: str, config: dict[str, Any]) -> None:
+    field = f"{PREFIX}.{path}"
+    for key in ("min", "max", "mu", "sigma", "q", "a", "b"):
+        if key in config and config[key] is not None and not _is_number(config[key]):
+            raise SearchSpaceError(f"{field}.{key}", f"must be a number, not {config[key]!r}")
+        if key in config and _is_number(config[key]) and not math.isfinite(config[key]):
+            raise SearchSpaceError(f"{field}.{key}", "must be finite")
+    if kind == "categorical":
+        values = config["values"]
+        if not isinstance(values, list) or not values:
+            raise SearchSpaceError(f"{field}.values", "must be a non-empty list")
+        probabilities = config.get("probabilities")
+        if probabilities is not None:
+            if not isinstance(probabilities, list) or len(probabilities) != len(values):
+                raise SearchSpaceError(
+                    f"{field}.probabilities", f"needs one probability per value ({len(values)})"
+                )
+            if any(not _is_number(p) or p < 0 for p in probabilities):
+                raise SearchSpaceError(f"{field}.probabilities", "must be numbers of at least 0")
+            if abs(sum(probabilities) - 1.0) > 1e-6:
+                raise SearchSpaceError(f"{field}.probabilities", f"must sum to 1, not {sum(probabilities):g}")
+    if "min" in config and "max" in config:
+        low, high = config["min"], config["max"]
+        if kind == "int_uniform" and not (_is_int(low) and _is_int(high)):
+            raise SearchSpaceError(f"{field}.min", "int_uniform needs integer min and max")
+        if low > high or (low == high and kind != "int_uniform"):
+            raise SearchSpaceError(f"{field}.max", f"max ({high}) must be above min ({low})")
+        if kind.endswith("log_uniform_values") and low <= 0:
+            raise SearchSpaceError(f"{field}.min", f"{kind} needs min above 0 (it is a logarithmic range)")
+    for key in ("q", "sigma", "a", "b"):
+        if key in config and config[key] is not None and config[key] <= 0:
+            raise SearchSpaceError(f"{field}.{key}", f"must be above 0, not {config[key]}")
+
+
+def parse(parameters: Mapping[str, Any], prefix: str = "") -> list[Param]:
+    """The flat, validated parameters, sorted by path (W&B's grid order)."""
+    if not isinstance(parameters, Mapping) or not parameters:
+        raise SearchSpaceError(
+            f"{PREFIX}{'.' + prefix.rstrip('.') if prefix else ''}", "needs at least one parameter"
+        )
+    out: list[Param] = []
+    for name, spec in parameters.items():
+        path = f"{prefix}{name}"
+        field = f"{PREFIX}.{path}"
+        if not isinstance(spec, Mapping):
+            raise SearchSpaceError(field, "must be an object such as {values: [...]} or {min: 0, max: 1}")
+        if "parameters" in spec:
+            others = sorted(k for k in spec if k != "parameters")
+            if others:
+                raise SearchSpaceError(field, f"nested parameters cannot also have {', '.join(others)}")
+            out.extend(parse(spec["parameters"], f"{path}."))
+            continue
+        kind = infer_kind(path, spec)
+        config = _check_keys(field, kind, spec)
+        _check_param(path, kind, config)
+        out.append(Param(path, kind, config))
+    return sorted(out, key=lambda p: p.path)
+
+
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """{"a.b": 1} -> {"a": {"b": 1}}: nested parameters reach the run as dictionaries."""
+    out: dict[str, Any] = {}
+    for path, value in flat.items():
+        node = out
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def flatten(values: Mapping[str, Any], params: list[Param]) -> dict[str, Any]:
+    """A run's (nested) parameters by the flat paths of `params`; absent ones are left out."""
+    out: dict[str, Any] = {}
+    for param in params:
+        node: Any = values
+        for part in param.path.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            node = node[part]
+        else:
+            out[param.path] = node
+    return out
