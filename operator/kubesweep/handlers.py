@@ -19,6 +19,7 @@ import kopf
 
 from kubesweep import api, metrics, reconcile, runs
 from kubesweep.cluster import Cluster, Gone, Rejected
+from kubesweep.reconcile import Decision, RecordRun
 
 logger = logging.getLogger("kubesweep")
 
@@ -229,9 +230,9 @@ class Reconciler:
         key: Key,
         sweep: dict[str, Any],
         jobs: list[dict[str, Any]],
-        decision: reconcile.Decision,
+        decision: Decision,
         observed: list[runs.Run],
-    ) -> reconcile.Decision:
+    ) -> Decision:
         assert self.cluster is not None
         cluster = self.cluster
         namespace = key[0]
@@ -286,7 +287,7 @@ class Reconciler:
             )
         return decision
 
-    async def _record(self, namespace: str, action: reconcile.RecordRun) -> None:
+    async def _record(self, namespace: str, action: RecordRun) -> None:
         assert self.cluster is not None
         patch: dict[str, Any] = {"metadata": {"annotations": {api.ANNOTATION_RESULT: action.result}}}
         if action.suspend:
@@ -298,7 +299,7 @@ class Reconciler:
         if generation is not None and self._spec_seen.get(key, (None, 0.0))[0] != generation:
             self._spec_seen[key] = (generation, time.monotonic())
 
-    def _note_reaction(self, key: Key, sweep: Mapping[str, Any], decision: reconcile.Decision) -> None:
+    def _note_reaction(self, key: Key, sweep: Mapping[str, Any], decision: Decision) -> None:
         seen = self._spec_seen.get(key)
         generation = sweep["metadata"].get("generation")
         if seen is not None and seen[0] == generation and seen[1] > 0:

@@ -8,6 +8,7 @@ release of deleted Jobs whose records the status now holds.
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -114,6 +115,18 @@ def parse_spec(spec: Mapping[str, Any]) -> api.SweepSpec:
     except search.SearchSpaceError as exc:
         raise InvalidSweep(exc.field, exc.message) from None
     return parsed
+
+
+_JOB_TEMPLATE_FIELD = re.compile(r"(?<![\w.])spec\.template\.spec\.[\w.\[\]-]+")
+
+
+def with_sweep_field(message: str) -> str:
+    """The API server names the Job's fields; a person edits the Sweep: name its field too."""
+    match = _JOB_TEMPLATE_FIELD.search(message)
+    if match is None:
+        return message
+    field = match.group(0).rstrip(".:")
+    return f"{message} (in the Sweep: spec.template.{field})"
 
 
 def removed_runs(status: Mapping[str, Any]) -> list[Run]:
@@ -367,6 +380,8 @@ def decide(
     if template_error is not None or rejected is not None:
         message = template_error or str(rejected.get("message", "") if rejected else "")
         if template_error is not None:
+            message = with_sweep_field(message)
+        if template_error is not None:
             p.actions.append(Event("Warning", TEMPLATE_REJECTED, message))
         return finish(Phase.CRASHED, TEMPLATE_REJECTED, message, spec)
 
@@ -397,7 +412,17 @@ def decide(
                 done_reason = ("SearchExhausted", "Every point of the search space has been tried")
                 break
             name = runs.job_name(meta.get("name", ""), next_number)
-            job = runs.render_job(sweep, next_number, parameters)
+            try:
+                job = runs.render_job(sweep, next_number, parameters)
+            except runs.UnknownParameterError as exc:
+                # A template that names a parameter the sweep does not have: nothing to start.
+                message = f"spec.template: {exc}"
+                for action in p.actions:
+                    if isinstance(action, CreateRun):
+                        p.runs.pop(action.name, None)
+                p.actions = [a for a in p.actions if not isinstance(a, CreateRun)]
+                p.actions.append(Event("Warning", INVALID_SPEC, message))
+                return finish(Phase.CRASHED, INVALID_SPEC, message, spec)
             p.actions.append(CreateRun(name, next_number, parameters, job))
             run = Run(name=name, number=next_number, parameters=parameters, state=RunState.PENDING)
             p.runs[name] = run

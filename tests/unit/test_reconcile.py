@@ -213,3 +213,33 @@ def test_status_size_stays_small_with_many_runs() -> None:
     d = decide(sweep(method="random", parameters={"a": {"values": [1, 2]}}, runCap=10000), many)
     assert len(json.dumps(d.status)) < 10_000
     assert d.status["runs"]["total"] == 10000
+
+
+def test_a_template_naming_an_unknown_parameter_crashes_with_the_field() -> None:
+    template = {
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "c", "image": "i", "args": ["--lr=${params.lr}"]}]}}
+        }
+    }
+    d = decide(sweep(template=template), [])
+    assert d.of(CreateRun) == []
+    assert d.phase == Phase.CRASHED
+    ready = next(c for c in d.status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "InvalidSpec"
+    assert "spec.template" in ready["message"] and "${params.lr}" in ready["message"]
+
+
+def test_a_rejected_template_names_the_sweep_field_to_fix() -> None:
+    message = (
+        'Job.batch "s-0001" is invalid: spec.template.spec.restartPolicy: Required value: '
+        'valid values: "OnFailure", "Never"'
+    )
+    d = decide(sweep(), [], template_error=message)
+    assert d.phase == Phase.CRASHED
+    ready = next(c for c in d.status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "TemplateRejected"
+    assert "in the Sweep: spec.template.spec.template.spec.restartPolicy)" in ready["message"]
+
+
+def test_a_rejection_without_a_template_field_is_kept_as_the_server_said_it() -> None:
+    assert reconcile.with_sweep_field("jobs.batch is forbidden") == "jobs.batch is forbidden"
