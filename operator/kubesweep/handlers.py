@@ -324,12 +324,12 @@ def _trim_sweep(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @kopf.index(*SWEEPS)
-def sweep_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
+async def sweep_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
     return {(kwargs["namespace"], runs.label_value(kwargs["name"])): _trim_sweep(kwargs["body"])}
 
 
 @kopf.index("batch", "v1", "jobs", labels=RUN_LABELS)
-def job_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
+async def job_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
     body = kwargs["body"]
     job = _trim_job(body)
     owner = next(
@@ -341,12 +341,12 @@ def job_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
 
 
 @kopf.index("", "v1", "pods", labels=RUN_LABELS)
-def pod_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
+async def pod_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
     return {(kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]): _trim_pod(kwargs["body"])}
 
 
 @kopf.on.event(*SWEEPS)
-def on_sweep(**kwargs: Any) -> None:
+async def on_sweep(**kwargs: Any) -> None:
     RECONCILER.bind(**kwargs)
     key = (kwargs["namespace"], runs.label_value(kwargs["name"]))
     if kwargs.get("type") != "DELETED":
@@ -356,7 +356,7 @@ def on_sweep(**kwargs: Any) -> None:
 
 @kopf.on.event("batch", "v1", "jobs", labels=RUN_LABELS)
 @kopf.on.event("", "v1", "pods", labels=RUN_LABELS)
-def on_run_object(**kwargs: Any) -> None:
+async def on_run_object(**kwargs: Any) -> None:
     RECONCILER.bind(**kwargs)
     RECONCILER.schedule((kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]))
 

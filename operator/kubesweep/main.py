@@ -11,7 +11,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the operator against the current kubeconfig context")
-    run.add_argument("--namespace", "-n", action="append", default=[], help="watch only these namespaces")
+    run.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        help="watch only these namespaces (repeatable; globs like ml-* and exclusions like !kube-* work)",
+    )
     run.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace (default)")
     run.add_argument(
         "--liveness", default=None, help="kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz"
@@ -40,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         from kubesweep import operator_main
 
         return operator_main.run(args)
-    from kubesweep.sandbox import cli as sandbox_cli
+    from kubesweep.sandbox.cli import run as run_sandbox
 
-    return sandbox_cli.run(args)
+    return run_sandbox(args)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
+from typing import Any
 
 import kopf
 
@@ -13,19 +13,18 @@ def run(args: argparse.Namespace) -> int:
     from kubesweep import handlers, metrics
 
     del handlers
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     if args.metrics_port:
         metrics.start_metrics_server(args.metrics_port)
     namespaces = list(args.namespace)
     kopf.configure(verbose=args.verbose)
+    # A peering name makes kopf wait for its peering CRD: give it only for HA replicas.
+    peering: dict[str, Any] = (
+        {"peering_name": args.peering, "standalone": False} if args.peering else {"standalone": True}
+    )
     kopf.run(
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=args.liveness or None,
-        standalone=args.peering is None,
-        peering_name=args.peering or "default",
+        **peering,
     )
     return 0

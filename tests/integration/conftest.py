@@ -24,16 +24,22 @@ TERMINAL = {"Finished", "Failed", "Crashed", "Stopped", "Cancelled"}
 class Operator:
     """`kubesweep run` as its own process, as in production; killable and restartable."""
 
-    def __init__(self, kubeconfig: Path, log_path: Path) -> None:
+    def __init__(self, kubeconfig: Path, log_path: Path, namespaces: str = "t-*") -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
+        # Each operator serves its own namespace pattern, so tests that kill or fault their own
+        # operator never share sweeps with the session's operator.
+        self.namespaces = namespaces
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kubesweep.main", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "kubesweep.main", "run", "--namespace", self.namespaces],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
 
     def kill(self) -> None:
@@ -63,8 +69,8 @@ class Kube:
         self.batch = client.BatchV1Api(self.api_client)
         self.custom = client.CustomObjectsApi(self.api_client)
 
-    def namespace(self) -> str:
-        name = f"t-{uuid.uuid4().hex[:8]}"
+    def namespace(self, prefix: str = "t") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         self.core.create_namespace({"metadata": {"name": name}})  # type: ignore[arg-type]
         return name
 

@@ -24,9 +24,9 @@ REPORT = (
 
 def test_sigkill_mid_sweep_loses_and_duplicates_nothing(sandbox: Any, kube: Kube, tmp_path: Path) -> None:
     # An operator of its own: the session's shared one is not to be killed.
-    op = Operator(Path(sandbox.kubeconfig_path), tmp_path / "operator.log")
-    ns = kube.namespace()
-    spec = {
+    op = Operator(Path(sandbox.kubeconfig_path), tmp_path / "operator.log", namespaces="r-*")
+    ns = kube.namespace("r")
+    spec: dict[str, Any] = {
         "method": "random",
         "seed": 3,
         "runCap": 10,

@@ -32,6 +32,7 @@ PODS = ResourceRef("", "v1", "pods")
 JOBS = ResourceRef("batch", "v1", "jobs")
 EVENTS = ResourceRef("", "v1", "events")
 NAMESPACES = ResourceRef("", "v1", "namespaces")
+CRDS = ResourceRef("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 
 
 class StoreError(Exception):

@@ -1,0 +1,233 @@
+"""The benchmarks' cluster: the sandbox with the simulated kubelet and the real operator as its
+own process, as in production. Measurements come from the bench's own watches and from the
+sandbox's record of every HTTP request."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config, watch
+
+from kubesweep import api
+from kubesweep.sandbox.server import SandboxThread
+
+BENCH_AGENT = "kubesweep-bench"
+
+
+def simulated_template(duration: float, metric: str = "loss=0.5") -> dict[str, Any]:
+    """A run's Job template for the simulated kubelet: no process, it ends after `duration`."""
+    return {
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {
+                    "annotations": {
+                        "sandbox.kubesweep.io/duration": str(duration),
+                        "sandbox.kubesweep.io/termination-message": metric,
+                    }
+                },
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "train", "image": "sim"}]},
+            },
+        }
+    }
+
+
+def grid_spec(points: int, parallelism: int, duration: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "method": "grid",
+        "parallelism": parallelism,
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"g": {"values": list(range(points))}},
+        "template": simulated_template(duration),
+        **extra,
+    }
+
+
+@dataclass
+class Cluster:
+    sandbox: SandboxThread
+    api_client: client.ApiClient
+    operator: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(default_factory=lambda: Path(tempfile.mkdtemp()) / "operator.log")
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api_client)
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api_client)
+
+    @property
+    def batch(self) -> client.BatchV1Api:
+        return client.BatchV1Api(self.api_client)
+
+    def start_operator(self) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.sandbox.kubeconfig_path), "PYTHONUNBUFFERED": "1"}
+        with self.log_path.open("ab") as log:
+            self.operator = subprocess.Popen(
+                [sys.executable, "-m", "kubesweep.main", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        # Ready once it has written the status of a probe sweep.
+        ns = self.namespace("probe")
+        self.create_sweep(ns, "probe", grid_spec(1, 1, 0.01))
+        self.wait(lambda: self.phase(ns, "probe") == "Finished", 60, "the operator to start")
+
+    def stop_operator(self) -> None:
+        if self.operator is not None and self.operator.poll() is None:
+            self.operator.send_signal(signal.SIGTERM)
+            try:
+                self.operator.wait(15)
+            except subprocess.TimeoutExpired:
+                self.operator.kill()
+                self.operator.wait()
+
+    def operator_rss_mb(self) -> float:
+        assert self.operator is not None
+        for line in Path(f"/proc/{self.operator.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+    def namespace(self, name: str) -> str:
+        self.core.create_namespace({"metadata": {"name": name}})  # type: ignore[arg-type]
+        return name
+
+    def create_sweep(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
+        body = {"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": {"name": name}, "spec": spec}
+        self.custom.create_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, body)
+
+    def set_state(self, namespace: str, name: str, state: str) -> None:
+        self.custom.patch_namespaced_custom_object(
+            api.GROUP, api.VERSION, namespace, api.PLURAL, name, {"spec": {"state": state}}
+        )
+
+    def sweep(self, namespace: str, name: str) -> dict[str, Any]:
+        found: Any = self.custom.get_namespaced_custom_object(
+            api.GROUP, api.VERSION, namespace, api.PLURAL, name
+        )
+        return dict(found)
+
+    def phase(self, namespace: str, name: str) -> str | None:
+        return (self.sweep(namespace, name).get("status") or {}).get("phase")
+
+    def operator_requests(self) -> list[Any]:
+        """Every HTTP request the sandbox served that did not come from the bench itself."""
+        return [
+            r for r in list(self.sandbox.emulator) if BENCH_AGENT not in (r.headers.get("User-Agent") or "")
+        ]
+
+    @staticmethod
+    def wait(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval)
+        raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def cluster(*, operator: bool = True) -> Iterator[Cluster]:
+    sandbox = SandboxThread(executor="simulated")
+    sandbox.start()
+    api_client = config.new_client_from_config(str(sandbox.kubeconfig_path))
+    api_client.user_agent = BENCH_AGENT
+    # Many sweeps at once: more connections than the client's default pool of 4.
+    api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] = 32
+    c = Cluster(sandbox, api_client)
+    try:
+        if operator:
+            c.start_operator()
+        yield c
+    finally:
+        c.stop_operator()
+        sandbox.stop()
+
+
+class EventTimes:
+    """A watch in a thread of its own: when each matching event arrived, on the bench's clock."""
+
+    def __init__(self, list_call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.events: queue.Queue[tuple[float, str, dict[str, Any]]] = queue.Queue()
+        self._watch = watch.Watch()
+        self._thread = threading.Thread(
+            target=self._run, args=(list_call, args, kwargs), daemon=True, name="bench-watch"
+        )
+        self._thread.start()
+
+    def _run(self, list_call: Callable[..., Any], args: Any, kwargs: Any) -> None:
+        try:
+            for event in self._watch.stream(list_call, *args, **kwargs):
+                obj = event["object"]
+                body = obj if isinstance(obj, dict) else obj.to_dict()
+                self.events.put((time.monotonic(), event["type"], body))
+        except Exception:  # the stream ends when the bench stops it
+            return
+
+    def next_after(
+        self, since: float, match: Callable[[str, dict[str, Any]], bool], timeout: float = 30
+    ) -> float:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no matching event")
+            try:
+                when, kind, body = self.events.get(timeout=left)
+            except queue.Empty:
+                raise TimeoutError("no matching event") from None
+            if when >= since and match(kind, body):
+                return when
+
+    def drain(self) -> None:
+        while not self.events.empty():
+            self.events.get_nowait()
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in header], *[[_fmt(c) for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = [f"## {title}", ""]
+    for n, row in enumerate(cells):
+        lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+        if n == 0:
+            lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if value != value:
+            return "n/a"
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)

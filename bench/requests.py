@@ -1,0 +1,51 @@
+"""API requests per run over its whole life, counted from the sandbox's record of every request
+the operator sent, against the minimum (1 create of the Job, 1 status write per pass batched
+over runs, 1 result annotation patch)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .harness import cluster, grid_spec, table
+
+
+def _verb(request: object) -> str:
+    action = getattr(request, "action", None)
+    method = str(getattr(request, "method", "")).upper()
+    name = getattr(action, "value", None) or str(action or method).lower()
+    return str(name).split(".")[-1].lower()
+
+
+def _kind(request: object) -> str:
+    resource = getattr(request, "resource", None)
+    plural = getattr(resource, "plural", None) or "other"
+    path = str(getattr(request, "path", ""))
+    if path.endswith("/status"):
+        return f"{plural}/status"
+    if path.endswith("/log"):
+        return f"{plural}/log"
+    return str(plural)
+
+
+def run(quick: bool) -> str:
+    runs = 50 if quick else 200
+    with cluster() as c:
+        before = len(c.operator_requests())
+        ns = c.namespace("requests")
+        c.create_sweep(ns, "count", grid_spec(runs, 10, 0.05))
+        c.wait(lambda: c.phase(ns, "count") == "Finished", 600, "the sweep", interval=0.2)
+        requests = c.operator_requests()[before:]
+    tally = Counter((_verb(r), _kind(r)) for r in requests)
+    rows: list[tuple[str, str, object, float]] = [
+        (verb, kind, n, n / runs) for (verb, kind), n in sorted(tally.items(), key=lambda kv: -kv[1])
+    ]
+    total = sum(tally.values())
+    rows.append(("all", "", total, total / runs))
+    minimum = 3.0  # a Job create, a result patch, a share of the batched status writes
+    rows.append(("minimum", "", "", minimum))
+    rows.append(("ratio to minimum", "", "", total / runs / minimum))
+    return table(
+        f"API requests of the operator per run ({runs} runs, parallelism 10; watches are long-lived)",
+        ["verb", "resource", "requests", "per run"],
+        rows,
+    )

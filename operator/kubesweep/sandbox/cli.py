@@ -1,0 +1,157 @@
+"""`kubesweep sandbox`: try kubesweep without a cluster.
+
+`kubesweep sandbox FILE...` starts the sandbox, runs the operator (`kubesweep run`, its own
+process, as in production), applies the files, and shows each sweep's progress until all have
+ended. `kubesweep sandbox --serve --kubeconfig PATH` serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubesweep import api
+
+from .emulator import ApiError, SandboxEmulator
+from .server import SandboxServer
+from .store import ResourceRef
+
+ENDED = {"Finished", "Failed", "Crashed", "Stopped", "Cancelled"}
+
+
+def _plural_ref(emulator: SandboxEmulator, obj: dict[str, Any]) -> ResourceRef:
+    api_version = str(obj.get("apiVersion", ""))
+    group, _, version = api_version.rpartition("/")
+    kind = obj.get("kind")
+    for res in emulator.served.values():
+        if res.ref.group == group and res.ref.version == version and res.kind == kind:
+            return res.ref
+    raise ApiError(404, "NotFound", f'no matches for kind "{kind}" in version "{api_version}"')
+
+
+async def apply_files(emulator: SandboxEmulator, files: list[str]) -> list[tuple[str, str]]:
+    """Create every object of the files; the Sweeps among them, as (namespace, name)."""
+    sweeps = []
+    for file in files:
+        try:
+            documents = [d for d in yaml.safe_load_all(Path(file).read_text()) if d]
+        except (OSError, yaml.YAMLError) as exc:
+            raise SystemExit(f"kubesweep sandbox: cannot read {file}: {exc}") from None
+        for doc in documents:
+            if not isinstance(doc, dict):
+                raise SystemExit(f"kubesweep sandbox: {file}: not a Kubernetes object")
+            doc.setdefault("metadata", {}).setdefault("namespace", "default")
+            ref = _plural_ref(emulator, doc)
+            try:
+                created = await emulator.store.create(ref, doc)
+            except ApiError as exc:
+                raise SystemExit(f"kubesweep sandbox: {file}: {exc.message}") from None
+            meta = created["metadata"]
+            print(f"{doc['kind'].lower()}/{meta['name']} created", flush=True)
+            if doc.get("kind") == api.KIND:
+                sweeps.append((meta.get("namespace", "default"), meta["name"]))
+    return sweeps
+
+
+def start_operator(kubeconfig: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "kubesweep.main", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+
+def _line(sweep: dict[str, Any]) -> str:
+    status = sweep.get("status") or {}
+    runs = status.get("runs") or {}
+    best = status.get("bestRun") or {}
+    best_text = (
+        f"  best {best.get('metric'):g} ({best.get('name')})" if best.get("metric") is not None else ""
+    )
+    return (
+        f"{sweep['metadata']['name']:<24} {status.get('phase', 'Pending'):<10} "
+        f"runs: {runs.get('running', 0)} running, {runs.get('finished', 0)} finished, "
+        f"{runs.get('failed', 0)} failed, {runs.get('killed', 0)} killed{best_text}"
+    )
+
+
+async def follow(
+    emulator: SandboxEmulator, sweeps: list[tuple[str, str]], operator: subprocess.Popen[bytes] | None
+) -> int:
+    ref = ResourceRef(api.GROUP, api.VERSION, api.PLURAL)
+    shown: dict[tuple[str, str], str] = {}
+    while True:
+        ended = 0
+        for key in sweeps:
+            sweep = await emulator.store.get(ref, *key)
+            if sweep is None:
+                ended += 1
+                continue
+            line = _line(sweep)
+            if shown.get(key) != line:
+                shown[key] = line
+                print(line, flush=True)
+            if (sweep.get("status") or {}).get("phase") in ENDED:
+                ended += 1
+        if ended == len(sweeps):
+            return 0
+        if operator is not None and operator.poll() is not None:
+            print(f"kubesweep sandbox: the operator exited with {operator.returncode}", file=sys.stderr)
+            return 1
+        await asyncio.sleep(0.2)
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
+    async with SandboxServer(port=args.port, executor=args.executor, kubeconfig_path=kubeconfig) as sandbox:
+        operator = None
+        log_path = sandbox.workdir / "operator.log"
+        if not args.no_operator:
+            operator = start_operator(sandbox.kubeconfig_path, log_path)
+        try:
+            if args.serve:
+                print(f"Sandbox API server on {sandbox.url}", flush=True)
+                print(f"Kubeconfig: {sandbox.kubeconfig_path}", flush=True)
+                print(f"  export KUBECONFIG={sandbox.kubeconfig_path}", flush=True)
+                print("  kubectl get sweeps -A   # Ctrl-C stops the sandbox", flush=True)
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                await apply_files(sandbox.emulator, args.files)
+                await stop.wait()
+                return 0
+            sweeps = await apply_files(sandbox.emulator, args.files)
+            if not sweeps:
+                print("kubesweep sandbox: no Sweep in the files; nothing to follow", file=sys.stderr)
+                return 0
+            started = time.monotonic()
+            code = await follow(sandbox.emulator, sweeps, operator)
+            print(f"All sweeps ended in {time.monotonic() - started:.1f}s.", flush=True)
+            return code
+        finally:
+            if operator is not None:
+                operator.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    operator.wait(10)
+                if operator.poll() is None:
+                    operator.kill()
+                if operator.returncode not in (0, -signal.SIGTERM) and log_path.exists():
+                    sys.stderr.write(log_path.read_text(errors="replace")[-4000:])
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(main_async(args))
+    except KeyboardInterrupt:
+        return 130
