@@ -98,6 +98,12 @@ class Reconciler:
         self._logs: dict[str, tuple[float, str]] = {}  # run → (when read, log) for hyperband
         self._spec_seen: dict[Key, tuple[int, float]] = {}  # generation → when first seen
         self._background: set[asyncio.Task[None]] = set()
+        # Results we wrote on Jobs that the index may not show yet: a pass right after a record
+        # must not record the run again (as Failed, once its pods are gone).
+        self._recorded: dict[tuple[str, str], dict[str, Any]] = {}
+        # Jobs we created that the index may not show yet: without them a pass could count too
+        # few active runs (parallelism) or pick a run number twice.
+        self._created: dict[Key, dict[str, dict[str, Any]]] = {}
 
     def bind(self, **indexes: Any) -> None:
         self.sweeps = indexes["sweep_index"]
@@ -174,6 +180,13 @@ class Reconciler:
         assert self.cluster is not None
         namespace = key[0]
         jobs = self._get(self.jobs, key)
+        created = self._created.get(key)
+        if created:
+            for job in jobs:
+                created.pop(job["metadata"]["name"], None)  # the index has caught up
+            jobs = [*jobs, *created.values()]
+            if not created:
+                self._created.pop(key, None)
         pods_by_run: dict[str, list[dict[str, Any]]] = {}
         for pod in self._get(self.pods, key):
             pods_by_run.setdefault(pod["metadata"]["labels"].get(api.LABEL_RUN, ""), []).append(pod)
@@ -181,6 +194,7 @@ class Reconciler:
 
         if sweep is None or sweep["metadata"].get("deletionTimestamp"):
             # The sweep is gone: its Jobs are being garbage-collected; let them go.
+            self._created.pop(key, None)
             for job in jobs:
                 meta = job["metadata"]
                 if meta.get("deletionTimestamp") and api.JOB_FINALIZER in (meta.get("finalizers") or []):
@@ -189,15 +203,39 @@ class Reconciler:
                     )
             return
 
-        owned = [j for j in jobs if self._owned_by(j, sweep)]
+        owned = [self._with_recorded(namespace, j) for j in jobs if self._owned_by(j, sweep)]
         early = bool((sweep.get("spec") or {}).get("earlyTerminate"))
         observed = [
             await self._observe(namespace, job, pods_by_run.get(job["metadata"]["name"], []), early)
             for job in owned
         ]
         decision = reconcile.decide(sweep, observed)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "Pass of %s/%s: %s -> %s",
+                *key,
+                [(r.name, str(r.state), r.deleting, r.recorded) for r in observed],
+                [type(a).__name__ + ":" + str(getattr(a, "name", "")) for a in decision.actions],
+            )
         decision = await self._apply(key, sweep, owned, decision, observed)
         self._note_reaction(key, sweep, decision)
+
+    def _with_recorded(self, namespace: str, job: dict[str, Any]) -> dict[str, Any]:
+        key = (namespace, job["metadata"]["name"])
+        written = self._recorded.get(key)
+        if written is None:
+            return job
+        annotations = job["metadata"].get("annotations") or {}
+        if api.ANNOTATION_RESULT in annotations:
+            self._recorded.pop(key, None)  # the index has caught up
+            return job
+        patched = {
+            **job,
+            "metadata": {**job["metadata"], "annotations": {**annotations, **written["annotations"]}},
+        }
+        if written.get("suspend"):
+            patched["spec"] = {**job.get("spec", {}), "suspend": True}
+        return patched
 
     @staticmethod
     def _owned_by(job: Mapping[str, Any], sweep: Mapping[str, Any]) -> bool:
@@ -262,6 +300,11 @@ class Reconciler:
                 if isinstance(result, BaseException) and not isinstance(result, Rejected):
                     raise result
             metrics.RUNS_STARTED.inc(sum(1 for r in results if r is True))
+            for action, result in zip(creations, results, strict=True):
+                if isinstance(result, bool):  # created now, or it existed already
+                    pending = _trim_job(action.job)
+                    pending["metadata"]["ownerUid"] = sweep["metadata"].get("uid")
+                    self._created.setdefault(key, {})[action.name] = pending
             if rejected is not None:
                 # The API server refused the run's Job: say so in the status, start nothing more.
                 decision = reconcile.decide(sweep, observed, template_error=rejected.message)
@@ -280,7 +323,10 @@ class Reconciler:
                     return decision
 
         by_name = {j["metadata"]["name"]: j for j in jobs}
+        just_recorded = {a.name for a in records}
         for release in decision.of(reconcile.ReleaseJob):
+            if release.name in just_recorded:
+                continue  # our record changed its resourceVersion: the next pass lets it go
             meta = by_name[release.name]["metadata"]
             await cluster.release_job(
                 namespace, release.name, meta.get("finalizers") or [], meta["resourceVersion"]
@@ -294,6 +340,10 @@ class Reconciler:
             patch["spec"] = {"suspend": True}
         with contextlib.suppress(Gone):
             await self.cluster.patch_job(namespace, action.name, patch)
+            self._recorded[(namespace, action.name)] = {
+                "annotations": {api.ANNOTATION_RESULT: action.result},
+                "suspend": action.suspend,
+            }
 
     def note_spec(self, key: Key, generation: int | None) -> None:
         if generation is not None and self._spec_seen.get(key, (None, 0.0))[0] != generation:
@@ -381,6 +431,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # React within milliseconds: kopf otherwise waits 0.1 s for more events of an object.
     settings.batching.batch_window = 0.01
     settings.posting.level = logging.WARNING
+    # kopf logs every handler call at INFO: thousands of lines per sweep say nothing to a person.
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     settings.persistence.finalizer = "kubesweep.io/operator"
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330

@@ -286,7 +286,8 @@ def decide(
     old_phase = old_status.get("phase")
     conditions_before: Sequence[Mapping[str, Any]] = old_status.get("conditions") or []
     p = _Pass()
-    for run in [*removed_runs(old_status), *observed]:
+    # A Job that still exists is the truth about its run, even once the status remembers it.
+    for run in [*observed, *removed_runs(old_status)]:
         p.runs.setdefault(run.name, run)
     label = runs.label_value(meta.get("name", ""))
 

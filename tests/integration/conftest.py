@@ -31,12 +31,13 @@ class Operator:
         # operator never share sweeps with the session's operator.
         self.namespaces = namespaces
         self.proc: subprocess.Popen[bytes] | None = None
+        self.extra: list[str] = ["-v"] if os.environ.get("KUBESWEEP_TEST_DEBUG") else []
 
     def start(self) -> None:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1"}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kubesweep.main", "run", "--namespace", self.namespaces],
+            [sys.executable, "-m", "kubesweep.main", "run", "--namespace", self.namespaces, *self.extra],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
