@@ -57,7 +57,7 @@ async def route(emu: SandboxEmulator, request: rendering.Request) -> aiohttp.web
             {"paths": sorted({"/api", "/api/v1", "/apis", "/version", "/openapi/v2", "/openapi/v3"})}
         )
     if parts[:1] == ["openapi"]:
-        return openapi(emu, parts[1:])
+        return openapi(emu, parts[1:], request.headers.get("Accept") or "")
     if parts == ["api"]:
         return _json({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
     if parts == ["apis"]:
@@ -494,7 +494,10 @@ def _gv_path(group: str, version: str) -> str:
     return f"apis/{group}/{version}" if group else f"api/{version}"
 
 
-def openapi(emu: SandboxEmulator, parts: list[str]) -> aiohttp.web.Response:
+def openapi(emu: SandboxEmulator, parts: list[str], accept: str) -> aiohttp.web.Response:
+    if parts == ["v2"] and "protobuf" in accept:
+        # An empty Document: kubectl's fallback for kinds that OpenAPI v3 does not describe.
+        return aiohttp.web.Response(body=b"", content_type="application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
     if parts == ["v2"]:
         return _json(
             {

@@ -21,7 +21,10 @@ class Cause:
     message: str
 
     def as_dict(self) -> dict[str, str]:
-        return {"reason": self.reason, "message": self.message, "field": self.field}
+        # As the real server: the cause's message without its field, which has a key of its own.
+        prefix = f"{self.field}: "
+        message = self.message[len(prefix) :] if self.message.startswith(prefix) else self.message
+        return {"reason": self.reason, "message": message, "field": self.field}
 
 
 @dataclass

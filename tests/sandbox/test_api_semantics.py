@@ -1,0 +1,169 @@
+"""API semantics the operator and kopf rely on, through the real kubernetes client over HTTP."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
+from kubesweep import api
+from kubesweep.sandbox.server import SandboxThread
+
+from ..integration.conftest import wait_for
+
+
+def sweep_body(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": api.API_VERSION,
+        "kind": api.KIND,
+        "metadata": {"name": name},
+        "spec": {
+            "method": "grid",
+            "parameters": {"a": {"values": [1]}},
+            "template": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}},
+        },
+    }
+
+
+@pytest.fixture
+def custom(sandbox: SandboxThread) -> client.CustomObjectsApi:
+    from kubernetes import config
+
+    return client.CustomObjectsApi(config.new_client_from_config(str(sandbox.kubeconfig_path)))
+
+
+def test_metadata_is_filled_and_defaults_applied(custom: Any, namespace: str) -> None:
+    created: Any = custom.create_namespaced_custom_object(
+        api.GROUP, api.VERSION, namespace, api.PLURAL, sweep_body("meta")
+    )
+    meta = created["metadata"]
+    assert meta["uid"] and meta["resourceVersion"] and meta["creationTimestamp"] and meta["generation"] == 1
+    assert meta["namespace"] == namespace
+    assert created["spec"]["state"] == "running" and created["spec"]["parallelism"] == 1
+
+
+def test_status_subresource_is_apart_and_generation_moves_on_spec_only(custom: Any, namespace: str) -> None:
+    custom.create_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, sweep_body("gen"))
+    args = (api.GROUP, api.VERSION, namespace, api.PLURAL, "gen")
+    after_status: Any = custom.patch_namespaced_custom_object_status(
+        *args, {"status": {"phase": "Running"}, "spec": {"parallelism": 9}}
+    )
+    assert after_status["status"]["phase"] == "Running" and after_status["spec"]["parallelism"] == 1
+    assert after_status["metadata"]["generation"] == 1
+    after_main: Any = custom.patch_namespaced_custom_object(
+        *args, {"spec": {"parallelism": 3}, "status": {"phase": "Hacked"}}
+    )
+    assert after_main["metadata"]["generation"] == 2 and after_main["status"]["phase"] == "Running"
+    labelled: Any = custom.patch_namespaced_custom_object(*args, {"metadata": {"labels": {"x": "y"}}})
+    assert labelled["metadata"]["generation"] == 2
+
+
+def test_stale_resource_version_is_a_409_conflict(core: Any, namespace: str) -> None:
+    cm = core.create_namespaced_config_map(namespace, {"metadata": {"name": "rv"}, "data": {"k": "1"}})
+    core.patch_namespaced_config_map("rv", namespace, {"data": {"k": "2"}})
+    stale = {"metadata": {"name": "rv", "resourceVersion": cm.metadata.resource_version}, "data": {"k": "3"}}
+    with pytest.raises(ApiException) as info:
+        core.replace_namespaced_config_map("rv", namespace, stale)
+    assert info.value.status == 409
+
+
+def test_watch_from_a_resource_version_replays_nothing_older(core: Any, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "old"}})
+    listed = core.list_namespaced_config_map(namespace)
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "new"}})
+    events = list(
+        watch.Watch().stream(
+            core.list_namespaced_config_map,
+            namespace,
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=1,
+        )
+    )
+    assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "new")]
+
+
+def test_a_too_old_resource_version_is_410_gone(sandbox: SandboxThread, core: Any, namespace: str) -> None:
+    emulator = sandbox.emulator
+    key = ("", "configmaps")
+    emulator.compacted[key] = emulator.rv  # as if etcd had compacted everything so far
+    response = core.list_namespaced_config_map(
+        namespace, watch=True, resource_version="1", timeout_seconds=1, _preload_content=False
+    )
+    body = response.read().decode()
+    assert '"type": "ERROR"' in body and '"code": 410' in body
+
+
+def test_generate_name_and_collection_delete_by_label(core: Any, namespace: str) -> None:
+    for team in ("a", "a", "b"):
+        made = core.create_namespaced_config_map(
+            namespace, {"metadata": {"generateName": "gen-", "labels": {"team": team}}}
+        )
+        assert made.metadata.name.startswith("gen-") and len(made.metadata.name) == 9
+    core.delete_collection_namespaced_config_map(namespace, label_selector="team=a")
+    left = core.list_namespaced_config_map(namespace).items
+    assert [cm.metadata.labels["team"] for cm in left] == ["b"]
+
+
+def test_a_failed_json_patch_test_is_422(sandbox: SandboxThread, core: Any, namespace: str) -> None:
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "jp"}, "data": {"k": "v"}})
+    patch = [
+        {"op": "test", "path": "/data/k", "value": "other"},
+        {"op": "replace", "path": "/data/k", "value": "x"},
+    ]
+    request = urllib.request.Request(
+        f"{sandbox.url}/api/v1/namespaces/{namespace}/configmaps/jp",
+        data=json.dumps(patch).encode(),
+        method="PATCH",
+        headers={"Content-Type": "application/json-patch+json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=5)
+    assert info.value.code == 422
+    assert json.loads(info.value.read())["reason"] == "Invalid"
+    assert core.read_namespaced_config_map("jp", namespace).data == {"k": "v"}
+
+
+def test_a_missing_namespace_is_404(core: Any) -> None:
+    with pytest.raises(ApiException) as info:
+        core.create_namespaced_config_map("nowhere", {"metadata": {"name": "x"}})
+    assert info.value.status == 404 and 'namespaces \\"nowhere\\" not found' in str(info.value.body)
+
+
+def test_the_simulated_executor_finishes_hundreds_of_pods_quickly() -> None:
+    from kubernetes import config
+
+    with SandboxThread(executor="simulated") as sim:
+        batch: Any = client.BatchV1Api(config.new_client_from_config(str(sim.kubeconfig_path)))
+        for i in range(200):
+            batch.create_namespaced_job(
+                "default",
+                {
+                    "metadata": {"name": f"sim-{i}"},
+                    "spec": {
+                        "backoffLimit": 0,
+                        "template": {
+                            "metadata": {
+                                "annotations": {
+                                    "sandbox.kubesweep.io/duration": "0.05",
+                                    "sandbox.kubesweep.io/exit-code": str(i % 2),
+                                }
+                            },
+                            "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]},
+                        },
+                    },
+                },
+            )
+
+        def ended() -> bool:
+            jobs = batch.list_namespaced_job("default").items
+            return all(j.status.conditions for j in jobs)
+
+        wait_for(ended, 60, "every simulated job to end")
+        jobs = batch.list_namespaced_job("default").items
+        assert sum(1 for j in jobs if j.status.succeeded) == 100
+        assert sum(1 for j in jobs if j.status.failed) == 100
