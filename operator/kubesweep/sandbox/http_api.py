@@ -497,7 +497,9 @@ def _gv_path(group: str, version: str) -> str:
 def openapi(emu: SandboxEmulator, parts: list[str], accept: str) -> aiohttp.web.Response:
     if parts == ["v2"] and "protobuf" in accept:
         # An empty Document: kubectl's fallback for kinds that OpenAPI v3 does not describe.
-        return aiohttp.web.Response(body=b"", content_type="application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+        return aiohttp.web.Response(
+            body=b"", content_type="application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+        )
     if parts == ["v2"]:
         return _json(
             {

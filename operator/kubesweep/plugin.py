@@ -1,0 +1,402 @@
+"""`kubectl sweep`: steer and inspect sweeps from the command line.
+
+    kubectl sweep pause|resume|stop|cancel NAME
+    kubectl sweep list [-A] [-o json|yaml]
+    kubectl sweep status NAME [-o json|yaml]
+    kubectl sweep stop-run RUN
+    kubectl sweep logs RUN [-f]
+    kubectl sweep import-wandb sweep.yaml --image IMAGE [--name NAME]
+
+Exit codes: 0 ok, 1 an error (said on stderr with what to do), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubesweep import api
+
+STATES = {"pause": "paused", "resume": "running", "stop": "stopped", "cancel": "cancelled"}
+PAST = {"paused": "paused", "running": "resumed", "stopped": "stopped", "cancelled": "cancelled"}
+
+
+class PluginError(Exception):
+    """A failure to tell the user, with what to do about it."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure parts: tables and ordering.
+
+
+def age(timestamp: str | None, now: datetime.datetime | None = None) -> str:
+    if not timestamp:
+        return "<unknown>"
+    now = now or datetime.datetime.now(datetime.UTC)
+    then = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in header], *[["" if c is None else str(c) for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return "\n".join(
+        "   ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
+
+
+def _metric_text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else ""
+
+
+def sweep_rows(sweeps: Sequence[dict[str, Any]], all_namespaces: bool) -> tuple[list[str], list[list[Any]]]:
+    header = ["NAME", "STATE", "PHASE", "RUNNING", "FINISHED", "TOTAL", "BEST", "AGE"]
+    if all_namespaces:
+        header = ["NAMESPACE", *header]
+    rows = []
+    for sweep in sweeps:
+        status = sweep.get("status") or {}
+        runs = status.get("runs") or {}
+        row = [
+            sweep["metadata"]["name"],
+            (sweep.get("spec") or {}).get("state", "running"),
+            status.get("phase", "Pending"),
+            runs.get("running", 0),
+            runs.get("finished", 0),
+            runs.get("total", 0),
+            _metric_text((status.get("bestRun") or {}).get("metric")),
+            age(sweep["metadata"].get("creationTimestamp")),
+        ]
+        rows.append([sweep["metadata"].get("namespace", ""), *row] if all_namespaces else row)
+    return header, rows
+
+
+def run_records(sweep: dict[str, Any], jobs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every run of the sweep (its Jobs and the removed ones the status remembers), best first."""
+    metric = ((sweep.get("spec") or {}).get("metric") or {}).get("name")
+    goal = ((sweep.get("spec") or {}).get("metric") or {}).get("goal", "minimize")
+    records = []
+    for job in jobs:
+        annotations = job["metadata"].get("annotations") or {}
+        result = json.loads(annotations.get(api.ANNOTATION_RESULT) or "{}")
+        state = result.get("state") or _live_state(job)
+        records.append(
+            {
+                "name": job["metadata"]["name"],
+                "state": state,
+                "metric": (result.get("metrics") or {}).get(metric) if metric else None,
+                "parameters": json.loads(annotations.get(api.ANNOTATION_PARAMETERS) or "{}"),
+            }
+        )
+    for removed in (sweep.get("status") or {}).get("removedRuns") or []:
+        records.append(
+            {
+                "name": removed["name"],
+                "state": f"{removed.get('state')} (Job deleted)",
+                "metric": (removed.get("metrics") or {}).get(metric) if metric else None,
+                "parameters": removed.get("parameters") or {},
+            }
+        )
+    sign = -1 if goal == "maximize" else 1
+
+    def order(record: dict[str, Any]) -> tuple[int, float, str]:
+        value = record["metric"]
+        if not isinstance(value, int | float):
+            return (1, 0.0, record["name"])
+        return (0, sign * float(value), record["name"])
+
+    return sorted(records, key=order)
+
+
+def _live_state(job: dict[str, Any]) -> str:
+    status = job.get("status") or {}
+    if status.get("active"):
+        return "Running"
+    return "Pending"
+
+
+def status_text(sweep: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
+    status = sweep.get("status") or {}
+    meta = sweep["metadata"]
+    lines = [
+        f"Sweep {meta.get('namespace')}/{meta['name']}: {status.get('phase', 'Pending')} "
+        f"(spec.state {(sweep.get('spec') or {}).get('state', 'running')})"
+    ]
+    for condition in status.get("conditions") or []:
+        lines.append(
+            f"  {condition['type']}={condition['status']} {condition.get('reason', '')}: {condition.get('message', '')}"
+        )
+    best = status.get("bestRun")
+    if best:
+        lines.append(
+            f"  Best: {best.get('name')} {_metric_text(best.get('metric'))} {json.dumps(best.get('parameters', {}))}"
+        )
+    lines.append("")
+    rows = [
+        [r["name"], r["state"], _metric_text(r["metric"]), json.dumps(r["parameters"], separators=(",", ":"))]
+        for r in records
+    ]
+    lines.append(table(["RUN", "STATE", "METRIC", "PARAMETERS"], rows) if rows else "No runs yet.")
+    return "\n".join(lines)
+
+
+def dump(data: Any, output: str) -> str:
+    if output == "json":
+        return json.dumps(data, indent=2)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The API, through pykube-ng.
+
+
+class Cluster:
+    def __init__(self, kubeconfig: str | None, context: str | None, namespace: str | None) -> None:
+        import pykube
+
+        try:
+            config = (
+                pykube.KubeConfig.from_env()
+                if kubeconfig is None
+                else pykube.KubeConfig.from_file(kubeconfig)
+            )
+        except Exception as exc:
+            raise PluginError(
+                f"cannot load a kubeconfig ({exc}); set KUBECONFIG or pass --kubeconfig"
+            ) from None
+        if context:
+            if context not in config.contexts:
+                raise PluginError(f"no context {context!r} in the kubeconfig")
+            config.set_current_context(context)
+        self.http = pykube.HTTPClient(config, timeout=15)
+        self.namespace = namespace or config.namespace or "default"
+
+    def request(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
+        import requests
+
+        url = f"{self.http.url.rstrip('/')}{path}"
+        try:
+            response = self.http.session.request(method, url, **kwargs)
+        except requests.RequestException as exc:
+            raise PluginError(
+                f"cannot reach the API server at {self.http.url} ({exc.__class__.__name__}); is the cluster up and the context right?"
+            ) from None
+        if response.status_code == 404:
+            raise PluginError(
+                f'{what} not found in namespace "{self.namespace}"; see `kubectl sweep list -A`'
+            )
+        if response.status_code == 403:
+            raise PluginError(
+                f"forbidden: {_message(response)}; ask for {method.lower()} permission on the resource in "
+                f'namespace "{self.namespace}" (see `kubectl auth can-i`)'
+            )
+        if response.status_code >= 400:
+            raise PluginError(f"the API server refused: {_message(response)}")
+        return response
+
+    def sweep_path(self, name: str | None = None, namespace: str | None = None) -> str:
+        ns = namespace if namespace is not None else self.namespace
+        base = f"/apis/{api.GROUP}/{api.VERSION}"
+        path = f"{base}/namespaces/{ns}/{api.PLURAL}" if ns else f"{base}/{api.PLURAL}"
+        return f"{path}/{name}" if name else path
+
+    def sweep(self, name: str) -> dict[str, Any]:
+        return dict(self.request("GET", self.sweep_path(name), what=f'sweep "{name}"').json())
+
+    def sweeps(self, all_namespaces: bool) -> list[dict[str, Any]]:
+        path = self.sweep_path(namespace="" if all_namespaces else None)
+        return list(self.request("GET", path, what="sweeps").json()["items"])
+
+    def patch_sweep(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        return dict(
+            self.request(
+                "PATCH",
+                self.sweep_path(name),
+                what=f'sweep "{name}"',
+                data=json.dumps(patch),
+                headers={"Content-Type": "application/merge-patch+json"},
+            ).json()
+        )
+
+    def jobs(self, sweep: str) -> list[dict[str, Any]]:
+        from kubesweep import runs
+
+        path = f"/apis/batch/v1/namespaces/{self.namespace}/jobs"
+        params = {"labelSelector": f"{api.LABEL_SWEEP}={runs.label_value(sweep)}"}
+        return list(self.request("GET", path, what="jobs", params=params).json()["items"])
+
+    def job(self, name: str) -> dict[str, Any]:
+        path = f"/apis/batch/v1/namespaces/{self.namespace}/jobs/{name}"
+        job = dict(self.request("GET", path, what=f'run "{name}"').json())
+        if api.LABEL_SWEEP not in (job["metadata"].get("labels") or {}):
+            raise PluginError(f'job "{name}" is not a run of any sweep')
+        return job
+
+    def patch_job(self, name: str, patch: dict[str, Any]) -> None:
+        path = f"/apis/batch/v1/namespaces/{self.namespace}/jobs/{name}"
+        self.request(
+            "PATCH",
+            path,
+            what=f'run "{name}"',
+            data=json.dumps(patch),
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+
+    def pods_of_run(self, run: str) -> list[dict[str, Any]]:
+        path = f"/api/v1/namespaces/{self.namespace}/pods"
+        items = self.request("GET", path, what="pods", params={"labelSelector": f"job-name={run}"}).json()[
+            "items"
+        ]
+        return sorted(items, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+
+    def log(self, pod: str, follow: bool, write: Callable[[str], None]) -> None:
+        path = f"/api/v1/namespaces/{self.namespace}/pods/{pod}/log"
+        response = self.request(
+            "GET", path, what=f'pod "{pod}"', params={"follow": "true" if follow else "false"}, stream=follow
+        )
+        if not follow:
+            write(response.text)
+            return
+        for chunk in response.iter_content(chunk_size=None, decode_unicode=True):
+            write(chunk)
+
+
+def _message(response: Any) -> str:
+    try:
+        return str(response.json().get("message") or response.reason)
+    except ValueError:
+        return str(response.text or response.reason)
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands.
+
+
+def set_state(cluster: Cluster, name: str, wanted: str) -> str:
+    sweep = cluster.sweep(name)
+    current = (sweep.get("spec") or {}).get("state", "running")
+    if current == wanted:
+        return f"sweep {name} is already {wanted}; nothing to do"
+    cluster.patch_sweep(name, {"spec": {"state": wanted}})
+    return f"sweep {name} {PAST[wanted]} (was {current})"
+
+
+def run_command(args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    if args.command == "import-wandb":
+        from kubesweep import wandb_import
+
+        try:
+            config = yaml.safe_load(Path(args.file).read_text())
+            manifest, warnings = wandb_import.convert(config, image=args.image, name=args.name)
+        except (OSError, yaml.YAMLError, ValueError) as exc:
+            raise PluginError(f"cannot import {args.file}: {exc}") from None
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        out(yaml.safe_dump(manifest, sort_keys=False))
+        return 0
+
+    cluster = Cluster(args.kubeconfig, args.context, args.namespace)
+    if args.command in STATES:
+        out(set_state(cluster, args.name, STATES[args.command]))
+    elif args.command == "list":
+        sweeps = cluster.sweeps(args.all_namespaces)
+        if args.output:
+            out(dump({"apiVersion": "v1", "kind": "List", "items": sweeps}, args.output))
+        elif not sweeps:
+            where = "any namespace" if args.all_namespaces else f'namespace "{cluster.namespace}"'
+            out(f"No sweeps in {where}.")
+        else:
+            out(table(*sweep_rows(sweeps, args.all_namespaces)))
+    elif args.command == "status":
+        sweep = cluster.sweep(args.name)
+        records = run_records(sweep, cluster.jobs(args.name))
+        if args.output:
+            out(
+                dump(
+                    {
+                        "sweep": sweep["metadata"]["name"],
+                        "status": sweep.get("status") or {},
+                        "runs": records,
+                    },
+                    args.output,
+                )
+            )
+        else:
+            out(status_text(sweep, records))
+    elif args.command == "stop-run":
+        job = cluster.job(args.run)
+        if (job["metadata"].get("annotations") or {}).get(api.ANNOTATION_RESULT):
+            out(f"run {args.run} has already ended; nothing to stop")
+            return 0
+        cluster.patch_job(args.run, {"metadata": {"annotations": {api.ANNOTATION_STOP: "true"}}})
+        out(f"run {args.run} stopping (its sweep starts the next run in its place)")
+    elif args.command == "logs":
+        cluster.job(args.run)
+        pods = cluster.pods_of_run(args.run)
+        if not pods:
+            raise PluginError(
+                f"run {args.run} has no pod (any more); its metrics are in `kubectl sweep status`"
+            )
+        cluster.log(pods[-1]["metadata"]["name"], args.follow, _write)
+    return 0
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--kubeconfig", default=None, help="the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
+    )
+    common.add_argument("--context", default=None, help="the kubeconfig context to use")
+    common.add_argument("-n", "--namespace", default=None, help="the namespace (default: the context's)")
+    root = argparse.ArgumentParser(
+        prog="kubectl sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = root.add_subparsers(dest="command", required=True)
+    for command, state in STATES.items():
+        p = sub.add_parser(command, parents=[common], help=f"set spec.state to {state}")
+        p.add_argument("name")
+    listing = sub.add_parser("list", parents=[common], help="the sweeps and their progress")
+    listing.add_argument("-A", "--all-namespaces", action="store_true")
+    listing.add_argument("-o", "--output", choices=["json", "yaml"])
+    status = sub.add_parser(
+        "status", parents=[common], help="a sweep's phase, conditions and runs, best first"
+    )
+    status.add_argument("name")
+    status.add_argument("-o", "--output", choices=["json", "yaml"])
+    stop_run = sub.add_parser("stop-run", parents=[common], help="stop one run; the next takes its place")
+    stop_run.add_argument("run")
+    logs = sub.add_parser("logs", parents=[common], help="the log of a run's pod")
+    logs.add_argument("run")
+    logs.add_argument("-f", "--follow", action="store_true")
+    imported = sub.add_parser(
+        "import-wandb", parents=[common], help="print a Sweep manifest from a W&B sweep config"
+    )
+    imported.add_argument("file")
+    imported.add_argument("--image", required=True, help="the container image that runs the program")
+    imported.add_argument("--name", default=None, help="the Sweep's name (default: the config's name)")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return run_command(args, print)
+    except PluginError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

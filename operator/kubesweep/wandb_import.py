@@ -1,0 +1,123 @@
+"""A W&B sweep config (sweep.yaml) as a Sweep manifest: the same search, Kubernetes-native.
+
+Keys are mapped to the CRD's camelCase (`run_cap` -> `runCap`, `early_terminate.min_iter` ->
+`earlyTerminate.minIter`); `program`, `command` and W&B's command macros become the run's
+container command and args. Keys with no meaning on Kubernetes are reported, never dropped
+silently.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from kubesweep import api
+
+TOP_LEVEL = {"method", "metric", "parameters", "run_cap", "early_terminate", "program", "command", "name"}
+IGNORED_WITH_REASON = {
+    "description": "kept as the annotation kubesweep.io/description",
+    "project": "W&B projects do not apply; runs are Jobs in the Sweep's namespace",
+    "entity": "W&B entities do not apply on Kubernetes",
+}
+EARLY_TERMINATE_KEYS = {
+    "type": "type",
+    "min_iter": "minIter",
+    "max_iter": "maxIter",
+    "s": "s",
+    "eta": "eta",
+    "strict": "strict",
+}
+METRIC_KEYS = {"name", "goal", "target"}
+# W&B's default command: ${env} ${interpreter} ${program} ${args}
+DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
+NAME_CLEAN = re.compile(r"[^a-z0-9-]+")
+
+
+def _name(config: dict[str, Any], name: str | None) -> str:
+    raw = name or str(config.get("name") or "sweep")
+    cleaned = NAME_CLEAN.sub("-", raw.lower()).strip("-")[:63].strip("-")
+    return cleaned or "sweep"
+
+
+def _command(config: dict[str, Any], warnings: list[str]) -> list[str]:
+    program = config.get("program")
+    command = config.get("command") or DEFAULT_COMMAND
+    if not isinstance(command, list):
+        warnings.append("command: must be a list; using W&B's default")
+        command = DEFAULT_COMMAND
+    out: list[str] = []
+    for item in command:
+        text = str(item)
+        if text == "${env}":
+            continue  # /usr/bin/env: the container has its own environment
+        if text == "${interpreter}":
+            out.append("python")
+        elif text == "${program}":
+            if program is None:
+                warnings.append(
+                    "program: not set but ${program} is in the command; set it in the container args"
+                )
+                continue
+            out.append(str(program))
+        elif text == "${args_no_boolean_flags}":
+            warnings.append("${args_no_boolean_flags}: not supported; using ${args}")
+            out.append("${args}")
+        else:
+            out.append(text)
+    return out
+
+
+def convert(
+    config: dict[str, Any], *, image: str, name: str | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The Sweep manifest for a W&B sweep config, and warnings about what did not carry over."""
+    if not isinstance(config, dict):
+        raise ValueError("a W&B sweep config is a mapping (method, metric, parameters, ...)")
+    warnings: list[str] = []
+    spec: dict[str, Any] = {}
+    if "method" not in config:
+        raise ValueError("the config has no method (grid, random or bayes)")
+    spec["method"] = config["method"]
+    if "metric" in config:
+        metric = dict(config["metric"] or {})
+        for key in sorted(set(metric) - METRIC_KEYS):
+            warnings.append(f"metric.{key}: not supported, dropped")
+            metric.pop(key)
+        spec["metric"] = metric
+    if "parameters" not in config:
+        raise ValueError("the config has no parameters")
+    spec["parameters"] = copy.deepcopy(config["parameters"])
+    if "run_cap" in config:
+        spec["runCap"] = config["run_cap"]
+    if "early_terminate" in config:
+        early: dict[str, Any] = {}
+        for key, value in (config["early_terminate"] or {}).items():
+            if key in EARLY_TERMINATE_KEYS:
+                early[EARLY_TERMINATE_KEYS[key]] = value
+            else:
+                warnings.append(f"early_terminate.{key}: not supported, dropped")
+        spec["earlyTerminate"] = early
+    command = _command(config, warnings)
+    spec["template"] = {
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "train", "image": image, "command": command}],
+                }
+            },
+        }
+    }
+    metadata: dict[str, Any] = {"name": _name(config, name)}
+    if config.get("description"):
+        metadata["annotations"] = {"kubesweep.io/description": str(config["description"])}
+    for key in sorted(config):
+        if key in TOP_LEVEL:
+            continue
+        reason = IGNORED_WITH_REASON.get(key, "not a W&B sweep key kubesweep knows; dropped")
+        if key != "description":
+            warnings.append(f"{key}: {reason}")
+    manifest = {"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": metadata, "spec": spec}
+    return manifest, warnings

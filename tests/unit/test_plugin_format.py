@@ -1,0 +1,87 @@
+"""The pure parts of `kubectl sweep`: tables, best-first ordering, ages, arguments."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from kubesweep import plugin
+
+
+def job(name: str, state: str | None, metric: float | None, params: str) -> dict[str, object]:
+    annotations = {"kubesweep.io/parameters": params}
+    if state:
+        metrics = {"loss": metric} if metric is not None else {}
+        annotations["kubesweep.io/result"] = (
+            f'{{"state":"{state}","metrics":{str(metrics).replace(chr(39), chr(34))}}}'
+        )
+    return {
+        "metadata": {"name": name, "annotations": annotations},
+        "status": {"active": 1} if not state else {},
+    }
+
+
+def sweep(goal: str = "minimize") -> dict[str, object]:
+    return {
+        "metadata": {"name": "s", "namespace": "ml"},
+        "spec": {"metric": {"name": "loss", "goal": goal}},
+        "status": {
+            "removedRuns": [
+                {"name": "s-0004", "state": "Killed", "parameters": {"x": 4}, "metrics": {"loss": 0.5}}
+            ]
+        },
+    }
+
+
+JOBS = [
+    job("s-0001", "Finished", 0.9, '{"x":1}'),
+    job("s-0002", "Finished", 0.1, '{"x":2}'),
+    job("s-0003", None, None, '{"x":3}'),
+]
+
+
+def test_runs_are_listed_best_first_by_the_goal_with_removed_runs_and_running_last() -> None:
+    names = [r["name"] for r in plugin.run_records(sweep(), JOBS)]
+    assert names == ["s-0002", "s-0004", "s-0001", "s-0003"]
+    names = [r["name"] for r in plugin.run_records(sweep("maximize"), JOBS)]
+    assert names == ["s-0001", "s-0004", "s-0002", "s-0003"]
+    records = {r["name"]: r for r in plugin.run_records(sweep(), JOBS)}
+    assert records["s-0003"]["state"] == "Running" and records["s-0004"]["state"] == "Killed (Job deleted)"
+
+
+def test_tables_align_columns() -> None:
+    text = plugin.table(["A", "LONGER"], [["xxxx", 1], ["y", None]])
+    assert text.splitlines() == ["A      LONGER", "xxxx   1", "y"]
+
+
+def test_age_is_humane() -> None:
+    now = datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC)
+    assert plugin.age("2026-01-01T11:59:30Z", now) == "30s"
+    assert plugin.age("2026-01-01T11:50:00Z", now) == "10m"
+    assert plugin.age("2025-12-29T12:00:00Z", now) == "3d"
+    assert plugin.age(None, now) == "<unknown>"
+
+
+def test_sweep_rows_include_the_namespace_only_across_namespaces() -> None:
+    sweeps = [
+        {
+            "metadata": {"name": "a", "namespace": "ml"},
+            "spec": {},
+            "status": {"phase": "Running", "bestRun": {"metric": 0.25}},
+        }
+    ]
+    header, rows = plugin.sweep_rows(sweeps, all_namespaces=True)
+    assert (
+        header[0] == "NAMESPACE" and rows[0][:4] == ["ml", "a", "running", "Running"] and rows[0][7] == "0.25"
+    )
+    header, rows = plugin.sweep_rows(sweeps, all_namespaces=False)
+    assert header[0] == "NAME"
+
+
+def test_usage_errors_exit_2() -> None:
+    with pytest.raises(SystemExit) as info:
+        plugin.parser().parse_args(["pause"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit):
+        plugin.parser().parse_args(["import-wandb", "x.yaml"])  # --image is required
