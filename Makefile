@@ -36,6 +36,7 @@ bench: $(STAMP)
 crd: $(STAMP)
 	$(BIN)/kubesweep crd > crds/sweeps.kubesweep.io.yaml
 	cp crds/sweeps.kubesweep.io.yaml helm/kubesweep/crds/sweeps.kubesweep.io.yaml
+	cp crds/sweeps.kubesweep.io.yaml manifests/crd.yaml
 
 clean:
 	rm -rf $(VENV) build *.egg-info
