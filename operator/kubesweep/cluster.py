@@ -51,6 +51,9 @@ def _is_rejection(exc: ApiException) -> bool:
     )
 
 
+USER_AGENT = "kubesweep-operator"
+
+
 class Cluster:
     """Typed calls for what the operator does; errors translated into Rejected/Gone."""
 
@@ -64,6 +67,8 @@ class Cluster:
             # One connection per concurrent request: reconciles of many sweeps run in parallel.
             configuration.connection_pool_maxsize = 32
             api_client = client.ApiClient(configuration)
+            # Names the operator in API server audit logs (and in the sandbox's request record).
+            api_client.user_agent = USER_AGENT
         self.api_client = api_client
         self.core = client.CoreV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)

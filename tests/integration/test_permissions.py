@@ -1,0 +1,79 @@
+"""The operator needs nothing beyond the permissions the chart grants: every request it sent to
+the sandbox (kopf's and its own) is checked against the chart's RBAC rules."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from ..packaging.test_packaging import ALLOWED
+from .conftest import Kube, Operator, python_run, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def permission(request: Any) -> tuple[str, str, str] | None:
+    """(apiGroup, resource[/subresource], verb) of an API request; None for discovery."""
+    parts = [p for p in request.url.path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) >= 3:
+        group, rest = "", parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 4:
+        group, rest = parts[1], parts[3:]
+    else:
+        return None
+    if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
+        rest = rest[2:]
+    resource, name = rest[0], rest[1] if len(rest) > 1 else None
+    if len(rest) > 2:
+        resource = f"{resource}/{rest[2]}"
+    method = str(getattr(request.method, "value", request.method)).upper()
+    verb = {
+        "GET": "get" if name else ("watch" if request.params.get("watch") in ("true", "1") else "list"),
+        "POST": "create",
+        "PUT": "update",
+        "PATCH": "patch",
+        "DELETE": "delete" if name else "deletecollection",
+    }[method]
+    return group, resource, verb
+
+
+def test_every_request_of_the_operator_is_within_the_chart_rbac(
+    sandbox: Any, kube: Kube, ns: str, operator: Operator
+) -> None:
+    # A lifecycle with every kind of action: runs created, recorded, stopped by hand, deleted,
+    # cancelled, events posted, logs read.
+    spec = {
+        "method": "grid",
+        "parallelism": 2,
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"a": {"values": [1, 2, 3, 4]}},
+        "template": python_run("import time; print('loss=1'); time.sleep(30)"),
+    }
+    kube.create_sweep(ns, "perms", spec)
+    wait_for(lambda: len(kube.jobs(ns, "perms")) == 2, 30, "two runs")
+    kube.batch.patch_namespaced_job(
+        "perms-0001", ns, {"metadata": {"annotations": {"kubesweep.io/stop": "true"}}}
+    )
+    kube.batch.delete_namespaced_job("perms-0002", ns)
+    wait_for(
+        lambda: len(kube.sweep(ns, "perms").get("status", {}).get("removedRuns") or []) == 1,
+        30,
+        "a removed run",
+    )
+    kube.set_state(ns, "perms", "cancelled")
+    kube.wait_phase(ns, "perms", "Cancelled", timeout=20)
+    time.sleep(0.5)
+
+    used = set()
+    for request in list(sandbox.emulator):
+        agent = request.headers.get("User-Agent") or ""
+        if not (agent.startswith("kopf") or agent.startswith("kubesweep-operator")):
+            continue
+        found = permission(request)
+        if found is not None:
+            used.add(found)
+    assert any(verb == "deletecollection" for _, _, verb in used)  # the operator was seen at work
+    outside = sorted(p for p in used if p[2] not in ALLOWED.get((p[0], p[1]), set()))
+    assert outside == [], f"the operator used permissions the chart does not grant: {outside}"
