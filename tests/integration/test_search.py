@@ -1,0 +1,49 @@
+"""Search on the cluster: a bayes sweep with hyperband runs to Finished and stops poor runs early."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kubesweep import api
+
+from .conftest import Kube, python_run
+
+pytestmark = pytest.mark.integration
+
+# loss = x + 1/step: runs with a large x stay worse at every step.
+CURVE = (
+    "import json, os, time\n"
+    "x = json.loads(os.environ['KUBESWEEP_PARAMETERS'])['x']\n"
+    "for step in range(1, 9):\n"
+    "    print(f'step={step} loss={x + 1 / step}', flush=True)\n"
+    "    time.sleep(0.4)\n"
+    "print(f'loss={x + 1 / 8}')\n"
+)
+
+
+def test_bayes_with_hyperband_finishes_and_stops_poor_runs_early(kube: Kube, ns: str) -> None:
+    spec = {
+        "method": "bayes",
+        "seed": 7,
+        "runCap": 8,
+        "parallelism": 4,
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"x": {"min": 0.0, "max": 1.0}},
+        "earlyTerminate": {"type": "hyperband", "minIter": 2, "eta": 2},
+        "template": python_run(CURVE),
+    }
+    kube.create_sweep(ns, "hb", spec)
+    sweep = kube.wait_phase(ns, "hb", {"Finished", "Failed", "Crashed"}, timeout=120)
+    assert sweep["status"]["phase"] == "Finished", sweep["status"]
+    results = [json.loads(j["metadata"]["annotations"][api.ANNOTATION_RESULT]) for j in kube.jobs(ns, "hb")]
+    early = [r for r in results if r.get("earlyStopped")]
+    assert early, f"no run was stopped early: {results}"
+    assert all(r["state"] == "Killed" and r.get("reason") == "EarlyTerminated" for r in early)
+    # A run stopped early keeps its last intermediate value as its metric.
+    assert all("loss" in r["metrics"] for r in early)
+    finished = [r for r in results if r["state"] == "Finished"]
+    assert finished and sweep["status"]["bestRun"]["metric"] == min(
+        r["metrics"]["loss"] for r in finished + early
+    )
