@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -399,8 +399,9 @@ def decide(
         if spec.run_cap is not None:
             free = min(free, spec.run_cap - counted)
         history = trials(all_runs, spec)
-        next_number = max((r.number for r in all_runs), default=0) + 1
+        numbers = _free_numbers({r.number for r in all_runs})
         for _ in range(max(free, 0)):
+            next_number = next(numbers)
             parameters = search.suggest(
                 str(spec.method),
                 spec.parameters,
@@ -429,7 +430,6 @@ def decide(
             p.runs[name] = run
             history.append(search.Trial(number=next_number, parameters=parameters, state="Pending"))
             active.append(run)
-            next_number += 1
 
     if done_reason is not None:
         reason, message = done_reason
@@ -437,6 +437,16 @@ def decide(
             return finish(Phase.RUNNING, "Draining", f"{message}; waiting for {len(active)} run(s)", spec)
         return finish(Phase.FINISHED, reason, message, spec)
     return finish(Phase.RUNNING, "Running", f"{len(active)} run(s) executing", spec)
+
+
+def _free_numbers(used: set[int]) -> Iterator[int]:
+    """Run numbers in order, those no run has first: a Job whose creation failed leaves a gap
+    that the next run fills, so numbers (and random search's per-number points) stay dense."""
+    number = 1
+    while True:
+        if number not in used:
+            yield number
+        number += 1
 
 
 def _run_event(run: Run) -> Event:

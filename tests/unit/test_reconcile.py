@@ -243,3 +243,12 @@ def test_a_rejected_template_names_the_sweep_field_to_fix() -> None:
 
 def test_a_rejection_without_a_template_field_is_kept_as_the_server_said_it() -> None:
     assert reconcile.with_sweep_field("jobs.batch is forbidden") == "jobs.batch is forbidden"
+
+
+def test_a_run_whose_creation_failed_is_filled_in_so_numbers_stay_dense() -> None:
+    points = [{"a": 1, "b": "x"}, {"a": 1, "b": "y"}, {"a": 2, "b": "x"}]
+    history = [
+        run(n, RunState.FINISHED, p, metrics={"loss": 1.0}) for n, p in zip((1, 2, 4), points, strict=True)
+    ]
+    numbers = [number for number, _ in created(decide(sweep(), history))]
+    assert numbers == [3, 5]
