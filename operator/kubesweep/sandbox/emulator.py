@@ -26,14 +26,14 @@ import re
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import aiohttp.web
 import jsonpatch
 import kmock
 import yaml
-from kmock._internal import apps, rendering
+from kmock._internal import rendering
 
 from . import schema as crd_schema
 from . import selectors
@@ -198,6 +198,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         self.log_source: LogSource = lambda namespace, name: None
         self.background: set[asyncio.Task[Any]] = set()
         self.keep_requests: bool = True
+        self._matching: rendering.Request | None = None
         self.store = EmulatorStore(self)
         for res in BUILTINS:
             self._register(res)
@@ -873,11 +874,40 @@ class SandboxEmulator(kmock.KubernetesEmulator):
             self._requests.append(request)
         return await self._handle(request)
 
+    def __iter__(self) -> Iterator[rendering.Request]:
+        # While a request is matched against test-added reactions, kmock's filters iterate the
+        # handler's requests: show them only that one, so matching costs O(1), not O(history).
+        if self._matching is not None:
+            yield self._matching
+            return
+        yield from self._requests
+
+    def _reaction_for(self, request: rendering.Request) -> Any:
+        """The first test-added reaction (kmock DSL) that matches the request, by priority."""
+        self._matching = request
+        try:
+            payloads = list(self._payloads)
+            width = max((len(p.priorities) for p in payloads), default=0)
+
+            def rank(payload: Any) -> tuple[float, ...]:
+                padded = tuple(payload.priorities) + (0,) * (width - len(payload.priorities))
+                return tuple(-x for x in padded)
+
+            for payload in sorted(payloads, key=rank):
+                if not payload._disabled.is_set() and request in payload._source:
+                    return payload
+            return None
+        finally:
+            self._matching = None
+
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
-        if self._payloads:
+        if self._payloads and (reaction := self._reaction_for(request)) is not None:
             # Reactions a test added (faults) answer first.
             try:
-                return await apps.RawHandler._handle(self, request)
+                response: aiohttp.web.StreamResponse = await reaction(request)
+                return response
+            except rendering.ReactionMismatchError:
+                reaction._disabled.set()
             except NotImplementedError:
                 pass
         try:

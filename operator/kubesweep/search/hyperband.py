@@ -1,5 +1,10 @@
-"""W&B's hyperband early termination: bands of steps, and at each band the runs outside the best
-1/eta of all runs that reached it are stopped."""
+"""W&B's hyperband early termination, rule for rule as in its `sweeps` engine.
+
+A run's history is its reported values in step order; band b judges the b-th value. At each band
+the threshold is the value at index int(n / eta) of the n runs (any state) that reached it, sorted
+best first. A Running run is judged at the last band it reached only: it stops when its best value
+so far (or, with `strict`, its value at that band) is worse than that band's threshold.
+"""
 
 from __future__ import annotations
 
@@ -10,77 +15,91 @@ from typing import Any
 from .space import SearchSpaceError
 
 FIELD = "spec.earlyTerminate"
-MAX_BANDS = 30
+MIN_ITER_BANDS = 100  # W&B's count of bands from min_iter (s is not used with min_iter)
+KEYS = {"type", "minIter", "maxIter", "s", "eta", "strict"}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def validate(config: Mapping[str, Any]) -> None:
-    if config.get("type", "hyperband") != "hyperband":
-        raise SearchSpaceError(f"{FIELD}.type", "only hyperband is supported")
+    unknown = sorted(set(config) - KEYS)
+    if unknown:
+        raise SearchSpaceError(
+            f"{FIELD}.{unknown[0]}", f"unknown key {unknown[0]!r}: use type, minIter, maxIter, s, eta, strict"
+        )
+    if config.get("type") != "hyperband":
+        raise SearchSpaceError(f"{FIELD}.type", f"only hyperband is supported, not {config.get('type')!r}")
     eta = config.get("eta", 3)
-    if not isinstance(eta, int) or eta < 2:
-        raise SearchSpaceError(f"{FIELD}.eta", "must be an integer of at least 2")
+    if not _number(eta) or eta <= 1:
+        raise SearchSpaceError(f"{FIELD}.eta", f"must be a number above 1, not {eta!r}")
+    if "strict" in config and not isinstance(config["strict"], bool):
+        raise SearchSpaceError(f"{FIELD}.strict", "must be true or false")
     min_iter, max_iter, s = config.get("minIter"), config.get("maxIter"), config.get("s")
-    if min_iter is None and max_iter is None:
+    if max_iter is None and min_iter is None:
         raise SearchSpaceError(FIELD, "hyperband needs minIter, or maxIter with s (W&B min_iter/max_iter)")
-    if min_iter is not None and max_iter is not None:
-        raise SearchSpaceError(FIELD, "give minIter or maxIter with s, not both")
-    if max_iter is not None and s is None:
-        raise SearchSpaceError(f"{FIELD}.s", "maxIter needs s, the number of brackets")
-    if max_iter is not None and not bands(config):
-        raise SearchSpaceError(f"{FIELD}.maxIter", f"maxIter {max_iter} is below eta {eta}: no band is left")
+    if max_iter is not None:
+        if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 1:
+            raise SearchSpaceError(f"{FIELD}.maxIter", "must be an integer of at least 1")
+        if s is None:
+            raise SearchSpaceError(f"{FIELD}.s", "maxIter needs s, the number of bands")
+        if not _number(s) or s < 1:
+            raise SearchSpaceError(f"{FIELD}.s", "must be a number of at least 1")
+        if not bands(config):
+            raise SearchSpaceError(
+                f"{FIELD}.maxIter", f"maxIter {max_iter} divided by eta {eta} is below 1: no band is left"
+            )
+    elif not isinstance(min_iter, int) or isinstance(min_iter, bool) or min_iter < 1:
+        raise SearchSpaceError(f"{FIELD}.minIter", "must be an integer of at least 1")
 
 
 def bands(config: Mapping[str, Any]) -> list[int]:
-    """The steps at which runs are judged: max_iter 81, eta 3, s 3 -> [3, 9, 27]."""
-    eta = int(config.get("eta", 3))
+    """The history lengths at which runs are judged: maxIter 81, eta 3, s 3 -> [3, 9, 27];
+    minIter 3, eta 3 -> [3, 9, 27, 81, ...]. maxIter wins when both are given, as in W&B."""
+    eta = float(config.get("eta", 3))
+    out: list[int] = []
     if config.get("maxIter") is not None:
         band = float(config["maxIter"])
-        out = []
         for _ in range(int(config.get("s") or 0)):
             band /= eta
             if band < 1:
                 break
-            out.append(math.floor(band))
+            out.append(int(band))
         return sorted(out)
-    band = int(config["minIter"])
-    out = []
-    for _ in range(int(config.get("s") or MAX_BANDS)):
-        out.append(band)
+    band = float(config["minIter"])
+    for _ in range(MIN_ITER_BANDS):
+        out.append(int(band))
         band *= eta
     return out
 
 
-def _value_at(steps: Sequence[tuple[int, float]], band: int) -> float | None:
-    """The run's last value at or before `band`, once it has reached the band."""
-    if not steps or max(s for s, _ in steps) < band:
-        return None
-    at = [v for s, v in steps if s <= band]
-    return at[-1] if at else None
+def history(steps: Sequence[tuple[int, float]], goal: str) -> list[float]:
+    """The run's finite values in step order, negated when maximizing so lower is always better."""
+    ordered = sorted(steps, key=lambda sv: sv[0])  # stable: a repeated step keeps its report order
+    sign = -1.0 if goal == "maximize" else 1.0
+    return [sign * float(v) for _, v in ordered if _number(v)]
 
 
 def to_stop(config: Mapping[str, Any], goal: str, trials: Sequence[Any]) -> list[int]:
-    eta = int(config.get("eta", 3))
-    strict = bool(config.get("strict", False))
-    better_first = goal != "maximize"
-    stop: list[int] = []
-    thresholds: dict[int, float] = {}
+    eta = float(config.get("eta", 3))
+    strict = config.get("strict", True) is True  # W&B's schema defaults strict to true
+    histories = {t.number: history(t.steps, goal) for t in trials}
+    reported = [h for h in histories.values() if h]
+    thresholds: list[tuple[int, float]] = []
     for band in bands(config):
-        values = [v for t in trials if (v := _value_at(t.steps, band)) is not None]
-        if len(values) < 2:
-            continue
-        ordered = sorted(values, reverse=not better_first)
-        keep = max(1, len(ordered) // eta)
-        thresholds[band] = ordered[keep - 1]
+        values = sorted(h[band - 1] for h in reported if len(h) >= band)
+        thresholds.append((band, values[int(len(values) / eta)] if values else math.inf))
+    stop: list[int] = []
     for trial in trials:
         if trial.state != "Running":
             continue
-        reached = [b for b in thresholds if _value_at(trial.steps, b) is not None]
-        judged = reached if strict else reached[-1:]
-        for band in judged:
-            value = _value_at(trial.steps, band)
-            assert value is not None
-            worse = value > thresholds[band] if better_first else value < thresholds[band]
-            if worse:
-                stop.append(trial.number)
-                break
+        values = histories[trial.number]
+        reached = [(b, th) for b, th in thresholds if b <= len(values)]
+        if not reached:
+            continue
+        band, threshold = reached[-1]
+        judged = values[band - 1] if strict else min(values)
+        if judged > threshold:
+            stop.append(trial.number)
     return stop

@@ -1,0 +1,153 @@
+"""kubesweep's bayes against W&B's own engine (the `sweeps` package, installed into a venv of
+its own under .cache/, never a dependency of kubesweep), on Branin, Hartmann-6 and a noisy
+function at equal budgets: the median best value over seeds after 25 and 50 runs, and the time
+per suggestion with 20, 100 and 1000 finished runs. `python -m bench.bayes_vs_wandb [--quick]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from kubesweep.search import Trial, suggest
+
+from .harness import table
+from .objectives import FUNCTIONS, noisy
+
+ROOT = Path(__file__).resolve().parents[1]
+WANDB_VENV = ROOT / ".cache" / "wandb-venv"
+BUDGETS = (25, 50)
+
+
+def wandb_python() -> Path:
+    python = WANDB_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(WANDB_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "sweeps==0.3.0", "numpy<2"], check=True)
+    return python
+
+
+def wandb(job: dict[str, Any]) -> dict[str, Any]:
+    out = subprocess.run(
+        [str(wandb_python()), str(Path(__file__).with_name("wandb_driver.py")), json.dumps(job)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def ours(name: str, seed: int, budget: int) -> dict[str, Any]:
+    fn, space, _ = FUNCTIONS[name]
+    rng = random.Random(seed)
+    history: list[Trial] = []
+    values, times = [], []
+    for number in range(1, budget + 1):
+        started = time.perf_counter()
+        params = suggest("bayes", space, history, seed=seed, run_number=number, goal="minimize")
+        times.append(time.perf_counter() - started)
+        assert params is not None
+        value = noisy(params, rng) if name == "noisy" else fn(params)
+        values.append(value)
+        history.append(Trial(number, params, "Finished", metric=value))
+    return {"values": values, "times": times}
+
+
+def our_timing(name: str, finished: int, repeats: int) -> list[float]:
+    fn, space, _ = FUNCTIONS[name]
+    rng = random.Random(0)
+    history = []
+    for number in range(1, finished + 1):
+        params = {
+            k: (
+                rng.randint(s["min"], s["max"])
+                if isinstance(s.get("min"), int) and isinstance(s.get("max"), int)
+                else rng.uniform(s["min"], s["max"])
+            )
+            for k, s in space.items()
+        }
+        history.append(
+            Trial(number, params, "Finished", metric=fn(params) if name != "noisy" else noisy(params, rng))
+        )
+    times = []
+    for r in range(repeats):
+        started = time.perf_counter()
+        suggest("bayes", space, history, seed=r, run_number=finished + 1, goal="minimize")
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def best_after(values: list[float], n: int) -> float:
+    return min(values[:n])
+
+
+def run(quick: bool) -> str:
+    seeds = range(5 if quick else 20)
+    sizes = (20, 100) if quick else (20, 100, 1000)
+    rows = []
+    for name in FUNCTIONS:
+        budget = max(BUDGETS)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            theirs = list(
+                pool.map(
+                    lambda s, n=name, b=budget: wandb(
+                        {"kind": "optimise", "function": n, "seed": s, "budget": b}
+                    ),
+                    seeds,
+                )
+            )
+        mine = [ours(name, s, budget) for s in seeds]
+        optimum = FUNCTIONS[name][2]
+        for n in BUDGETS:
+            ks = statistics.median(best_after(r["values"], n) for r in mine)
+            wb = statistics.median(best_after(r["values"], n) for r in theirs)
+            rows.append(
+                (
+                    name,
+                    f"best after {n} runs (optimum {optimum:g})",
+                    ks,
+                    wb,
+                    (wb - optimum) / max(ks - optimum, 1e-9),
+                )
+            )
+    timing_rows = []
+    for size in sizes:
+        repeats = 3 if size >= 1000 else 5
+        ks = statistics.median(our_timing("hartmann6", size, repeats)) * 1000
+        wb = (
+            statistics.median(
+                wandb({"kind": "timing", "function": "hartmann6", "finished": size, "repeats": repeats})[
+                    "times"
+                ]
+            )
+            * 1000
+        )
+        timing_rows.append((size, ks, wb, wb / ks))
+    return (
+        table(
+            f"Bayes search: kubesweep (Optuna TPE) vs W&B's engine (sweeps 0.3.0), median over {len(seeds)} seeds",
+            ["function", "measure", "kubesweep", "W&B", "W&B gap to optimum / kubesweep gap (x better)"],
+            rows,
+        )
+        + "\n"
+        + table(
+            "Time per bayes suggestion (Hartmann-6), milliseconds",
+            ["finished runs", "kubesweep ms", "W&B ms", "W&B / kubesweep"],
+            timing_rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    print(run(parser.parse_args().quick))

@@ -1,0 +1,56 @@
+"""Standard test functions for the search benchmarks (minimised), shared by both engines."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+BRANIN_SPACE = {"x1": {"min": -5.0, "max": 10.0}, "x2": {"min": 0.0, "max": 15.0}}
+HARTMANN_SPACE = {f"x{i}": {"min": 0.0, "max": 1.0} for i in range(1, 7)}
+NOISY_SPACE = {
+    "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1.0},
+    "depth": {"min": 1, "max": 12},
+}
+
+_A = [
+    [10, 3, 17, 3.5, 1.7, 8],
+    [0.05, 10, 17, 0.1, 8, 14],
+    [3, 3.5, 1.7, 10, 17, 8],
+    [17, 8, 0.05, 10, 0.1, 14],
+]
+_P = [
+    [0.1312, 0.1696, 0.5569, 0.0124, 0.8283, 0.5886],
+    [0.2329, 0.4135, 0.8307, 0.3736, 0.1004, 0.9991],
+    [0.2348, 0.1451, 0.3522, 0.2883, 0.3047, 0.6650],
+    [0.4047, 0.8828, 0.8732, 0.5743, 0.1091, 0.0381],
+]
+_ALPHA = [1.0, 1.2, 3.0, 3.2]
+
+
+def branin(p: Mapping[str, Any]) -> float:
+    x1, x2 = float(p["x1"]), float(p["x2"])
+    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
+    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10  # min 0.397887
+
+
+def hartmann6(p: Mapping[str, Any]) -> float:
+    x = [float(p[f"x{i}"]) for i in range(1, 7)]
+    total = 0.0
+    for alpha, a_row, p_row in zip(_ALPHA, _A, _P, strict=True):
+        total += alpha * math.exp(-sum(a * (xi - pi) ** 2 for a, xi, pi in zip(a_row, x, p_row, strict=True)))
+    return -total  # min -3.32237
+
+
+def noisy(p: Mapping[str, Any], rng: random.Random | None = None) -> float:
+    """A training-loss-like surface: best near lr 3e-3 and depth 6, with evaluation noise."""
+    value = (math.log10(float(p["lr"])) + 2.5) ** 2 + 0.05 * (int(p["depth"]) - 6) ** 2
+    return value + (rng or random).gauss(0, 0.1)
+
+
+FUNCTIONS: dict[str, tuple[Callable[..., float], dict[str, Any], float]] = {
+    "branin": (branin, BRANIN_SPACE, 0.397887),
+    "hartmann6": (hartmann6, HARTMANN_SPACE, -3.32237),
+    "noisy": (noisy, NOISY_SPACE, 0.0),
+}

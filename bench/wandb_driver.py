@@ -1,0 +1,72 @@
+"""Runs inside W&B's own venv (the `sweeps` package): one optimisation loop or one timing, as
+JSON on stdout. Kept free of kubesweep imports; the objectives come from bench/objectives.py."""
+
+import json
+import random
+import sys
+import time
+
+import numpy as np
+import sweeps
+from objectives import FUNCTIONS, noisy
+
+
+def config(space):
+    return {"method": "bayes", "metric": {"name": "loss", "goal": "minimize"}, "parameters": space}
+
+
+def run_of(params, value):
+    return sweeps.SweepRun(
+        config={k: {"value": v} for k, v in params.items()},
+        summary_metrics={"loss": value},
+        state=sweeps.RunState.finished,
+    )
+
+
+def optimise(name, seed, budget):
+    fn, space, _ = FUNCTIONS[name]
+    np.random.seed(seed)
+    random.seed(seed)
+    rng = random.Random(seed)
+    runs: list = []
+    values: list = []
+    times: list = []
+    for _ in range(budget):
+        started = time.perf_counter()
+        suggestion = sweeps.next_run(config(space), runs, validate=False)
+        times.append(time.perf_counter() - started)
+        params = {k: v["value"] for k, v in suggestion.config.items()}
+        value = noisy(params, rng) if name == "noisy" else fn(params)
+        values.append(value)
+        runs.append(run_of(params, value))
+    return {"values": values, "times": times}
+
+
+def timing(name, finished, repeats):
+    fn, space, _ = FUNCTIONS[name]
+    rng = random.Random(0)
+    runs: list = []
+    for _ in range(finished):
+        params = {
+            k: (
+                rng.randint(s["min"], s["max"])
+                if isinstance(s.get("min"), int) and isinstance(s.get("max"), int)
+                else rng.uniform(s["min"], s["max"])
+            )
+            for k, s in space.items()
+        }
+        runs.append(run_of(params, fn(params)))
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        sweeps.next_run(config(space), runs, validate=False)
+        times.append(time.perf_counter() - started)
+    return {"times": times}
+
+
+if __name__ == "__main__":
+    job = json.loads(sys.argv[1])
+    if job["kind"] == "optimise":
+        print(json.dumps(optimise(job["function"], job["seed"], job["budget"])))
+    else:
+        print(json.dumps(timing(job["function"], job["finished"], job["repeats"])))
