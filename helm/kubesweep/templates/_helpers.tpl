@@ -30,27 +30,41 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* The operator's permissions: exactly what it uses (README "Permissions"). */}}
+{{/* kopf's peering object: every replica of every release serving the same sweeps must meet in it. */}}
+{{- define "kubesweep.peeringName" -}}
+kubesweep
+{{- end -}}
+
+{{- define "kubesweep.ha" -}}
+{{- if gt (int .Values.replicaCount) 1 -}}true{{- end -}}
+{{- end -}}
+
+{{/* The operator's permissions in the namespaces it serves: exactly what it and kopf use
+(docs/install.md "Permissions"); tests/packaging checks every verb against that list. */}}
 {{- define "kubesweep.rules" -}}
 - apiGroups: ["kubesweep.io"]
   resources: ["sweeps"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["kubesweep.io"]
   resources: ["sweeps/status"]
-  verbs: ["get", "patch"]
+  verbs: ["get", "patch", "update"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "list", "watch", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch", "deletecollection"]
+  verbs: ["get", "list", "watch", "delete", "deletecollection"]
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
-{{- if and (gt (int .Values.replicaCount) 1) .Values.watchNamespaces }}
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- if and (include "kubesweep.ha" .) .Values.watchNamespaces }}
+# kopf peering in each served namespace (HA replicas only).
 - apiGroups: ["kopf.dev"]
   resources: ["kopfpeerings"]
   verbs: ["get", "list", "watch", "patch"]
