@@ -179,6 +179,40 @@ def test_grid_dedups_its_values_and_skips_points_any_run_had_in_any_state() -> N
     assert suggest("grid", params, history, seed=None, run_number=4, goal="minimize") is None
 
 
+def test_grid_dedup_compares_only_the_searched_parameters_as_wandb_hashes_them() -> None:
+    params = {"a": {"values": [1, 2]}, "opt": {"value": "adam"}}
+    # A constant is not part of a point's identity, and a run's extra keys are ignored.
+    used = [{"a": 1, "opt": "sgd", "old": 5}]
+    assert grid_points(params, used) == [{"a": 2, "opt": "adam"}]
+    # A run lacking a searched parameter matches no point.
+    assert grid_points(params, [{"opt": "adam"}]) == [{"a": 1, "opt": "adam"}, {"a": 2, "opt": "adam"}]
+
+
+def test_grid_values_keep_numpy_arange_types() -> None:
+    floats = [p["x"] for p in grid_points({"x": {"distribution": "q_uniform", "min": 0, "max": 4.5, "q": 2}})]
+    assert floats == [0.0, 2.0, 4.0] and all(isinstance(x, float) for x in floats)
+    default_q = [p["x"] for p in grid_points({"x": {"distribution": "q_uniform", "min": 0, "max": 3}})]
+    assert default_q == [0.0, 1.0, 2.0] and all(isinstance(x, float) for x in default_q)
+
+
+def test_grid_rejects_probabilities_and_continuous_parameters_naming_them() -> None:
+    with pytest.raises(SearchSpaceError) as info:
+        validate("grid", {"a": {"values": [1, 2], "probabilities": [0.5, 0.5]}})
+    assert info.value.field == "spec.parameters.a.probabilities"
+    with pytest.raises(SearchSpaceError) as info:
+        validate("grid", {"a": {"values": [1]}, "lr": {"min": 0.1, "max": 1.0}})
+    assert info.value.field == "spec.parameters.lr"
+    assert "uniform" in info.value.message and str(info.value) == f"{info.value.field}: {info.value.message}"
+
+
+def test_categorical_w_probabilities_is_wandbs_explicit_name() -> None:
+    spec = {"distribution": "categorical_w_probabilities", "values": [1, 2], "probabilities": [0.2, 0.8]}
+    assert kinds({"a": spec}) == {"a": "categorical"}
+    with pytest.raises(SearchSpaceError) as info:
+        validate("random", {"a": {"distribution": "categorical_w_probabilities", "values": [1, 2]}})
+    assert info.value.field == "spec.parameters.a.probabilities"
+
+
 def test_a_grid_of_a_billion_points_costs_nothing_up_front() -> None:
     params = {"a": {"min": 1, "max": 1000}, "b": {"min": 1, "max": 1000}, "c": {"min": 1, "max": 1000}}
     assert grid_size(params) == 10**9

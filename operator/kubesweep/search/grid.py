@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .space import GRID_KINDS, Param, SearchSpaceError, canonical, nest
+from .space import GRID_KINDS, Param, SearchSpaceError, canonical, flatten, nest
 
 
 class Axis:
@@ -44,9 +44,13 @@ class Axis:
         # Keep the step's precision: 0.1 * 3 is 0.30000000000000004, W&B's grid shows 0.3.
         decimals = max(0, -math.floor(math.log10(abs(q)))) + 6 if q else 6
         value = round(value, decimals)
-        if all(isinstance(self.param[k], int) for k in ("min", "q")):
+        # numpy.arange's dtype: integers only when min, max and q all are.
+        if all(
+            isinstance(self.param[k], int) and not isinstance(self.param[k], bool)
+            for k in ("min", "max", "q")
+        ):
             return int(value)
-        return value
+        return float(value)
 
 
 def axes(params: Sequence[Param]) -> list[Axis]:
@@ -57,6 +61,11 @@ def axes(params: Sequence[Param]) -> list[Axis]:
                 f"a grid sweep can only use values, value, int_uniform or q_uniform parameters; "
                 f"this one is {param.kind}: give it values, or use method random or bayes",
             )
+        if param.kind == "categorical" and param.config.get("probabilities") is not None:
+            raise SearchSpaceError(
+                f"{param.field}.probabilities",
+                "a grid sweep tries every value once, so probabilities do not apply: remove them",
+            )
     return [Axis(p) for p in params]
 
 
@@ -65,26 +74,31 @@ def size(params: Sequence[Param]) -> int:
 
 
 def point(grid: Sequence[Axis], index: int) -> dict[str, Any]:
-    """The index-th point; the first parameter (by name) changes slowest."""
+    """The index-th point by flat path; the first parameter (by name) changes slowest."""
     flat: dict[str, Any] = {}
     for axis in reversed(grid):
         index, rest = divmod(index, axis.size)
         flat[axis.param.path] = axis[rest]
-    return nest(dict(sorted(flat.items())))
+    return dict(sorted(flat.items()))
 
 
-def key(parameters: Mapping[str, Any]) -> str:
-    return canonical(parameters)
+def key(grid: Sequence[Axis], flat: Mapping[str, Any]) -> str | None:
+    """A point's identity as W&B hashes it: the values of the searched (non-constant) parameters,
+    by value; None for a run that lacks one of them (it matches no point)."""
+    searched = [axis.param.path for axis in grid if axis.param.kind != "constant"]
+    if any(path not in flat for path in searched):
+        return None
+    return canonical([flat[path] for path in searched])
 
 
 def next_point(params: Sequence[Param], used: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
     """The first point in grid order that no run has had, in any state; None when exhausted."""
     grid = axes(params)
     total = math.prod(axis.size for axis in grid)
-    taken = {key(p) for p in used}
+    taken = {k for p in used if (k := key(grid, flatten(p, list(params)))) is not None}
     # At most len(taken) points can be skipped before a free one: never a full enumeration.
     for index in range(min(total, len(taken) + 1)):
-        candidate = point(grid, index)
-        if key(candidate) not in taken:
-            return candidate
+        flat = point(grid, index)
+        if key(grid, flat) not in taken:
+            return nest(flat)
     return None

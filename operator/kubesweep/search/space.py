@@ -18,6 +18,7 @@ PREFIX = "spec.parameters"
 DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "constant": (("value",), {}),
     "categorical": (("values",), {"probabilities": None}),
+    "categorical_w_probabilities": (("values", "probabilities"), {}),
     "int_uniform": (("min", "max"), {}),
     "uniform": (("min", "max"), {}),
     "q_uniform": (("min", "max"), {"q": 1.0}),
@@ -111,6 +112,8 @@ def infer_kind(path: str, spec: Mapping[str, Any]) -> str:
             )
         if declared not in DISTRIBUTIONS:
             raise SearchSpaceError(f"{field}.distribution", f"unknown distribution {declared!r}")
+        if declared == "categorical_w_probabilities":
+            return "categorical"  # W&B's explicit name for values with probabilities
         return str(declared)
     if "value" in spec:
         return "constant"
@@ -127,7 +130,7 @@ def infer_kind(path: str, spec: Mapping[str, Any]) -> str:
 
 
 def _check_keys(field: str, kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    required, optional = DISTRIBUTIONS[kind]
+    required, optional = DISTRIBUTIONS[spec.get("distribution") or kind]
     allowed = {"distribution", *required, *optional}
     extra = sorted(k for k in spec if k not in allowed)
     if extra:
