@@ -1,5 +1,5 @@
 -- Argo CD health check for kubesweep.io/Sweep. Install it in argocd-cm as
--- resource.customizations.health.kubesweep.io_Sweep (see README "Argo CD").
+-- resource.customizations.health.kubesweep.io_Sweep (see docs/install.md "Argo CD").
 -- Finished and Stopped sweeps are done as asked: Healthy. Paused and Cancelled ones were halted
 -- on purpose and can be resumed with spec.state: running: Suspended. Failed and Crashed need a
 -- person: Degraded, with the Ready condition's message.
