@@ -8,8 +8,10 @@ import random
 from typing import Any
 
 import pytest
+from optuna.trial import TrialState
 
-from kubesweep.search import Trial, suggest
+from kubesweep.search import Trial, bayes, suggest
+from kubesweep.search.space import parse
 
 N = 1000
 
@@ -146,6 +148,43 @@ def test_bayes_is_reproducible_and_imputes_failures_and_pending_runs() -> None:
     a = suggest("bayes", spec, history, seed=3, run_number=5, goal="minimize")
     b = suggest("bayes", spec, history, seed=3, run_number=5, goal="minimize")
     assert a == b and a is not None and 0.0 <= a["x"] <= 1.0
+
+
+def test_bayes_tells_the_sampler_what_wandb_would() -> None:
+    params = parse({"x": {"min": 0.0, "max": 1.0}})
+    history = [
+        Trial(1, {"x": 0.2}, "Finished", metric=0.5),
+        Trial(2, {"x": 0.9}, "Failed"),
+        Trial(3, {"x": 0.4}, "Running"),
+        Trial(4, {"x": 7.0}, "Finished", metric=0.1),  # outside today's space: left out
+        Trial(5, {"x": 0.6}, "Killed", metric=0.01, steps=((1, 2.0), (2, 0.01))),
+        Trial(6, {"x": 0.7}, "Finished", metric=float("nan")),
+        Trial(7, {"x": 0.3}, "Pending"),
+    ]
+    told = {t.params["x"]: (t.state, t.value) for t in bayes.told(params, history, "minimize")}
+    # The worst value any ended run reported (run 5's step 1) stands in for failures, kills and NaN.
+    assert told == {
+        0.2: (TrialState.COMPLETE, 0.5),
+        0.9: (TrialState.COMPLETE, 2.0),
+        0.4: (TrialState.RUNNING, None),
+        0.6: (TrialState.COMPLETE, 2.0),
+        0.7: (TrialState.COMPLETE, 2.0),
+        0.3: (TrialState.RUNNING, None),
+    }
+    maximized = {t.params["x"]: t.value for t in bayes.told(params, history, "maximize")}
+    assert maximized[0.9] == 0.01
+    # Nothing reported yet: failures carry no information and are left out.
+    assert bayes.told(params, [Trial(1, {"x": 0.5}, "Crashed")], "minimize") == []
+
+
+def test_bayes_history_is_capped_to_the_best_and_the_most_recent() -> None:
+    params = parse({"x": {"min": 0.0, "max": 1.0}})
+    history = [Trial(i, {"x": i / 1000}, "Finished", metric=float(i)) for i in range(1, 1001)]
+    told = bayes.told(params, history, "minimize")
+    numbers = sorted(round(t.params["x"] * 1000) for t in told)
+    assert len(told) == bayes.KEEP_BEST + bayes.KEEP_RECENT
+    assert numbers[: bayes.KEEP_BEST] == list(range(1, bayes.KEEP_BEST + 1))
+    assert numbers[-bayes.KEEP_RECENT :] == list(range(1001 - bayes.KEEP_RECENT, 1001))
 
 
 def test_bayes_cost_is_bounded_with_many_runs() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.trial import TrialState, create_trial
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from .sampling import quantize
 from .space import Param, canonical, flatten, nest
@@ -162,35 +162,61 @@ def _bounded(history: Sequence[Any], goal: str) -> list[Any]:
     return sorted(chosen.values(), key=lambda t: t.number)
 
 
+def _worst(history: Sequence[Any], goal: str) -> float | None:
+    """W&B's imputed value: the worst value any ended run reported, final or intermediate."""
+    seen = [
+        float(v)
+        for t in history
+        if t.state not in PENDING
+        for v in [t.metric, *(value for _, value in t.steps)]
+        if v is not None and math.isfinite(v)
+    ]
+    if not seen:
+        return None
+    return min(seen) if goal == "maximize" else max(seen)
+
+
+def told(params: Sequence[Param], history: Sequence[Any], goal: str) -> list[FrozenTrial]:
+    """The history as Optuna trials: finished runs with their metric; Failed, Crashed and Killed
+    runs (and finished ones without a metric) as the worst value seen, as W&B imputes them, or
+    left out while nothing was seen; Pending and Running runs as running trials, which TPE's
+    constant liar steers away from. Runs from an earlier search space are left out."""
+    distributions = {p.path: _distribution(p) for p in params}
+    by_path = {p.path: p for p in params}
+    worst = _worst(history, goal)
+    out: list[FrozenTrial] = []
+    for trial in _bounded(history, goal):
+        flat = flatten(trial.parameters, list(params))
+        internal = {path: to_internal(by_path[path], v) for path, v in flat.items()}
+        if len(internal) != len(params) or any(v is None for v in internal.values()):
+            continue
+        value: float | None
+        if trial.state == "Finished" and trial.metric is not None and math.isfinite(trial.metric):
+            state, value = TrialState.COMPLETE, float(trial.metric)
+        elif trial.state in IMPUTE or trial.state == "Finished":
+            if worst is None:
+                continue
+            state, value = TrialState.COMPLETE, worst
+        elif trial.state in PENDING:
+            state, value = TrialState.RUNNING, None
+        else:
+            continue
+        out.append(create_trial(params=internal, distributions=distributions, value=value, state=state))
+    return out
+
+
 def suggest(
     params: Sequence[Param], history: Sequence[Any], *, seed: int | None, run_number: int, goal: str
 ) -> dict[str, Any]:
     distributions = {p.path: _distribution(p) for p in params}
     by_path = {p.path: p for p in params}
-    kept = _bounded(history, goal)
-    finished = [t.metric for t in history if t.state == "Finished" and t.metric is not None]
-    worst = (max(finished) if goal != "maximize" else min(finished)) if finished else None
     derived = (0 if seed is None else seed) * 1_000_003 + run_number
     with warnings.catch_warnings():
         # multivariate/group/constant_liar are marked experimental; they are what makes TPE good here.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = _sampler(derived)
     study = optuna.create_study(direction="maximize" if goal == "maximize" else "minimize", sampler=sampler)
-    for trial in kept:
-        flat = flatten(trial.parameters, list(params))
-        internal = {path: to_internal(by_path[path], v) for path, v in flat.items()}
-        if len(internal) != len(params) or any(v is None for v in internal.values()):
-            continue  # a run from an earlier search space
-        if trial.state == "Finished" and trial.metric is not None and math.isfinite(trial.metric):
-            state, value = TrialState.COMPLETE, float(trial.metric)
-        elif trial.state in IMPUTE or trial.state == "Finished":
-            if worst is None:
-                continue
-            state, value = TrialState.COMPLETE, float(worst)  # W&B imputes failures as the worst
-        elif trial.state in PENDING:
-            state, value = TrialState.RUNNING, None
-        else:
-            continue
-        study.add_trial(create_trial(params=internal, distributions=distributions, value=value, state=state))
+    study.add_trials(told(params, history, goal))
     asked = study.ask(distributions)
+    # Values go out as plain JSON types (to_value converts), never numpy's.
     return nest({path: to_value(by_path[path], asked.params[path]) for path in distributions})
