@@ -65,3 +65,14 @@ def test_degraded_says_what_is_wrong() -> None:
     condition = {"type": "Ready", "status": "False", "message": "spec.parameters.lr: a grid needs values"}
     result = health(sweep("Crashed", conditions=[condition]))
     assert result["status"] == "Degraded" and result["message"] == condition["message"]
+
+
+def test_degraded_without_a_condition_still_says_where_it_stands() -> None:
+    result = health(sweep("Failed", runs={"failed": 5}))
+    assert result == {"status": "Degraded", "message": "Failed: 0 running, 0 finished, 5 failed"}
+
+
+def test_a_status_without_run_counts_or_generation_is_read() -> None:
+    obj: dict[str, Any] = {"metadata": {"name": "s"}, "status": {"phase": "Running"}}
+    assert health(obj) == {"status": "Progressing", "message": "Running: 0 running, 0 finished, 0 failed"}
+    assert health({"metadata": {"name": "s"}, "status": {}})["status"] == "Progressing"

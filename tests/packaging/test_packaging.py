@@ -231,6 +231,12 @@ def test_ha_replicas_run_kopf_peering_cluster_wide() -> None:
     assert [p["metadata"]["name"] for p in peerings] == [PEERING_NAME]
     assert "post-install" in peerings[0]["metadata"]["annotations"]["helm.sh/hook"]
     assert granted(objects) == expected_grants("clusterkopfpeerings")
+    pdb = next(o for o in objects if o["kind"] == "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert (
+        pdb["spec"]["selector"]["matchLabels"].items()
+        <= deployment(objects)["spec"]["template"]["metadata"]["labels"].items()
+    )
 
 
 def test_ha_replicas_serving_namespaces_peer_in_each_namespace() -> None:
@@ -246,7 +252,7 @@ def test_a_single_replica_has_no_peering() -> None:
     for name in ("defaults", "namespaced"):
         objects = render(VALUE_SETS[name])
         kinds = {o["kind"] for o in objects}
-        assert not kinds & {"KopfPeering", "ClusterKopfPeering"}
+        assert not kinds & {"KopfPeering", "ClusterKopfPeering", "PodDisruptionBudget"}
         crds = {o["metadata"]["name"] for o in objects if o["kind"] == "CustomResourceDefinition"}
         assert crds == {"sweeps.kubesweep.io"}
 
