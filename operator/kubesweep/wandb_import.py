@@ -9,7 +9,9 @@ silently.
 from __future__ import annotations
 
 import copy
+import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from kubesweep import api
@@ -32,6 +34,49 @@ METRIC_KEYS = {"name", "goal", "target"}
 # W&B's default command: ${env} ${interpreter} ${program} ${args}
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 NAME_CLEAN = re.compile(r"[^a-z0-9-]+")
+UNSUPPORTED_MACROS = {"${args_json_file}", "${args_no_boolean_flags}"}
+
+
+def _exponent_bounds(kind: str, low: float, high: float) -> tuple[float, float]:
+    """W&B's deprecated exponent forms as the actual values of their `_values` twins: the same
+    distribution. inv_log_uniform's value is exp(-u) for u in [min, max]."""
+    if kind == "inv_log_uniform":
+        return math.exp(-high), math.exp(-low)
+    return math.exp(low), math.exp(high)
+
+
+def _parameters(parameters: Any, path: str, warnings: list[str]) -> Any:
+    """The parameters verbatim, but log_uniform, q_log_uniform and inv_log_uniform (min/max as
+    exponents, which kubesweep refuses) rewritten as their `_values` forms."""
+    if not isinstance(parameters, Mapping):
+        return copy.deepcopy(parameters)
+    out: dict[str, Any] = {}
+    for name, spec in parameters.items():
+        field = f"{path}.{name}"
+        if isinstance(spec, Mapping) and "parameters" in spec:
+            out[name] = {
+                **copy.deepcopy(dict(spec)),
+                "parameters": _parameters(spec["parameters"], f"{field}.parameters", warnings),
+            }
+            continue
+        kind = spec.get("distribution") if isinstance(spec, Mapping) else None
+        low, high = (spec.get("min"), spec.get("max")) if isinstance(spec, Mapping) else (None, None)
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
+        if kind in ("log_uniform", "q_log_uniform", "inv_log_uniform") and numeric:
+            new_low, new_high = _exponent_bounds(kind, float(low), float(high))  # type: ignore[arg-type]
+            out[name] = {
+                **copy.deepcopy(dict(spec)),
+                "distribution": f"{kind}_values",
+                "min": new_low,
+                "max": new_high,
+            }
+            warnings.append(
+                f"{field}: {kind} (min/max as exponents) rewritten as {kind}_values "
+                f"with min {new_low:.6g} and max {new_high:.6g}, the same distribution"
+            )
+        else:
+            out[name] = copy.deepcopy(spec)
+    return out
 
 
 def _name(config: dict[str, Any], name: str | None) -> str:
@@ -60,8 +105,8 @@ def _command(config: dict[str, Any], warnings: list[str]) -> list[str]:
                 )
                 continue
             out.append(str(program))
-        elif text == "${args_no_boolean_flags}":
-            warnings.append("${args_no_boolean_flags}: not supported; using ${args}")
+        elif text in UNSUPPORTED_MACROS:
+            warnings.append(f"{text}: not supported; using ${{args}}")
             out.append("${args}")
         else:
             out.append(text)
@@ -87,7 +132,7 @@ def convert(
         spec["metric"] = metric
     if "parameters" not in config:
         raise ValueError("the config has no parameters")
-    spec["parameters"] = copy.deepcopy(config["parameters"])
+    spec["parameters"] = _parameters(config["parameters"], "parameters", warnings)
     if "run_cap" in config:
         spec["runCap"] = config["run_cap"]
     if "early_terminate" in config:
@@ -97,6 +142,8 @@ def convert(
                 early[EARLY_TERMINATE_KEYS[key]] = value
             else:
                 warnings.append(f"early_terminate.{key}: not supported, dropped")
+        # W&B's schema fills strict in as true; kubesweep's default is false, so say it.
+        early.setdefault("strict", True)
         spec["earlyTerminate"] = early
     command = _command(config, warnings)
     spec["template"] = {

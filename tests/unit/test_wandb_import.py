@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -29,7 +30,8 @@ def test_keys_are_mapped_to_camel_case_and_the_command_to_the_container() -> Non
     spec = manifest["spec"]
     assert manifest["metadata"]["name"] == "my-lr-search"
     assert spec["runCap"] == 30
-    assert spec["earlyTerminate"] == {"type": "hyperband", "minIter": 3, "eta": 2}
+    # W&B fills strict in as true: the imported sweep says so, as kubesweep defaults to false.
+    assert spec["earlyTerminate"] == {"type": "hyperband", "minIter": 3, "eta": 2, "strict": True}
     assert spec["parameters"] == WANDB["parameters"]
     container = spec["template"]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "ghcr.io/me/train:1"
@@ -68,3 +70,42 @@ def test_a_config_without_method_or_parameters_is_an_error() -> None:
         wandb_import.convert({"parameters": {}}, image="i")
     with pytest.raises(ValueError, match="parameters"):
         wandb_import.convert({"method": "grid"}, image="i")
+
+
+def test_deprecated_exponent_forms_become_the_same_distribution_in_values_form() -> None:
+    config: dict[str, Any] = {
+        "method": "random",
+        "parameters": {
+            "lr": {"distribution": "log_uniform", "min": math.log(1e-5), "max": math.log(0.1)},
+            "inner": {
+                "parameters": {
+                    "wd": {"distribution": "inv_log_uniform", "min": 0, "max": math.log(100)},
+                    "bs": {"distribution": "q_log_uniform", "min": 0, "max": math.log(256), "q": 8},
+                }
+            },
+        },
+    }
+    manifest, warnings = wandb_import.convert(config, image="i")
+    params = manifest["spec"]["parameters"]
+    assert params["lr"]["distribution"] == "log_uniform_values"
+    assert params["lr"]["min"] == pytest.approx(1e-5) and params["lr"]["max"] == pytest.approx(0.1)
+    wd = params["inner"]["parameters"]["wd"]
+    # exp(-u) for u in [0, ln 100]: values from 0.01 to 1.
+    assert wd["distribution"] == "inv_log_uniform_values"
+    assert (wd["min"], wd["max"]) == (pytest.approx(0.01), pytest.approx(1.0))
+    bs = params["inner"]["parameters"]["bs"]
+    assert bs["distribution"] == "q_log_uniform_values" and bs["q"] == 8 and bs["max"] == pytest.approx(256)
+    assert any(w.startswith("parameters.lr: log_uniform") for w in warnings)
+    assert any(w.startswith("parameters.inner.parameters.wd:") for w in warnings)
+    reconcile.parse_spec(manifest["spec"])  # valid for the operator
+    assert config["parameters"]["lr"]["distribution"] == "log_uniform"  # the input is not modified
+
+
+def test_unsupported_macros_fall_back_to_args_with_a_warning() -> None:
+    config = {"method": "grid", "program": "t.py", "parameters": {"a": {"value": 1}}}
+    manifest, warnings = wandb_import.convert(
+        {**config, "command": ["python", "${program}", "${args_json_file}"]}, image="i"
+    )
+    container = manifest["spec"]["template"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "t.py", "${args}"]
+    assert warnings == ["${args_json_file}: not supported; using ${args}"]
