@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port")
     run.add_argument("--peering", default=None, help="kopf peering name for HA replicas")
+    run.add_argument(
+        "--priority",
+        type=int,
+        default=None,
+        help="kopf peering priority (default with --peering: random, so identical replicas differ)",
+    )
     run.add_argument("--verbose", "-v", action="store_true")
 
     sub.add_parser("crd", help="print the Sweep CRD generated from the API models")

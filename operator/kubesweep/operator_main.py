@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import random
 from typing import Any
 
 import kopf
@@ -17,10 +18,13 @@ def run(args: argparse.Namespace) -> int:
         metrics.start_metrics_server(args.metrics_port)
     namespaces = list(args.namespace)
     kopf.configure(verbose=args.verbose)
-    # A peering name makes kopf wait for its peering CRD: give it only for HA replicas.
-    peering: dict[str, Any] = (
-        {"peering_name": args.peering, "standalone": False} if args.peering else {"standalone": True}
-    )
+    # A peering name makes kopf wait for its peering object: give it only for HA replicas. kopf
+    # freezes every replica that shares the highest priority, so identical pods of one
+    # Deployment each draw their own.
+    peering: dict[str, Any] = {"standalone": True}
+    if args.peering:
+        priority = args.priority if args.priority is not None else random.SystemRandom().randint(1, 2**30)
+        peering = {"peering_name": args.peering, "standalone": False, "priority": priority}
     kopf.run(
         clusterwide=not namespaces,
         namespaces=namespaces,

@@ -59,15 +59,14 @@ VALUE_SETS: dict[str, list[str]] = {
 # Exactly the API the operator and kopf use (docs/install.md "Permissions"). A grant outside it
 # is a defect; so is a missing one.
 ALLOWED: dict[tuple[str, str], set[str]] = {
-    ("kubesweep.io", "sweeps"): {"get", "list", "watch", "patch", "update"},
-    ("kubesweep.io", "sweeps/status"): {"get", "patch", "update"},
-    ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("", "pods"): {"get", "list", "watch", "delete", "deletecollection"},
+    ("kubesweep.io", "sweeps"): {"get", "list", "watch"},
+    ("kubesweep.io", "sweeps/status"): {"get", "patch"},
+    ("batch", "jobs"): {"get", "list", "watch", "create", "patch"},
+    ("", "pods"): {"get", "list", "watch", "deletecollection"},
     ("", "pods/log"): {"get"},
-    ("", "events"): {"create", "patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
+    ("", "events"): {"create"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},
-    ("", "namespaces"): {"get", "list", "watch"},
+    ("", "namespaces"): {"list", "watch"},
     ("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"},
     ("kopf.dev", "kopfpeerings"): {"get", "list", "watch", "patch"},
 }
