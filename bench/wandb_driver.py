@@ -30,6 +30,7 @@ def optimise(name, seed, budget):
     rng = random.Random(seed)
     runs: list = []
     values: list = []
+    truths: list = []
     times: list = []
     for _ in range(budget):
         started = time.perf_counter()
@@ -38,8 +39,9 @@ def optimise(name, seed, budget):
         params = {k: v["value"] for k, v in suggestion.config.items()}
         value = noisy(params, rng) if name == "noisy" else fn(params)
         values.append(value)
+        truths.append(fn(params))
         runs.append(run_of(params, value))
-    return {"values": values, "times": times}
+    return {"values": values, "truths": truths, "times": times}
 
 
 def timing(name, finished, repeats):
