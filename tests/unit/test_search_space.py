@@ -205,6 +205,14 @@ def test_grid_rejects_probabilities_and_continuous_parameters_naming_them() -> N
     assert "uniform" in info.value.message and str(info.value) == f"{info.value.field}: {info.value.message}"
 
 
+def test_bayes_needs_a_parameter_to_search_as_in_wandb() -> None:
+    with pytest.raises(SearchSpaceError) as info:
+        validate("bayes", {"a": {"value": 1}, "b": {"parameters": {"c": {"value": 2}}}})
+    assert info.value.field == "spec.parameters"
+    validate("bayes", {"a": {"value": 1}, "b": {"values": [1, 2]}})
+    validate("random", {"a": {"value": 1}})
+
+
 def test_categorical_w_probabilities_is_wandbs_explicit_name() -> None:
     spec = {"distribution": "categorical_w_probabilities", "values": [1, 2], "probabilities": [0.2, 0.8]}
     assert kinds({"a": spec}) == {"a": "categorical"}

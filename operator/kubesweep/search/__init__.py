@@ -47,6 +47,10 @@ def validate(method: str, parameters: Mapping[str, Any]) -> None:
     params = space.parse(parameters)
     if method == "grid":
         grid.axes(params)
+    if method == "bayes" and all(p.kind == "constant" for p in params):
+        raise SearchSpaceError(
+            "spec.parameters", "bayes needs at least one parameter to search, not only constant values"
+        )
 
 
 def grid_size(parameters: Mapping[str, Any]) -> int:
