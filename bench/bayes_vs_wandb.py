@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from kubesweep.search import Trial, suggest
+from kubesweep.search import Trial, hyperband_to_stop, suggest
 
 from .harness import table
 from .objectives import FUNCTIONS, noisy
@@ -36,7 +36,8 @@ def wandb_python() -> Path:
 
 def wandb(job: dict[str, Any]) -> dict[str, Any]:
     out = subprocess.run(
-        [str(wandb_python()), str(Path(__file__).with_name("wandb_driver.py")), json.dumps(job)],
+        [str(wandb_python()), str(Path(__file__).with_name("wandb_driver.py"))],
+        input=json.dumps(job),
         capture_output=True,
         text=True,
         check=True,
@@ -85,6 +86,71 @@ def our_timing(name: str, finished: int, repeats: int) -> list[float]:
         suggest("bayes", space, history, seed=r, run_number=finished + 1, goal="minimize")
         times.append(time.perf_counter() - started)
     return times
+
+
+GRIDS: list[dict[str, Any]] = [
+    {"b": {"values": [1, 2]}, "a": {"values": ["x", "y", "z"]}, "c": {"value": "k"}},
+    {"n": {"min": 2, "max": 5}, "d": {"values": [1, 1.0, 3e6, 3000000, True]}},
+    {"x": {"distribution": "q_uniform", "min": 0, "max": 10, "q": 3}, "y": {"values": [[1, 2], {"k": 1}]}},
+    {"x": {"distribution": "q_uniform", "min": 0, "max": 1, "q": 0.25}},
+]
+STATES = {"Running": "running", "Finished": "finished", "Killed": "killed", "Failed": "failed"}
+
+
+def hyperband_cases(count: int) -> list[dict[str, Any]]:
+    rng = random.Random(11)
+    cases = []
+    for _ in range(count):
+        eta = rng.choice([2, 3, 4])
+        if rng.random() < 0.5:
+            config: dict[str, Any] = {"type": "hyperband", "min_iter": rng.randint(1, 3), "eta": eta}
+        else:
+            config = {
+                "type": "hyperband",
+                "max_iter": rng.randint(eta, 30),
+                "s": rng.randint(1, 4),
+                "eta": eta,
+            }
+        if rng.random() < 0.7:
+            config["strict"] = rng.random() < 0.5
+        runs = [
+            {
+                "number": n,
+                "state": rng.choice(list(STATES)),
+                "history": [round(rng.uniform(0, 10), 2) for _ in range(rng.randint(0, 12))],
+            }
+            for n in range(1, rng.randint(2, 9))
+        ]
+        cases.append({"config": config, "goal": rng.choice(["minimize", "maximize"]), "runs": runs})
+    return cases
+
+
+def crosscheck() -> str:
+    """Our hyperband decisions and grid sequences against the sweeps package's on the same input."""
+    cases = hyperband_cases(300)
+    theirs_cases = [{**c, "runs": [{**r, "state": STATES[r["state"]]} for r in c["runs"]]} for c in cases]
+    theirs = wandb({"kind": "crosscheck", "hyperband": theirs_cases, "grids": GRIDS})
+    camel = {"min_iter": "minIter", "max_iter": "maxIter"}
+    agree = 0
+    for case, wanted in zip(cases, theirs["stops"], strict=True):
+        config = {camel.get(k, k): v for k, v in case["config"].items()}
+        trials = [
+            Trial(r["number"], {}, r["state"], steps=tuple(enumerate(r["history"], 1))) for r in case["runs"]
+        ]
+        agree += sorted(hyperband_to_stop(config, case["goal"], trials)) == wanted
+    rows: list[tuple[Any, ...]] = [("hyperband stop decisions", len(cases), agree)]
+    for parameters, wanted in zip(GRIDS, theirs["grids"], strict=True):
+        history: list[Trial] = []
+        while (
+            point := suggest(
+                "grid", parameters, history, seed=None, run_number=len(history) + 1, goal="minimize"
+            )
+        ) is not None:
+            history.append(Trial(len(history) + 1, point, "Finished"))
+        ours_points = [json.dumps(t.parameters, sort_keys=True) for t in history]
+        same = ours_points == [json.dumps(p, sort_keys=True) for p in wanted]
+        rows.append((f"grid {sorted(parameters)}: {len(wanted)} W&B points", 1, int(same)))
+    return table("Cross-check against W&B's engine on the same inputs", ["case", "cases", "identical"], rows)
 
 
 def best_after(result: dict[str, Any], n: int) -> float:
@@ -137,7 +203,9 @@ def run(quick: bool) -> str:
         )
         timing_rows.append((size, ks, wb, wb / ks))
     return (
-        table(
+        crosscheck()
+        + "\n"
+        + table(
             f"Bayes search: kubesweep (Optuna TPE) vs W&B's engine (sweeps 0.3.0), median over {len(seeds)} seeds",
             ["function", "measure", "kubesweep", "W&B", "W&B gap to optimum / kubesweep gap (x better)"],
             rows,

@@ -66,9 +66,45 @@ def timing(name, finished, repeats):
     return {"times": times}
 
 
+def crosscheck(hyperband_cases, grids):
+    """W&B's own answers: the runs hyperband stops, and each grid's full sequence of points."""
+    from sweeps.hyperband_stopping import hyperband_stop_runs
+
+    stops = []
+    for case in hyperband_cases:
+        runs = [
+            sweeps.SweepRun(
+                name=str(r["number"]),
+                state=sweeps.RunState(r["state"]),
+                history=[{"loss": v} for v in r["history"]],
+            )
+            for r in case["runs"]
+        ]
+        config = {
+            "method": "random",
+            "metric": {"name": "loss", "goal": case["goal"]},
+            "early_terminate": case["config"],
+            "parameters": {"a": {"values": [1]}},
+        }
+        stops.append(sorted(int(r.name) for r in hyperband_stop_runs(runs, config)))
+    sequences = []
+    for parameters in grids:
+        config = {"method": "grid", "parameters": parameters}
+        grid_runs: list = []
+        points: list = []
+        while (run := sweeps.next_run(config, grid_runs)) is not None and len(points) < 1000:
+            point = {k: v["value"] for k, v in run.config.items()}
+            points.append(point)
+            grid_runs.append(sweeps.SweepRun(config=run.config, state=sweeps.RunState.finished))
+        sequences.append(points)
+    return {"stops": stops, "grids": sequences}
+
+
 if __name__ == "__main__":
-    job = json.loads(sys.argv[1])
+    job = json.loads(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read())
     if job["kind"] == "optimise":
         print(json.dumps(optimise(job["function"], job["seed"], job["budget"])))
+    elif job["kind"] == "crosscheck":
+        print(json.dumps(crosscheck(job["hyperband"], job["grids"])))
     else:
         print(json.dumps(timing(job["function"], job["finished"], job["repeats"])))

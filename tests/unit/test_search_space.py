@@ -172,7 +172,9 @@ def test_grid_expands_int_uniform_inclusive_and_q_uniform_up_to_max() -> None:
 
 def test_grid_dedups_its_values_and_skips_points_any_run_had_in_any_state() -> None:
     params = {"a": {"values": [1, 1.0, True, 3e6, 3000000]}}
-    assert [p["a"] for p in grid_points(params)] == [1, True, 3e6]
+    points = [p["a"] for p in grid_points(params)]
+    # W&B's order of first appearance, each value as its last spelling: 1.0 and 3000000 (an int).
+    assert points == [1.0, True, 3000000] and isinstance(points[0], float) and isinstance(points[2], int)
     used = [{"a": 1}, {"a": 3000000}]
     assert grid_points(params, used) == [{"a": True}]
     history = [Trial(1, {"a": 1}, "Killed"), Trial(2, {"a": True}, "Failed"), Trial(3, {"a": 3e6}, "Running")]

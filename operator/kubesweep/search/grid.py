@@ -19,13 +19,10 @@ class Axis:
         if param.kind == "constant":
             self._values = [param["value"]]
         elif param.kind == "categorical":
-            seen: set[str] = set()
-            self._values = []
-            for value in param["values"]:
-                key = canonical(value)
-                if key not in seen:
-                    seen.add(key)
-                    self._values.append(value)
+            # As W&B: each distinct value at its first position, given as its last spelling
+            # (values [1, 1.0] give one point, 1.0).
+            last = {canonical(v): v for v in param["values"]}
+            self._values = list(last.values())
         elif param.kind == "int_uniform":
             self.size = param["max"] - param["min"] + 1
         elif param.kind == "q_uniform":
