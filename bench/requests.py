@@ -10,10 +10,17 @@ from .harness import cluster, grid_spec, table
 
 
 def _verb(request: object) -> str:
-    action = getattr(request, "action", None)
-    method = str(getattr(request, "method", "")).upper()
-    name = getattr(action, "value", None) or str(action or method).lower()
-    return str(name).split(".")[-1].lower()
+    """The Kubernetes verb of a request, as RBAC and audit logs name it."""
+    method = str(getattr(getattr(request, "method", ""), "value", getattr(request, "method", ""))).upper()
+    name = getattr(request, "name", None)
+    params = getattr(request, "params", {}) or {}
+    if method == "GET":
+        if name:
+            return "get"
+        return "watch" if params.get("watch") in ("true", "1") else "list"
+    if method == "DELETE":
+        return "delete" if name else "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
 
 
 def _kind(request: object) -> str:
