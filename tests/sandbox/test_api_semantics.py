@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -167,3 +168,47 @@ def test_the_simulated_executor_finishes_hundreds_of_pods_quickly() -> None:
         jobs = batch.list_namespaced_job("default").items
         assert sum(1 for j in jobs if j.status.succeeded) == 100
         assert sum(1 for j in jobs if j.status.failed) == 100
+
+
+def test_a_bookmark_never_skips_events_still_queued_for_a_slow_client(
+    sandbox: SandboxThread, core: Any, namespace: str
+) -> None:
+    # A client that reads nothing while events pile up, then resumes from the last bookmark it
+    # read, must still get every event.
+    import http.client
+
+    from kubesweep.sandbox import http_api
+
+    host, port = sandbox.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    start = core.list_namespaced_config_map(namespace).metadata.resource_version
+    connection.request(
+        "GET",
+        f"/api/v1/namespaces/{namespace}/configmaps?watch=true&allowWatchBookmarks=true&resourceVersion={start}",
+    )
+    response = connection.getresponse()
+    # Big objects and no reading for longer than the bookmark interval: the stream's buffers fill
+    # and events stay queued on the server when the next bookmark is due.
+    payload = {"blob": "x" * 40_000}
+    for i in range(300):
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": f"slow-{i}"}, "data": payload})
+    time.sleep(http_api.BOOKMARK_WAIT + 1)
+    seen: set[str] = set()
+    last_rv = start
+    bookmarked = False
+    deadline = time.monotonic() + 2 * http_api.BOOKMARK_WAIT + 5
+    while time.monotonic() < deadline and not bookmarked:
+        line = response.readline()
+        event = json.loads(line)
+        last_rv = event["object"]["metadata"]["resourceVersion"]
+        if event["type"] == "ADDED":
+            seen.add(event["object"]["metadata"]["name"])
+        bookmarked = event["type"] == "BOOKMARK"
+    connection.close()
+    resumed = list(
+        watch.Watch().stream(
+            core.list_namespaced_config_map, namespace, resource_version=last_rv, timeout_seconds=1
+        )
+    )
+    seen |= {e["object"].metadata.name for e in resumed if e["type"] == "ADDED"}
+    assert seen == {f"slow-{i}" for i in range(300)}

@@ -338,7 +338,10 @@ async def watch(
                     await send(kind, obj)
             if raw.transport is None or raw.transport.is_closing():
                 break
-            if bookmarks and time.monotonic() - last_bookmark >= BOOKMARK_WAIT:
+            # A bookmark promises every event up to its resourceVersion was sent: only true when
+            # nothing is queued for this stream (a slow client resuming from a later one would
+            # lose the queued events).
+            if bookmarks and queue.empty() and time.monotonic() - last_bookmark >= BOOKMARK_WAIT:
                 last_bookmark = time.monotonic()
                 mark = {
                     "kind": res.kind,
