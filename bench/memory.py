@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -33,6 +34,7 @@ def run(quick: bool) -> str:
                 time.sleep(1.0)
             rss = c.operator_rss_mb()
             rows.append((target, target * runs_per_sweep, rss, (rss - baseline) / target * 1000))
+            print(f"memory: {rows[-1]}", file=sys.stderr, flush=True)  # partial results survive a timeout
     return table(
         "Operator memory (RSS) with finished sweeps held in its indexes",
         ["sweeps", "runs", "RSS MB", "KB per sweep above baseline"],
