@@ -105,9 +105,10 @@ class EarlyTerminate(_Model):
     )
     max_iter: int | None = Field(default=None, ge=1, description="The largest step (W&B max_iter), with s.")
     s: int | None = Field(default=None, ge=1, description="The number of brackets, with maxIter (W&B s).")
-    eta: int = Field(default=3, ge=2, description="The bracket multiplier (W&B eta).")
+    eta: float = Field(default=3, gt=1, description="The bracket multiplier (W&B eta), above 1.")
     strict: bool = Field(
-        default=False, description="Stop runs more aggressively, as W&B's strict hyperband does."
+        default=True,
+        description="As W&B (its default): judge a run by its value at the band; false judges its best value so far.",
     )
 
 

@@ -41,6 +41,11 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
             continue
         if key == "default" and value is None:
             continue
+        if key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # JSON Schema's number form; OpenAPI v3.0 (CRDs) wants the bound plus a flag.
+            result["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            result[key] = True
+            continue
         if key in ("properties", "patternProperties"):
             result[key] = {name: _resolve(sub, defs) for name, sub in value.items()}
         else:

@@ -101,7 +101,7 @@ def crd_schemas(crds: list[Obj]) -> dict[tuple[str, str], Obj]:
 
 
 def validate_custom(obj: Obj, schema: Obj) -> None:
-    jsonschema.validate(obj, schema)
+    jsonschema.validate(obj, schema, cls=jsonschema.Draft4Validator)
     name = obj.get("metadata", {}).get("name")
     assert isinstance(name, str) and name, f"{obj.get('kind')} without a name"
 

@@ -39,7 +39,7 @@ def test_the_example_is_valid(path: Path) -> None:
     for doc in docs:
         if doc.get("kind") == "Sweep":
             assert doc["apiVersion"] == "kubesweep.io/v1alpha1"
-            jsonschema.validate(doc, sweep_schema())
+            jsonschema.validate(doc, sweep_schema(), cls=jsonschema.Draft4Validator)
             validate([run_job(doc)])
         validate([doc])
 
@@ -56,7 +56,7 @@ def test_the_crd_schema_rejects_a_broken_sweep(change: dict[str, Any], where: st
     sweep = yaml.safe_load(EXAMPLES[0].read_text())
     sweep["spec"].update(change)
     with pytest.raises(jsonschema.ValidationError, match=where):
-        jsonschema.validate(sweep, sweep_schema())
+        jsonschema.validate(sweep, sweep_schema(), cls=jsonschema.Draft4Validator)
 
 
 def test_a_broken_job_template_is_caught() -> None:

@@ -115,12 +115,20 @@ def validate(value: Any, schema: Schema, path: str, out: Outcome) -> None:
             )
         )
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            out.causes.append(
-                _invalid(path, value, f"should be greater than or equal to {schema['minimum']}")
-            )
-        if "maximum" in schema and value > schema["maximum"]:
-            out.causes.append(_invalid(path, value, f"should be less than or equal to {schema['maximum']}"))
+        if "minimum" in schema:
+            if schema.get("exclusiveMinimum") is True and value <= schema["minimum"]:
+                out.causes.append(_invalid(path, value, f"should be greater than {schema['minimum']}"))
+            elif value < schema["minimum"]:
+                out.causes.append(
+                    _invalid(path, value, f"should be greater than or equal to {schema['minimum']}")
+                )
+        if "maximum" in schema:
+            if schema.get("exclusiveMaximum") is True and value >= schema["maximum"]:
+                out.causes.append(_invalid(path, value, f"should be less than {schema['maximum']}"))
+            elif value > schema["maximum"]:
+                out.causes.append(
+                    _invalid(path, value, f"should be less than or equal to {schema['maximum']}")
+                )
     if isinstance(value, str):
         if "minLength" in schema and len(value) < schema["minLength"]:
             out.causes.append(_invalid(path, value, f"should be at least {schema['minLength']} chars long"))
