@@ -302,6 +302,25 @@ class RemovedRun(_Model):
     metrics: dict[str, float] = Field(default_factory=dict)
 
 
+# Records of removed runs kept in full; older ones are folded into FoldedRuns, so a sweep of any
+# size keeps its status far below etcd's 1.5 MB object limit (500 records: about 75 KB).
+REMOVED_RUNS_KEPT = 500
+
+
+class FoldedRuns(_Model):
+    """Removed runs beyond the newest REMOVED_RUNS_KEPT, reduced to what the sweep still needs:
+    their numbers (never reused), their states (counts, runCap, maxFailedRuns) and, for grid
+    sweeps, their grid points (never repeated)."""
+
+    numbers: str = Field(default="", description='Their run numbers as ranges, e.g. "1-4000,4002".')
+    finished: int = Field(default=0, ge=0)
+    failed: int = Field(default=0, ge=0)
+    crashed: int = Field(default=0, ge=0)
+    killed: int = Field(default=0, ge=0)
+    counted_toward_run_cap: int = Field(default=0, ge=0, description="Those runCap counts (W&B's rule).")
+    grid_points: str = Field(default="", description="Their positions on the grid, as ranges.")
+
+
 class SweepStatus(_Model):
     phase: Phase | None = None
     observed_generation: int | None = None
@@ -311,5 +330,9 @@ class SweepStatus(_Model):
     start_time: str | None = None
     completion_time: str | None = None
     removed_runs: list[RemovedRun] = Field(
-        default_factory=list, description="Records of runs whose Jobs were deleted."
+        default_factory=list,
+        description=f"Records of runs whose Jobs were deleted, the newest {REMOVED_RUNS_KEPT}.",
+    )
+    folded_runs: FoldedRuns | None = Field(
+        default=None, description="Older removed runs, folded into counts and ranges."
     )

@@ -148,6 +148,13 @@ def status_text(sweep: dict[str, Any], records: Sequence[dict[str, Any]]) -> str
         for r in records
     ]
     lines.append(table(["RUN", "STATE", "METRIC", "PARAMETERS"], rows) if rows else "No runs yet.")
+    folded = status.get("foldedRuns") or {}
+    if folded.get("numbers"):
+        lines.append(
+            f"\n(and older runs {folded['numbers']}, whose Jobs were deleted: counted, not listed; "
+            f"{folded.get('finished', 0)} finished, {folded.get('failed', 0)} failed, "
+            f"{folded.get('crashed', 0)} crashed, {folded.get('killed', 0)} killed)"
+        )
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ import pydantic
 
 from kubesweep import api, runs, search
 from kubesweep.api import Phase, RunState, State
+from kubesweep.folding import FoldedRuns
 from kubesweep.runs import Run
 
 # ---------------------------------------------------------------------------------------------
@@ -258,6 +259,7 @@ class _Pass:
 
     actions: list[Action] = field(default_factory=list)
     runs: dict[str, Run] = field(default_factory=dict)
+    folded: FoldedRuns = field(default_factory=FoldedRuns)
 
     def record(self, run: Run, **changes: Any) -> Run:
         updated = replace(run, recorded=True, **changes)
@@ -285,7 +287,7 @@ def decide(
     old_status: Mapping[str, Any] = sweep.get("status") or {}
     old_phase = old_status.get("phase")
     conditions_before: Sequence[Mapping[str, Any]] = old_status.get("conditions") or []
-    p = _Pass()
+    p = _Pass(folded=FoldedRuns.from_status(old_status))
     # A Job that still exists is the truth about its run, even once the status remembers it.
     for run in [*observed, *removed_runs(old_status)]:
         p.runs.setdefault(run.name, run)
@@ -362,6 +364,7 @@ def decide(
 
     # Running.
     failures = sum(1 for r in all_runs if r.state in (RunState.FAILED, RunState.CRASHED))
+    failures += p.folded.states[RunState.FAILED] + p.folded.states[RunState.CRASHED]
     if spec.max_failed_runs is not None and failures >= spec.max_failed_runs:
         return finish(
             Phase.FAILED,
@@ -387,7 +390,7 @@ def decide(
         return finish(Phase.CRASHED, TEMPLATE_REJECTED, message, spec)
 
     winner = target_reached(all_runs, spec)
-    counted = sum(1 for r in all_runs if counts_toward_cap(r, spec))
+    counted = sum(1 for r in all_runs if counts_toward_cap(r, spec)) + p.folded.counted_toward_run_cap
     done_reason: tuple[str, str] | None = None
     if winner is not None:
         done_reason = ("TargetReached", f"Run {winner.name} reached metric.target")
@@ -399,7 +402,7 @@ def decide(
         if spec.run_cap is not None:
             free = min(free, spec.run_cap - counted)
         history = trials(all_runs, spec)
-        numbers = _free_numbers({r.number for r in all_runs})
+        numbers = _free_numbers({r.number for r in all_runs} | p.folded.numbers)
         for _ in range(max(free, 0)):
             next_number = next(numbers)
             parameters = search.suggest(
@@ -409,6 +412,7 @@ def decide(
                 seed=spec.seed,
                 run_number=next_number,
                 goal=str(spec.metric.goal) if spec.metric else "minimize",  # type: ignore[arg-type]
+                grid_points_used=p.folded.grid_points,
             )
             if parameters is None:
                 done_reason = ("SearchExhausted", "Every point of the search space has been tried")
@@ -437,6 +441,26 @@ def decide(
             return finish(Phase.RUNNING, "Draining", f"{message}; waiting for {len(active)} run(s)", spec)
         return finish(Phase.FINISHED, reason, message, spec)
     return finish(Phase.RUNNING, "Running", f"{len(active)} run(s) executing", spec)
+
+
+def _fold(
+    removed: Sequence[Run], folded: FoldedRuns, spec: api.SweepSpec | None, best: Run | None
+) -> list[Run]:
+    """Folds the oldest removed runs beyond api.REMOVED_RUNS_KEPT into `folded`; returns the
+    records kept in full. The best run stays in full (bestRun is chosen among records), and so
+    does a run whose Job still exists; nothing is folded while the spec is invalid."""
+    excess = len(removed) - api.REMOVED_RUNS_KEPT
+    if excess <= 0 or spec is None:
+        return list(removed)
+    foldable = [r for r in removed if not r.exists and (best is None or r.name != best.name)]
+    to_fold = {r.name for r in sorted(foldable, key=lambda r: r.number)[:excess]}
+    for run in removed:
+        if run.name in to_fold:
+            grid_point = (
+                search.grid_index(spec.parameters, run.parameters) if spec.method == api.Method.GRID else None
+            )
+            folded.add(run, counts_toward_run_cap=counts_toward_cap(run, spec), grid_point=grid_point)
+    return [r for r in removed if r.name not in to_fold]
 
 
 def _free_numbers(used: set[int]) -> Iterator[int]:
@@ -482,7 +506,12 @@ def _finish(
     counts = {state.value.lower(): 0 for state in RunState}
     for run in all_runs:
         counts[run.state.value.lower()] += 1
-    counts["total"] = len(all_runs)
+    for state, count in p.folded.states.items():
+        counts[state.value.lower()] += count
+    counts["total"] = len(all_runs) + len(p.folded.numbers)
+
+    best = best_run(all_runs, spec) if spec is not None else None
+    kept = _fold(removed, p.folded, spec, best)  # after counting: folded runs are in all_runs
 
     settled = phase in api.SETTLED_PHASES
     problem = reason in (INVALID_SPEC, TEMPLATE_REJECTED) or phase == Phase.FAILED
@@ -501,7 +530,6 @@ def _finish(
         ),
     ]  # fmt: skip
 
-    best = best_run(all_runs, spec) if spec is not None else None
     status: dict[str, Any] = {
         "phase": str(phase),
         "observedGeneration": generation,
@@ -522,8 +550,9 @@ def _finish(
                 "parameters": dict(r.parameters),
                 "metrics": dict(r.metrics),
             }
-            for r in removed
+            for r in kept
         ],
+        "foldedRuns": p.folded.to_status(),
     }
     actions = list(p.actions)
     if str(phase) != old_phase:

@@ -85,3 +85,11 @@ def test_usage_errors_exit_2() -> None:
     assert info.value.code == 2
     with pytest.raises(SystemExit):
         plugin.parser().parse_args(["import-wandb", "x.yaml"])  # --image is required
+
+
+def test_status_says_how_many_older_runs_are_folded_and_how_they_ended() -> None:
+    folded = sweep()
+    folded["status"]["foldedRuns"] = {"numbers": "1-3", "finished": 2, "failed": 1}  # type: ignore[index]
+    text = plugin.status_text(folded, plugin.run_records(folded, JOBS))
+    assert "older runs 1-3" in text and "2 finished, 1 failed" in text
+    assert "older runs" not in plugin.status_text(sweep(), plugin.run_records(sweep(), JOBS))

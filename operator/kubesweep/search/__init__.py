@@ -4,7 +4,7 @@ restarted operator suggests exactly what it would have."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ __all__ = [
     "RunState",
     "SearchSpaceError",
     "Trial",
+    "grid_index",
     "grid_size",
     "hyperband_bands",
     "hyperband_to_stop",
@@ -57,6 +58,11 @@ def grid_size(parameters: Mapping[str, Any]) -> int:
     return grid.size(space.parse(parameters))
 
 
+def grid_index(parameters: Mapping[str, Any], point: Mapping[str, Any]) -> int | None:
+    """A point's position on the grid of `parameters`; None when it is not on it."""
+    return grid.index_of(space.parse(parameters), point)
+
+
 def suggest(
     method: str,
     parameters: Mapping[str, Any],
@@ -65,11 +71,13 @@ def suggest(
     seed: int | None,
     run_number: int,
     goal: Goal,
+    grid_points_used: Collection[int] = (),
 ) -> dict[str, Any] | None:
-    """The parameters of run `run_number`; None when a grid is exhausted."""
+    """The parameters of run `run_number`; None when a grid is exhausted. `grid_points_used`
+    are the grid positions of runs the history no longer holds."""
     params = space.parse(parameters)
     if method == "grid":
-        return grid.next_point(params, [t.parameters for t in history])
+        return grid.next_point(params, [t.parameters for t in history], grid_points_used)
     if method == "random":
         return sampling.random_point(params, seed, run_number)
     if method == "bayes":

@@ -4,7 +4,7 @@ arithmetic, so a grid of 10^9 points costs nothing up front."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from .space import GRID_KINDS, Param, SearchSpaceError, canonical, flatten, nest
@@ -88,13 +88,49 @@ def key(grid: Sequence[Axis], flat: Mapping[str, Any]) -> str | None:
     return canonical([flat[path] for path in searched])
 
 
-def next_point(params: Sequence[Param], used: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The first point in grid order that no run has had, in any state; None when exhausted."""
+def _axis_index(axis: Axis, value: Any) -> int | None:
+    if axis.param.kind == "constant":
+        return 0
+    if axis.param.kind == "categorical":
+        wanted = canonical(value)
+        return next((i for i in range(axis.size) if canonical(axis[i]) == wanted), None)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    step = 1 if axis.param.kind == "int_uniform" else axis.param["q"]
+    index = round((value - axis.param["min"]) / step)
+    if 0 <= index < axis.size and canonical(axis[index]) == canonical(value):
+        return index
+    return None
+
+
+def index_of(params: Sequence[Param], parameters: Mapping[str, Any]) -> int | None:
+    """The grid position of a run's point (the inverse of `point`), None if it is not on the
+    grid: what the status keeps of a folded run, in a few bytes."""
+    grid = axes(params)
+    flat = flatten(parameters, list(params))
+    index = 0
+    for axis in grid:
+        if axis.param.kind != "constant" and axis.param.path not in flat:
+            return None
+        position = _axis_index(axis, flat.get(axis.param.path))
+        if position is None:
+            return None
+        index = index * axis.size + position
+    return index
+
+
+def next_point(
+    params: Sequence[Param], used: Iterable[Mapping[str, Any]], used_indices: Collection[int] = ()
+) -> dict[str, Any] | None:
+    """The first point in grid order that no run has had, in any state; None when exhausted.
+    `used_indices` are points of runs known only by their grid position."""
     grid = axes(params)
     total = math.prod(axis.size for axis in grid)
     taken = {k for p in used if (k := key(grid, flatten(p, list(params)))) is not None}
-    # At most len(taken) points can be skipped before a free one: never a full enumeration.
-    for index in range(min(total, len(taken) + 1)):
+    # At most that many points can be skipped before a free one: never a full enumeration.
+    for index in range(min(total, len(taken) + len(used_indices) + 1)):
+        if index in used_indices:
+            continue
         flat = point(grid, index)
         if key(grid, flat) not in taken:
             return nest(flat)
