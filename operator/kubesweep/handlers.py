@@ -17,7 +17,7 @@ from typing import Any
 
 import kopf
 
-from kubesweep import api, metrics, reconcile, runs
+from kubesweep import api, metrics, reconcile, runs, slim
 from kubesweep.cluster import Cluster, Gone, Rejected
 from kubesweep.reconcile import Decision, RecordRun
 
@@ -33,43 +33,6 @@ RUN_LABELS: dict[str, Any] = {
 # How often a running run's log is read for hyperband's intermediate values.
 STEP_LOG_INTERVAL = 1.0
 SAFETY_NET_INTERVAL = 30.0
-
-
-def _trim_meta(meta: Mapping[str, Any], *, annotations: bool = True) -> dict[str, Any]:
-    keep = ("name", "namespace", "uid", "resourceVersion", "generation", "deletionTimestamp", "finalizers")
-    out = {k: meta[k] for k in keep if k in meta}
-    out["creationTimestamp"] = meta.get("creationTimestamp")
-    if annotations:
-        out["annotations"] = {
-            k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith("kubesweep.io/")
-        }
-    out["labels"] = {k: v for k, v in (meta.get("labels") or {}).items() if k.startswith("kubesweep.io/")}
-    return out
-
-
-def _trim_job(body: Mapping[str, Any]) -> dict[str, Any]:
-    """What reconcile needs of a Job: memory stays small with thousands of runs."""
-    return {
-        "metadata": _trim_meta(body.get("metadata", {})),
-        "spec": {"suspend": body.get("spec", {}).get("suspend")},
-        "status": {"conditions": body.get("status", {}).get("conditions") or []},
-    }
-
-
-def _trim_pod(body: Mapping[str, Any]) -> dict[str, Any]:
-    status = body.get("status", {})
-    containers = body.get("spec", {}).get("containers") or [{}]
-    return {
-        "metadata": _trim_meta(body.get("metadata", {}), annotations=False),
-        "container": containers[0].get("name"),
-        "status": {
-            "phase": status.get("phase"),
-            "reason": status.get("reason"),
-            "containerStatuses": [
-                {"state": s.get("state", {})} for s in status.get("containerStatuses") or []
-            ],
-        },
-    }
 
 
 def _rv(obj: Mapping[str, Any] | None) -> int:
@@ -302,7 +265,7 @@ class Reconciler:
             metrics.RUNS_STARTED.inc(sum(1 for r in results if r is True))
             for action, result in zip(creations, results, strict=True):
                 if isinstance(result, bool):  # created now, or it existed already
-                    pending = _trim_job(action.job)
+                    pending = slim.job(action.job)
                     pending["metadata"]["ownerUid"] = sweep["metadata"].get("uid")
                     self._created.setdefault(key, {})[action.name] = pending
             if rejected is not None:
@@ -362,26 +325,18 @@ class Reconciler:
 RECONCILER = Reconciler()
 
 
-def _trim_sweep(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "metadata": _trim_meta(body.get("metadata", {})),
-        "spec": dict(body.get("spec") or {}),
-        "status": dict(body.get("status") or {}),
-    }
-
-
 # kopf passes every handler its context as keyword arguments; they are read from kwargs.
 
 
 @kopf.index(*SWEEPS)
 async def sweep_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
-    return {(kwargs["namespace"], runs.label_value(kwargs["name"])): _trim_sweep(kwargs["body"])}
+    return {(kwargs["namespace"], runs.label_value(kwargs["name"])): slim.sweep(kwargs["body"])}
 
 
 @kopf.index("batch", "v1", "jobs", labels=RUN_LABELS)
 async def job_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
     body = kwargs["body"]
-    job = _trim_job(body)
+    job = slim.job(body)
     owner = next(
         (o for o in body.get("metadata", {}).get("ownerReferences") or [] if o.get("kind") == api.KIND), None
     )
@@ -392,7 +347,7 @@ async def job_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
 
 @kopf.index("", "v1", "pods", labels=RUN_LABELS)
 async def pod_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
-    return {(kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]): _trim_pod(kwargs["body"])}
+    return {(kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]): slim.pod(kwargs["body"])}
 
 
 @kopf.on.event(*SWEEPS)
