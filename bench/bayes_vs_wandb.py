@@ -19,7 +19,7 @@ from typing import Any
 from kubesweep.search import Trial, hyperband_to_stop, suggest
 
 from .harness import table
-from .objectives import FUNCTIONS, noisy
+from .objectives import FUNCTIONS, noisy, timing_history
 
 ROOT = Path(__file__).resolve().parents[1]
 WANDB_VENV = ROOT / ".cache" / "wandb-venv"
@@ -65,21 +65,11 @@ def ours(name: str, seed: int, budget: int) -> dict[str, Any]:
 
 
 def our_timing(name: str, finished: int, repeats: int) -> list[float]:
-    fn, space, _ = FUNCTIONS[name]
-    rng = random.Random(0)
-    history = []
-    for number in range(1, finished + 1):
-        params = {
-            k: (
-                rng.randint(s["min"], s["max"])
-                if isinstance(s.get("min"), int) and isinstance(s.get("max"), int)
-                else rng.uniform(s["min"], s["max"])
-            )
-            for k, s in space.items()
-        }
-        history.append(
-            Trial(number, params, "Finished", metric=fn(params) if name != "noisy" else noisy(params, rng))
-        )
+    _, space, _ = FUNCTIONS[name]
+    history = [
+        Trial(number, params, "Finished", metric=value)
+        for number, (params, value) in enumerate(timing_history(name, finished), start=1)
+    ]
     times = []
     for r in range(repeats):
         started = time.perf_counter()

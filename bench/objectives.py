@@ -59,3 +59,22 @@ FUNCTIONS: dict[str, tuple[Callable[..., float], dict[str, Any], float]] = {
     "hartmann6": (hartmann6, HARTMANN_SPACE, -3.32237),
     "noisy": (noiseless, NOISY_SPACE, 0.0),
 }
+
+
+def timing_history(name: str, finished: int) -> list[tuple[dict[str, Any], float]]:
+    """The finished runs both engines are timed on: the same points and values for each, drawn
+    uniformly (integers for integer bounds) from a fixed seed."""
+    fn, space, _ = FUNCTIONS[name]
+    rng = random.Random(0)
+    history = []
+    for _ in range(finished):
+        params = {
+            k: (
+                rng.randint(s["min"], s["max"])
+                if isinstance(s.get("min"), int) and isinstance(s.get("max"), int)
+                else rng.uniform(s["min"], s["max"])
+            )
+            for k, s in space.items()
+        }
+        history.append((params, fn(params)))
+    return history

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import sweeps
-from objectives import FUNCTIONS, noisy
+from objectives import FUNCTIONS, noisy, timing_history
 
 
 def config(space):
@@ -45,19 +45,8 @@ def optimise(name, seed, budget):
 
 
 def timing(name, finished, repeats):
-    fn, space, _ = FUNCTIONS[name]
-    rng = random.Random(0)
-    runs: list = []
-    for _ in range(finished):
-        params = {
-            k: (
-                rng.randint(s["min"], s["max"])
-                if isinstance(s.get("min"), int) and isinstance(s.get("max"), int)
-                else rng.uniform(s["min"], s["max"])
-            )
-            for k, s in space.items()
-        }
-        runs.append(run_of(params, fn(params)))
+    _, space, _ = FUNCTIONS[name]
+    runs = [run_of(params, value) for params, value in timing_history(name, finished)]
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
