@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -47,6 +48,15 @@ class Operator:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+
+    def kill_at_random(self, rng: random.Random, times: int, low: float, high: float) -> None:
+        """Starts and SIGKILLs the operator `times` times, each after a random low..high seconds,
+        then leaves it running."""
+        for _ in range(times):
+            self.start()
+            time.sleep(rng.uniform(low, high))
+            self.kill()
+        self.start()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

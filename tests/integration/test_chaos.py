@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +52,7 @@ def test_sigkill_at_random_moments_across_a_batch_of_sweeps(sandbox: Any, kube: 
         kube.create_sweep(ns, name, grid_sweep(points, parallelism, **extra))
     rng = random.Random(2026)
     try:
-        for _ in range(5):
-            op.start()
-            time.sleep(rng.uniform(0.2, 1.2))
-            op.kill()
-        op.start()
+        op.kill_at_random(rng, 5, 0.2, 1.2)
         for ns, name, points, _, cap in sweeps:
             assert_ran_exactly(kube, ns, name, points, cap)
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +40,7 @@ def test_sigkill_mid_sweep_loses_and_duplicates_nothing(sandbox: Any, kube: Kube
     kube.create_sweep(ns, "grid-restarts", {k: v for k, v in grid_spec.items() if v is not None})
     rng = random.Random(11)
     try:
-        for _ in range(4):
-            op.start()
-            time.sleep(rng.uniform(0.5, 1.5))
-            op.kill()
-        op.start()
+        op.kill_at_random(rng, 4, 0.5, 1.5)
         sweep = kube.wait_phase(ns, "restarts", "Finished", timeout=90)
         grid = kube.wait_phase(ns, "grid-restarts", "Finished", timeout=90)
     finally:
