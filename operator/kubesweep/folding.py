@@ -16,6 +16,7 @@ from kubesweep.api import RunState
 from kubesweep.ranges import format_ranges, parse_ranges
 from kubesweep.runs import Run
 
+# The ended states, each a count field of api.FoldedRuns under its lower-case name.
 FOLDED_STATES = (RunState.FINISHED, RunState.FAILED, RunState.CRASHED, RunState.KILLED)
 
 
@@ -35,12 +36,7 @@ class FoldedRuns:
             record = api.FoldedRuns.model_validate(raw)
             return cls(
                 numbers=parse_ranges(record.numbers),
-                states={
-                    RunState.FINISHED: record.finished,
-                    RunState.FAILED: record.failed,
-                    RunState.CRASHED: record.crashed,
-                    RunState.KILLED: record.killed,
-                },
+                states={state: getattr(record, state.lower()) for state in FOLDED_STATES},
                 counted_toward_run_cap=record.counted_toward_run_cap,
                 grid_points=parse_ranges(record.grid_points),
             )
@@ -60,10 +56,7 @@ class FoldedRuns:
             return None
         return api.FoldedRuns(
             numbers=format_ranges(self.numbers),
-            finished=self.states[RunState.FINISHED],
-            failed=self.states[RunState.FAILED],
-            crashed=self.states[RunState.CRASHED],
-            killed=self.states[RunState.KILLED],
+            **{state.lower(): count for state, count in self.states.items()},
             counted_toward_run_cap=self.counted_toward_run_cap,
             grid_points=format_ranges(self.grid_points),
         ).model_dump(by_alias=True)

@@ -453,13 +453,15 @@ def _fold(
     if excess <= 0 or spec is None:
         return list(removed)
     foldable = [r for r in removed if not r.exists and (best is None or r.name != best.name)]
-    to_fold = {r.name for r in sorted(foldable, key=lambda r: r.number)[:excess]}
-    for run in removed:
-        if run.name in to_fold:
-            grid_point = (
-                search.grid_index(spec.parameters, run.parameters) if spec.method == api.Method.GRID else None
-            )
-            folded.add(run, counts_toward_run_cap=counts_toward_cap(run, spec), grid_point=grid_point)
+    oldest = sorted(foldable, key=lambda r: r.number)[:excess]
+    grid_points: Sequence[int | None] = (
+        search.grid_positions(spec.parameters, [r.parameters for r in oldest])
+        if spec.method == api.Method.GRID
+        else [None] * len(oldest)
+    )
+    for run, grid_point in zip(oldest, grid_points, strict=True):
+        folded.add(run, counts_toward_run_cap=counts_toward_cap(run, spec), grid_point=grid_point)
+    to_fold = {r.name for r in oldest}
     return [r for r in removed if r.name not in to_fold]
 
 

@@ -16,7 +16,7 @@ __all__ = [
     "RunState",
     "SearchSpaceError",
     "Trial",
-    "grid_index",
+    "grid_positions",
     "grid_size",
     "hyperband_bands",
     "hyperband_to_stop",
@@ -58,9 +58,9 @@ def grid_size(parameters: Mapping[str, Any]) -> int:
     return grid.size(space.parse(parameters))
 
 
-def grid_index(parameters: Mapping[str, Any], point: Mapping[str, Any]) -> int | None:
-    """A point's position on the grid of `parameters`; None when it is not on it."""
-    return grid.index_of(space.parse(parameters), point)
+def grid_positions(parameters: Mapping[str, Any], points: Sequence[Mapping[str, Any]]) -> list[int | None]:
+    """Each point's position on the grid of `parameters`; None for one that is not on it."""
+    return grid.positions(space.parse(parameters), points)
 
 
 def suggest(

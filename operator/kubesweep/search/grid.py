@@ -103,11 +103,7 @@ def _axis_index(axis: Axis, value: Any) -> int | None:
     return None
 
 
-def index_of(params: Sequence[Param], parameters: Mapping[str, Any]) -> int | None:
-    """The grid position of a run's point (the inverse of `point`), None if it is not on the
-    grid: what the status keeps of a folded run, in a few bytes."""
-    grid = axes(params)
-    flat = flatten(parameters, list(params))
+def _position(grid: Sequence[Axis], flat: Mapping[str, Any]) -> int | None:
     index = 0
     for axis in grid:
         if axis.param.kind != "constant" and axis.param.path not in flat:
@@ -117,6 +113,17 @@ def index_of(params: Sequence[Param], parameters: Mapping[str, Any]) -> int | No
             return None
         index = index * axis.size + position
     return index
+
+
+def positions(params: Sequence[Param], points: Iterable[Mapping[str, Any]]) -> list[int | None]:
+    """The grid position of each run's point (the inverse of `point`), None for one off the
+    grid: what the status keeps of a folded run, in a few bytes."""
+    grid = axes(params)
+    return [_position(grid, flatten(p, list(params))) for p in points]
+
+
+def index_of(params: Sequence[Param], parameters: Mapping[str, Any]) -> int | None:
+    return positions(params, [parameters])[0]
 
 
 def next_point(
