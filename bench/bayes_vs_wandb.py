@@ -196,7 +196,7 @@ def run(quick: bool) -> str:
         crosscheck()
         + "\n"
         + table(
-            f"Bayes search: kubesweep (Optuna TPE) vs W&B's engine (sweeps 0.3.0), median over {len(seeds)} seeds",
+            f"Bayes search: kubesweep (GP via Optuna) vs W&B's engine (sweeps 0.3.0), median over {len(seeds)} seeds",
             ["function", "measure", "kubesweep", "W&B", "W&B gap to optimum / kubesweep gap (x better)"],
             rows,
         )

@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import bayes, grid, hyperband, sampling, space
+from . import grid, hyperband, sampling, space
 from .space import SearchSpaceError
 
 __all__ = [
@@ -81,6 +81,9 @@ def suggest(
     if method == "random":
         return sampling.random_point(params, seed, run_number)
     if method == "bayes":
+        # Imported on first use: Optuna and scipy add ~60 MB to an operator that runs no bayes sweep.
+        from . import bayes
+
         return bayes.suggest(params, history, seed=seed, run_number=run_number, goal=goal)
     raise SearchSpaceError("spec.method", f"unknown method {method!r}: use grid, random or bayes")
 

@@ -1,10 +1,11 @@
-"""Bayesian search through Optuna's ask-and-tell. The study is rebuilt from the sweep's runs on
-every suggestion (nothing lives only in memory), seeded per run number (a restart suggests the
-same point), and given a bounded history so the time per suggestion does not grow without bound.
+"""Bayesian search through Optuna's ask-and-tell with the Gaussian-process sampler of
+gp_sampler.py (W&B's bayes is a GP too). The study is rebuilt from the sweep's runs on every
+suggestion (nothing lives only in memory), seeded per run number (a restart suggests the same
+point), and given a bounded history so the time per suggestion does not grow without bound.
 
 Every distribution is searched in its own space: ranges as Optuna ranges (logarithmic where W&B's
 is), categoricals by index, and the normal, log-normal and beta families through their quantile
-(a uniform u in (0, 1) mapped by the inverse CDF), so TPE models them with their true shape.
+(a uniform u in (0, 1) mapped by the inverse CDF), so the model sees them with their true shape.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import statistics
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,19 +20,19 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
+from .gp_sampler import GPSampler
 from .sampling import quantize
 from .space import Param, canonical, flatten, nest
 
 optuna.logging.set_verbosity(logging.WARNING)
 
-# History given to the sampler: the best runs plus the most recent ones.
-KEEP_BEST = 64
-KEEP_RECENT = 192
-# Chosen by measurement (bench/bayes_vs_wandb.py, tuned on other seeds than it reports): a short
-# random start, a slightly larger "good" share than Optuna's 10%, and more EI candidates.
-STARTUP_TRIALS = 5  # random points before the model takes over (W&B's bayes starts randomly too)
-EI_CANDIDATES = 64
-GOOD_SHARE = 0.15
+# History given to the model: the best runs plus the most recent ones (a GP's cost grows with the
+# cube of its points; 128 keeps a suggestion under W&B's ~100 ms at any number of runs).
+KEEP_BEST = 32
+KEEP_RECENT = 96
+# Random points before the model takes over (W&B's bayes starts randomly too); chosen by
+# measurement (bench/bayes_vs_wandb.py) on other seeds than it reports.
+STARTUP_TRIALS = 5
 EPS = 1e-6
 IMPUTE = ("Failed", "Crashed", "Killed")
 PENDING = ("Pending", "Running")
@@ -146,28 +146,6 @@ def _beta_cdf(x: float, a: float, b: float) -> float:
     return sum(w for t, w in zip(xs, weights, strict=True) if t <= x) / total
 
 
-def _gamma(n: int) -> int:
-    """How many of the n told trials TPE models as good: 15%, at least 2, at most 25."""
-    return min(max(2, math.ceil(GOOD_SHARE * n)), 25)
-
-
-def _sampler(seed: int) -> optuna.samplers.BaseSampler:
-    # multivariate: parameters are modelled jointly (they interact); constant_liar: running
-    # trials count as bad so parallel runs spread out. Every run has every parameter, so no group.
-    options: dict[str, Any] = {
-        "seed": seed % (2**31),
-        "multivariate": True,
-        "constant_liar": True,
-        "n_startup_trials": STARTUP_TRIALS,
-        "n_ei_candidates": EI_CANDIDATES,
-    }
-    try:
-        # gamma is deprecated since Optuna 4.9 (removal announced for 6.0); it measurably helps.
-        return optuna.samplers.TPESampler(**options, gamma=_gamma)
-    except TypeError:
-        return optuna.samplers.TPESampler(**options)
-
-
 def _bounded(history: Sequence[Any], goal: str) -> list[Any]:
     done = [t for t in history if t.state == "Finished" and t.metric is not None]
     if len(done) <= KEEP_BEST + KEEP_RECENT:
@@ -195,8 +173,8 @@ def _worst(history: Sequence[Any], goal: str) -> float | None:
 def told(params: Sequence[Param], history: Sequence[Any], goal: str) -> list[FrozenTrial]:
     """The history as Optuna trials: finished runs with their metric; Failed, Crashed and Killed
     runs (and finished ones without a metric) as the worst value seen, as W&B imputes them, or
-    left out while nothing was seen; Pending and Running runs as running trials, which TPE's
-    constant liar steers away from. Runs from an earlier search space are left out."""
+    left out while nothing was seen; Pending and Running runs as running trials, which the
+    sampler treats as fantasies so parallel runs spread out. Runs from an earlier search space are left out."""
     distributions = {p.path: _distribution(p) for p in params}
     by_path = {p.path: p for p in params}
     worst = _worst(history, goal)
@@ -222,16 +200,17 @@ def told(params: Sequence[Param], history: Sequence[Any], goal: str) -> list[Fro
 
 
 def suggest(
-    params: Sequence[Param], history: Sequence[Any], *, seed: int | None, run_number: int, goal: str
+    params: Sequence[Param],
+    history: Sequence[Any],
+    *,
+    seed: int | None,
+    run_number: int,
+    goal: str,
 ) -> dict[str, Any]:
     distributions = {p.path: _distribution(p) for p in params}
     by_path = {p.path: p for p in params}
     derived = (0 if seed is None else seed) * 1_000_003 + run_number
-    with warnings.catch_warnings():
-        # multivariate and constant_liar are marked experimental; they are what makes TPE good here.
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        sampler = _sampler(derived)
+    sampler = GPSampler(seed=derived % (2**31), startup_trials=STARTUP_TRIALS)
     study = optuna.create_study(direction="maximize" if goal == "maximize" else "minimize", sampler=sampler)
     study.add_trials(told(params, history, goal))
     asked = study.ask(distributions)
