@@ -123,7 +123,10 @@ def test_log_gives_last_values_and_steps() -> None:
 
 
 def _job(
-    name: str = "s-0001", conditions: list[Any] | None = None, annotations: dict[str, str] | None = None
+    name: str = "s-0001",
+    conditions: list[Any] | None = None,
+    annotations: dict[str, str] | None = None,
+    **counts: int,
 ) -> dict[str, Any]:
     return {
         "metadata": {
@@ -135,7 +138,7 @@ def _job(
             },
         },
         "spec": {},
-        "status": {"conditions": conditions or []},
+        "status": {"conditions": conditions or [], **counts},
     }
 
 
@@ -152,9 +155,11 @@ FAILED = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
 
 
 def test_observe_pending_running_finished() -> None:
-    assert runs.observe(_job(), []).state == RunState.PENDING
-    assert runs.observe(_job(), [_pod("Pending")]).state == RunState.PENDING
-    assert runs.observe(_job(), [_pod("Running")]).state == RunState.RUNNING
+    # while a run executes, the Job's pod counts say it all (its pods are not read)
+    assert runs.observe(_job()).state == RunState.PENDING
+    assert runs.observe(_job(active=1)).state == RunState.PENDING
+    assert runs.observe(_job(active=1, ready=1)).state == RunState.RUNNING
+    assert not runs.ended(_job(active=1, ready=1)) and runs.ended(_job(conditions=COMPLETE))
     done = runs.observe(
         _job(conditions=COMPLETE), [_pod("Succeeded", {"exitCode": 0, "message": "loss=0.1"})]
     )
@@ -192,8 +197,11 @@ def test_recorded_result_wins_over_job_state() -> None:
 def test_stop_annotation_and_deletion_are_seen() -> None:
     job = _job(annotations={api.ANNOTATION_STOP: "true"})
     job["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    run = runs.observe(job, [_pod("Running")])
+    run = runs.observe(
+        _job(annotations={api.ANNOTATION_STOP: "true"}, active=1) | {"metadata": job["metadata"]}
+    )
     assert run.stop_requested and run.deleting and run.pods_alive
+    assert not runs.observe(job).pods_alive  # no active pod left
 
 
 def test_result_annotation_round_trips() -> None:
