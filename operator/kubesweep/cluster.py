@@ -121,17 +121,6 @@ class Cluster:
             body=body,
         )
 
-    async def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
-        """The pods as the API server sends them (plain JSON, camelCase), as runs.observe reads."""
-
-        def fetch() -> list[dict[str, Any]]:
-            response: Any = self.core.list_namespaced_pod(
-                namespace, label_selector=label_selector, _preload_content=False
-            )
-            return list(json.loads(response.data).get("items") or [])
-
-        return await self._call("list", fetch)
-
     async def read_log(self, namespace: str, pod: str, container: str | None = None) -> str:
         try:
             return await self._call(

@@ -1,14 +1,9 @@
-"""kopf wiring: watch Sweeps and their Jobs; reconcile each sweep on any change.
+"""kopf wiring: watch Sweeps, their Jobs and their pods; reconcile each sweep on any change.
 
 Observed state comes from kopf indexes (no LIST per reconcile at steady state). Every event
-of a sweep or its Jobs marks the sweep dirty; one worker per sweep coalesces the marks and runs
-one reconcile pass at a time, so passes of one sweep never overlap while different sweeps
-proceed in parallel. A timer is only a safety net.
-
-Pods are not watched: a Job's own counts (`ready`, `active`) say whether its run executes, and
-its Complete/Failed condition says when it ended; only then are its pods listed, once, for the
-termination message and the crash reason. Watching pods would double the objects the operator
-holds and the events it handles per run, for nothing the Job does not already say.
+of a sweep, its Jobs or its pods marks the sweep dirty; one worker per sweep coalesces the
+marks and runs one reconcile pass at a time, so passes of one sweep never overlap while
+different sweeps proceed in parallel. A timer is only a safety net.
 """
 
 from __future__ import annotations
@@ -59,13 +54,11 @@ class Reconciler:
         self.cluster: Cluster | None = None
         self.sweeps: kopf.Index[Key, dict[str, Any]] | None = None
         self.jobs: kopf.Index[Key, dict[str, Any]] | None = None
+        self.pods: kopf.Index[Key, dict[str, Any]] | None = None
         self._pending: set[Key] = set()
         self._workers: dict[Key, asyncio.Task[None]] = {}
         self._written: dict[Key, dict[str, Any]] = {}  # the newest sweep we wrote the status of
         self._logs: dict[str, tuple[float, str]] = {}  # run → (when read, log) for hyperband
-        # run → (the Job's failed-pod count, its newest pod, container) for hyperband's log
-        # reads; a retry after a failure starts a new pod and bumps the count
-        self._log_pods: dict[str, tuple[int, str, str | None]] = {}
         self._spec_seen: dict[Key, tuple[int, float]] = {}  # generation → when first seen
         self._background: set[asyncio.Task[None]] = set()
         # Results we wrote on Jobs that the index may not show yet: a pass right after a record
@@ -78,6 +71,7 @@ class Reconciler:
     def bind(self, **indexes: Any) -> None:
         self.sweeps = indexes["sweep_index"]
         self.jobs = indexes["job_index"]
+        self.pods = indexes["pod_index"]
 
     def known(self) -> list[Key]:
         return list(self.sweeps) if self.sweeps is not None else []
@@ -156,6 +150,9 @@ class Reconciler:
             jobs = [*jobs, *created.values()]
             if not created:
                 self._created.pop(key, None)
+        pods_by_run: dict[str, list[dict[str, Any]]] = {}
+        for pod in self._get(self.pods, key):
+            pods_by_run.setdefault(pod["metadata"]["labels"].get(api.LABEL_RUN, ""), []).append(pod)
         sweep = self._sweep(key)
 
         if sweep is None or sweep["metadata"].get("deletionTimestamp"):
@@ -171,7 +168,10 @@ class Reconciler:
 
         owned = [self._with_recorded(namespace, j) for j in jobs if self._owned_by(j, sweep)]
         early = bool((sweep.get("spec") or {}).get("earlyTerminate"))
-        observed = await asyncio.gather(*(self._observe(namespace, job, early) for job in owned))
+        observed = [
+            await self._observe(namespace, job, pods_by_run.get(job["metadata"]["name"], []), early)
+            for job in owned
+        ]
         decision = reconcile.decide(sweep, observed)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -206,41 +206,25 @@ class Reconciler:
         uid = sweep["metadata"].get("uid")
         return job["metadata"].get("ownerUid", uid) == uid
 
-    async def _observe(self, namespace: str, job: dict[str, Any], early: bool) -> runs.Run:
+    async def _observe(
+        self, namespace: str, job: dict[str, Any], pods: list[dict[str, Any]], early: bool
+    ) -> runs.Run:
+        run = runs.observe(job, pods)
+        if run.recorded or not pods:
+            return run
+        latest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+        name = latest["metadata"]["name"]
         assert self.cluster is not None
-        name = job["metadata"]["name"]
-        if runs.ended(job):
-            self._logs.pop(name, None)
-            self._log_pods.pop(name, None)
-            pods = await self.cluster.list_pods(namespace, f"{api.LABEL_RUN}={name}")
-            run = runs.observe(job, pods)
-            if run.needs_log and (latest := _newest(pods)) is not None:
-                log = await self.cluster.read_log(namespace, *latest)
-                return runs.observe(job, pods, log)
-            return run
-        run = runs.observe(job)
-        if not (early and run.active and not run.recorded):
-            return run
-        when, log = self._logs.get(name, (0.0, ""))
-        if time.monotonic() - when >= STEP_LOG_INTERVAL:
-            pod = await self._log_pod(namespace, job)
-            if pod is not None:
-                log = await self.cluster.read_log(namespace, *pod)
+        if run.needs_log:
+            log = await self.cluster.read_log(namespace, name, latest.get("container"))
+            return runs.observe(job, pods, log)
+        if early and run.active:
+            when, log = self._logs.get(name, (0.0, ""))
+            if time.monotonic() - when >= STEP_LOG_INTERVAL:
+                log = await self.cluster.read_log(namespace, name, latest.get("container"))
                 self._logs[name] = (time.monotonic(), log)
-        return runs.observe(job, (), log)
-
-    async def _log_pod(self, namespace: str, job: dict[str, Any]) -> tuple[str, str | None] | None:
-        """The pod whose log holds a running run's intermediate values: listed once per pod."""
-        assert self.cluster is not None
-        name = job["metadata"]["name"]
-        failed = int((job.get("status") or {}).get("failed") or 0)
-        cached = self._log_pods.get(name)
-        if cached is not None and cached[0] == failed:
-            return cached[1], cached[2]
-        latest = _newest(await self.cluster.list_pods(namespace, f"{api.LABEL_RUN}={name}"))
-        if latest is not None:
-            self._log_pods[name] = (failed, *latest)
-        return latest
+            return runs.observe(job, pods, log)
+        return run
 
     async def _apply(
         self,
@@ -338,15 +322,6 @@ class Reconciler:
             self._spec_seen[key] = (generation, 0.0)
 
 
-def _newest(pods: list[dict[str, Any]]) -> tuple[str, str | None] | None:
-    """The newest pod's name and first container: where a run's log is."""
-    if not pods:
-        return None
-    latest = max(pods, key=lambda p: (p["metadata"].get("creationTimestamp") or "", p["metadata"]["name"]))
-    containers = (latest.get("spec") or {}).get("containers") or [{}]
-    return latest["metadata"]["name"], containers[0].get("name")
-
-
 RECONCILER = Reconciler()
 
 
@@ -370,6 +345,11 @@ async def job_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
     return {(kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]): job}
 
 
+@kopf.index("", "v1", "pods", labels=RUN_LABELS)
+async def pod_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
+    return {(kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]): slim.pod(kwargs["body"])}
+
+
 @kopf.on.event(*SWEEPS)
 async def on_sweep(**kwargs: Any) -> None:
     RECONCILER.bind(**kwargs)
@@ -380,7 +360,8 @@ async def on_sweep(**kwargs: Any) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=RUN_LABELS)
-async def on_job(**kwargs: Any) -> None:
+@kopf.on.event("", "v1", "pods", labels=RUN_LABELS)
+async def on_run_object(**kwargs: Any) -> None:
     RECONCILER.bind(**kwargs)
     RECONCILER.schedule((kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]))
 

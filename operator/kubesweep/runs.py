@@ -338,19 +338,10 @@ def read_parameters(job: Mapping[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def ended(job: Mapping[str, Any]) -> bool:
-    """The Job is complete or failed and its outcome not saved yet: its pods hold the metrics
-    (termination message) and the crash reason, so they are read once, now."""
-    return read_result(job) is None and bool(_condition(job, "Complete") or _condition(job, "Failed"))
-
-
-def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]] = (), log: str | None = None) -> Run:
-    """A run's state and metrics from its Job, and from its pods and log once it has ended
-    (`ended`). While it executes the Job's own counts say enough: `ready` pods mean Running,
-    `active` ones that pods are still alive (the Job controller counts them as the API does)."""
+def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], log: str | None = None) -> Run:
+    """A run's state and metrics from its Job and its pods (and its log, where read)."""
     meta = job["metadata"]
     annotations = meta.get("annotations") or {}
-    status = job.get("status") or {}
     common: dict[str, Any] = {
         "name": meta["name"],
         "number": run_number(job),
@@ -358,7 +349,11 @@ def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]] = (), log:
         "stop_requested": annotations.get(api.ANNOTATION_STOP, "").lower() == "true",
         "deleting": bool(meta.get("deletionTimestamp")),
         "suspended": bool(job.get("spec", {}).get("suspend")),
-        "pods_alive": int(status.get("active") or 0) > 0,
+        "pods_alive": any(
+            p.get("status", {}).get("phase") not in ("Succeeded", "Failed")
+            and not p.get("metadata", {}).get("deletionTimestamp")
+            for p in pods
+        ),
     }
     steps: list[tuple[int, dict[str, float]]] = []
     log_metrics: dict[str, float] = {}
@@ -401,7 +396,10 @@ def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]] = (), log:
             reason=crash or str(failed.get("reason") or "Failed"),
             **common,
         )
-    running = int(status.get("ready") or 0) > 0
+    running = any(
+        p.get("status", {}).get("phase") == "Running" and not p.get("metadata", {}).get("deletionTimestamp")
+        for p in pods
+    )
     return Run(state=RunState.RUNNING if running else RunState.PENDING, metrics=metrics, **common)
 
 

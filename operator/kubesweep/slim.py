@@ -1,4 +1,4 @@
-"""What the operator keeps in memory of each Sweep and Job it watches: only the fields the
+"""What the operator keeps in memory of each Sweep, Job and pod it watches: only the fields the
 reconcile reads, with the strings every object repeats interned once. The operator holds every
 run of every sweep in kopf's indexes, so each byte here is multiplied by the number of runs."""
 
@@ -11,6 +11,7 @@ from typing import Any
 OURS = "kubesweep.io/"
 _SWEEP_META = ("name", "namespace", "uid", "resourceVersion", "generation", "deletionTimestamp", "finalizers")
 _JOB_META = ("name", "resourceVersion", "deletionTimestamp", "finalizers")
+_POD_META = ("name", "creationTimestamp", "deletionTimestamp")
 
 
 def _intern(value: Any) -> Any:
@@ -36,19 +37,49 @@ def sweep(body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def job(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A Job: its identity and our annotations; its conditions and pod counts only until its
-    outcome is saved on it (a recorded run is read from its kubesweep.io/result annotation
-    alone)."""
+    """A Job: its identity and our annotations; its conditions only until its outcome is saved
+    on it (a recorded run is read from its kubesweep.io/result annotation alone)."""
     meta = _meta(body.get("metadata", {}), _JOB_META, annotations=True)
     out: dict[str, Any] = {"metadata": meta, "spec": {}, "status": {}}
     if (body.get("spec") or {}).get("suspend"):
         out["spec"]["suspend"] = True
     if not meta["annotations"].get(f"{OURS}result"):
-        status = body.get("status") or {}
-        out["status"] = {k: status[k] for k in ("active", "ready", "failed") if status.get(k)}
         out["status"]["conditions"] = [
             {"type": _intern(c.get("type")), "status": "True", "reason": _intern(c.get("reason"))}
             for c in (body.get("status") or {}).get("conditions") or []
             if c.get("status") == "True"
         ]
     return out
+
+
+def _state(state: Mapping[str, Any]) -> dict[str, Any]:
+    if "terminated" in state:
+        ended = state["terminated"] or {}
+        return {
+            "terminated": {
+                "exitCode": ended.get("exitCode"),
+                "reason": _intern(ended.get("reason")),
+                "message": ended.get("message"),
+            }
+        }
+    if "running" in state:
+        return {"running": {}}
+    if "waiting" in state:
+        return {"waiting": {"reason": _intern((state["waiting"] or {}).get("reason"))}}
+    return {}
+
+
+def pod(body: Mapping[str, Any]) -> dict[str, Any]:
+    status = body.get("status") or {}
+    containers = (body.get("spec") or {}).get("containers") or [{}]
+    return {
+        "metadata": _meta(body.get("metadata", {}), _POD_META, annotations=False),
+        "container": containers[0].get("name"),
+        "status": {
+            "phase": _intern(status.get("phase")),
+            "reason": _intern(status.get("reason")),
+            "containerStatuses": [
+                {"state": _state(s.get("state") or {})} for s in status.get("containerStatuses") or []
+            ],
+        },
+    }

@@ -123,10 +123,7 @@ def test_log_gives_last_values_and_steps() -> None:
 
 
 def _job(
-    name: str = "s-0001",
-    conditions: list[Any] | None = None,
-    annotations: dict[str, str] | None = None,
-    **counts: int,
+    name: str = "s-0001", conditions: list[Any] | None = None, annotations: dict[str, str] | None = None
 ) -> dict[str, Any]:
     return {
         "metadata": {
@@ -138,7 +135,7 @@ def _job(
             },
         },
         "spec": {},
-        "status": {"conditions": conditions or [], **counts},
+        "status": {"conditions": conditions or []},
     }
 
 
@@ -155,11 +152,9 @@ FAILED = [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
 
 
 def test_observe_pending_running_finished() -> None:
-    # while a run executes, the Job's pod counts say it all (its pods are not read)
-    assert runs.observe(_job()).state == RunState.PENDING
-    assert runs.observe(_job(active=1)).state == RunState.PENDING
-    assert runs.observe(_job(active=1, ready=1)).state == RunState.RUNNING
-    assert not runs.ended(_job(active=1, ready=1)) and runs.ended(_job(conditions=COMPLETE))
+    assert runs.observe(_job(), []).state == RunState.PENDING
+    assert runs.observe(_job(), [_pod("Pending")]).state == RunState.PENDING
+    assert runs.observe(_job(), [_pod("Running")]).state == RunState.RUNNING
     done = runs.observe(
         _job(conditions=COMPLETE), [_pod("Succeeded", {"exitCode": 0, "message": "loss=0.1"})]
     )
@@ -197,11 +192,8 @@ def test_recorded_result_wins_over_job_state() -> None:
 def test_stop_annotation_and_deletion_are_seen() -> None:
     job = _job(annotations={api.ANNOTATION_STOP: "true"})
     job["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    run = runs.observe(
-        _job(annotations={api.ANNOTATION_STOP: "true"}, active=1) | {"metadata": job["metadata"]}
-    )
+    run = runs.observe(job, [_pod("Running")])
     assert run.stop_requested and run.deleting and run.pods_alive
-    assert not runs.observe(job).pods_alive  # no active pod left
 
 
 def test_result_annotation_round_trips() -> None:

@@ -1,5 +1,5 @@
-"""The operator's in-memory copies of Jobs: a run observed from them (with its pods, read once
-it has ended) is the very run observed from the full objects, at a fraction of their size."""
+"""The operator's in-memory copies of Jobs and pods: a run observed from them is the very run
+observed from the full objects, at a fraction of their size."""
 
 from __future__ import annotations
 
@@ -14,11 +14,7 @@ from kubesweep import api, runs, slim
 T0 = "2026-11-24T12:00:00Z"
 
 
-def full_job(
-    conditions: list[dict[str, Any]],
-    counts: dict[str, int] | None = None,
-    annotations: dict[str, str] | None = None,
-) -> dict[str, Any]:
+def full_job(conditions: list[dict[str, Any]], **annotations: str) -> dict[str, Any]:
     """A Job as the API server returns it, with the fields a real one carries."""
     return {
         "apiVersion": "batch/v1",
@@ -42,7 +38,7 @@ def full_job(
                 api.ANNOTATION_PARAMETERS: '{"lr": 0.01}',
                 api.ANNOTATION_RUN_NUMBER: "3",
                 "batch.kubernetes.io/job-tracking": "",
-                **(annotations or {}),
+                **annotations,
             },
             "ownerReferences": [{"kind": "Sweep", "name": "lr", "uid": "s-1", "controller": True}],
             "managedFields": [{"manager": "kubesweep-operator", "fieldsV1": {"f:metadata": {}}}] * 3,
@@ -67,13 +63,7 @@ def full_job(
                 },
             },
         },
-        "status": {
-            "startTime": T0,
-            "active": 0,
-            **(counts or {}),
-            "conditions": conditions,
-            "uncountedTerminatedPods": {},
-        },
+        "status": {"startTime": T0, "active": 0, "conditions": conditions, "uncountedTerminatedPods": {}},
     }
 
 
@@ -134,9 +124,11 @@ def ended(code: int, reason: str, message: str | None = None) -> dict[str, Any]:
 
 
 CASES = {
-    "pending, image pulling": (full_job([], {"active": 1, "ready": 0}), []),
-    "running": (full_job([], {"active": 1, "ready": 1}), []),
-    "retried after a failure": (full_job([], {"active": 1, "ready": 1, "failed": 1}), []),
+    "pending, image pulling": (
+        full_job([]),
+        [full_pod("Pending", {"waiting": {"reason": "ContainerCreating"}})],
+    ),
+    "running": (full_job([]), [full_pod("Running", {"running": {"startedAt": T0}})]),
     "finished with a message": (
         full_job([condition("SuccessCriteriaMet"), condition("Complete")]),
         [full_pod("Succeeded", ended(0, "Completed", "loss=0.25\nacc=0.9"))],
@@ -163,16 +155,13 @@ CASES = {
         [full_pod("Failed", {}, reason="Evicted")],
     ),
     "suspended and stopped by hand": (
-        {
-            **full_job([condition("Suspended")], annotations={api.ANNOTATION_STOP: "true"}),
-            "spec": {"suspend": True},
-        },
+        {**full_job([condition("Suspended")], **{api.ANNOTATION_STOP: "true"}), "spec": {"suspend": True}},
         [],
     ),
     "recorded": (
         full_job(
             [condition("Complete")],
-            annotations={api.ANNOTATION_RESULT: '{"state": "Finished", "metrics": {"loss": 0.25}}'},
+            **{api.ANNOTATION_RESULT: '{"state": "Finished", "metrics": {"loss": 0.25}}'},
         ),
         [full_pod("Succeeded", ended(0, "Completed", "loss=0.25"))],
     ),
@@ -186,13 +175,12 @@ def test_a_run_observed_from_the_slim_copies_is_the_same_run(case: str) -> None:
     deleting["metadata"]["deletionTimestamp"] = T0
     for body in (job, deleting):
         for log in (None, "loss=0.5 step=1\nloss=0.3\n"):
-            read = pods if runs.ended(body) else []
-            expected = runs.observe(body, read, log)
-            assert runs.observe(slim.job(body), read, log) == expected
+            expected = runs.observe(body, pods, log)
+            assert runs.observe(slim.job(body), [slim.pod(p) for p in pods], log) == expected
 
 
 def test_the_slim_copies_keep_what_a_release_needs_and_drop_the_rest() -> None:
-    job, _ = CASES["finished with a message"]
+    job, pods = CASES["finished with a message"]
     kept = slim.job(job)
     assert (
         kept["metadata"]["finalizers"] == [api.JOB_FINALIZER]
@@ -201,17 +189,9 @@ def test_the_slim_copies_keep_what_a_release_needs_and_drop_the_rest() -> None:
     assert set(kept["metadata"]["labels"]) == {api.LABEL_SWEEP, api.LABEL_RUN}
     assert "batch.kubernetes.io/job-tracking" not in kept["metadata"]["annotations"]
     assert len(json.dumps(kept)) < len(json.dumps(job)) / 4
+    assert len(json.dumps(slim.pod(pods[0]))) < len(json.dumps(pods[0])) / 2
 
 
 def test_a_recorded_job_keeps_no_conditions() -> None:
     job, _ = CASES["recorded"]
     assert "conditions" not in slim.job(job)["status"]
-
-
-def test_pod_counts_tell_pending_from_running_and_whether_pods_are_alive() -> None:
-    pending = runs.observe(slim.job(CASES["pending, image pulling"][0]))
-    running = runs.observe(slim.job(CASES["running"][0]))
-    assert (pending.state, pending.pods_alive) == (runs.RunState.PENDING, True)
-    assert (running.state, running.pods_alive) == (runs.RunState.RUNNING, True)
-    assert not runs.ended(CASES["running"][0]) and runs.ended(CASES["failed"][0])
-    assert not runs.ended(CASES["recorded"][0])  # saved already: its pods are never read again

@@ -53,7 +53,7 @@ kubesweep
   verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list", "deletecollection"]
+  verbs: ["get", "list", "watch", "deletecollection"]
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]
