@@ -136,4 +136,3 @@ class GPSampler(BaseSampler):
 
 def _with_params(trials: Sequence[FrozenTrial], space: dict[str, BaseDistribution]) -> list[FrozenTrial]:
     return [t for t in trials if all(name in t.params for name in space)]
-
