@@ -13,7 +13,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState, create_trial
 from scipy import optimize, stats
 
-from kubesweep.search import gp
+from kubesweep.search import Trial, gp, suggest
 from kubesweep.search.gp_sampler import GPSampler, _Columns
 
 
@@ -139,3 +139,28 @@ def test_the_sampler_draws_randomly_until_enough_trials_have_completed() -> None
     asked = [_study(values, []).ask({"x": FloatDistribution(0.0, 1.0)}).params["x"] for _ in range(2)]
     assert all(0.0 <= a <= 1.0 for a in asked)
     assert asked[0] == asked[1]  # seeded: the same study asks the same point
+
+
+def test_metrics_at_the_float_limit_and_repeated_points_still_give_a_point() -> None:
+    huge = [
+        Trial(i, {"x": 0.5 if i % 2 else 0.25}, "Finished", metric=-1.7e308 * (i % 2)) for i in range(1, 30)
+    ]
+    repeated = [
+        Trial(i, {"opt": "ab"[i % 2], "n": 1 + (i // 2) % 2}, "Finished", metric=float(i % 3))
+        for i in range(1, 60)
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow, no division by zero on the way
+        point = suggest(
+            "bayes", {"x": {"min": 0.0, "max": 1.0}}, huge, seed=1, run_number=30, goal="minimize"
+        )
+        assert point is not None and 0.0 <= point["x"] <= 1.0
+        point = suggest(
+            "bayes",
+            {"opt": {"values": ["a", "b"]}, "n": {"values": [1, 2]}},
+            repeated,
+            seed=1,
+            run_number=60,
+            goal="minimize",
+        )
+        assert point is not None and point["opt"] in ("a", "b") and point["n"] in (1, 2)

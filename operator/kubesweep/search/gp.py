@@ -59,8 +59,18 @@ def _matern(r: Array, signal: float) -> Array:
 
 
 def _condition(x: Array, y: Array, lengthscales: Array, signal: float, noise: float) -> Model:
-    k = _matern(_scaled_distance(x, x, lengthscales), signal) + noise * np.eye(len(x))
-    chol = linalg.cholesky(k, lower=True, check_finite=False)
+    k = _matern(_scaled_distance(x, x, lengthscales), signal)
+    for jitter in (0.0, 1e-8, 1e-6, 1e-4, 1e-2):
+        # Repeated points (a small categorical space) can leave K + noise I numerically singular.
+        try:
+            chol = linalg.cholesky(
+                k + (noise + jitter * signal) * np.eye(len(x)), lower=True, check_finite=False
+            )
+            break
+        except linalg.LinAlgError:
+            continue
+    else:
+        raise linalg.LinAlgError("the GP's covariance is singular even with jitter")
     alpha = linalg.cho_solve((chol, True), y, check_finite=False)
     return Model(x, lengthscales, signal, noise, chol, alpha)
 

@@ -5,6 +5,7 @@ which lowers the uncertainty around them so parallel runs spread out."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,8 @@ from optuna.trial import FrozenTrial, TrialState
 from threadpoolctl import ThreadpoolController
 
 from . import gp
+
+logger = logging.getLogger(__name__)
 
 
 class _Columns:
@@ -98,7 +101,13 @@ class GPSampler(BaseSampler):
         if not search_space:
             return {}
         with _BLAS.limit(limits=1, user_api="blas"):
-            return self._sample(study, trial, search_space)
+            try:
+                return self._sample(study, trial, search_space)
+            except np.linalg.LinAlgError as exc:
+                # A model that cannot be fitted must not stop the sweep: this point is random,
+                # as W&B's engine falls back to when its fit is bad.
+                logger.warning("Bayes model could not be fitted (%s); suggesting a random point", exc)
+                return {}
 
     def _sample(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -111,6 +120,9 @@ class GPSampler(BaseSampler):
         values = np.array([t.value for t in complete], dtype=float)
         if study.direction == StudyDirection.MAXIMIZE:
             values = -values
+        # Scaled by the largest magnitude first, as W&B does: metrics near the float limit would
+        # otherwise overflow the mean and the variance.
+        values = values / max(float(np.abs(values).max()), 1.0)
         spread = values.std()
         y = (values - values.mean()) / (spread if spread > 0 else 1.0)
         model = gp.fit(x, y, shared=len(complete) < SHARED_BELOW * columns.encoding.dims)
