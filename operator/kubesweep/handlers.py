@@ -386,6 +386,11 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # A per-object worker that lingers holds its object's last event: with thousands of runs
     # starting at once, kopf's default 5 s kept tens of MB of event bodies alive (bench/memory.py).
     settings.queueing.idle_timeout = 0.5
+    # Only our Jobs and pods, filtered by the API server: kopf keeps a memory of every object its
+    # watch sends, and a cluster's other workloads are none of the operator's business.
+    ours = f"{api.LABEL_MANAGED_BY}={api.MANAGED_BY}"
+    settings.watching.label_selectors["batch", "v1", "jobs"] = ours
+    settings.watching.label_selectors["", "v1", "pods"] = ours
     settings.posting.level = logging.WARNING
     # kopf logs every handler call at INFO: thousands of lines per sweep say nothing to a person.
     if not logging.getLogger().isEnabledFor(logging.DEBUG):

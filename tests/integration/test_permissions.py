@@ -77,3 +77,46 @@ def test_every_request_of_the_operator_is_within_the_chart_rbac(
     assert any(verb == "deletecollection" for _, _, verb in used)  # the operator was seen at work
     outside = sorted(p for p in used if p[2] not in ALLOWED.get((p[0], p[1]), set()))
     assert outside == [], f"the operator used permissions the chart does not grant: {outside}"
+
+
+def test_the_operator_watches_only_its_own_jobs_and_pods(
+    sandbox: Any, kube: Kube, ns: str, operator: Operator
+) -> None:
+    """A cluster's other workloads never reach the operator: the API server filters its Job and
+    pod watches by the managed-by label, so kopf holds no memory of foreign objects."""
+    foreign: Any = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "not-a-run", "labels": {"team": "web"}},
+        "spec": {
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "x", "command": ["true"]}],
+                }
+            }
+        },
+    }
+    kube.batch.create_namespaced_job(ns, foreign)
+    kube.create_sweep(
+        ns,
+        "mine",
+        {
+            "method": "grid",
+            "parameters": {"a": {"values": [1]}},
+            "template": python_run("print('loss=1')"),
+        },
+    )
+    kube.wait_phase(ns, "mine", "Finished", timeout=30)
+    reads = [
+        request
+        for request in list(sandbox.emulator)
+        if (request.headers.get("User-Agent") or "").startswith("kopf")
+        and (found := permission(request)) is not None
+        and found[1] in ("jobs", "pods")
+        and found[2] in ("list", "watch")
+    ]
+    assert reads, "kopf was expected to list and watch Jobs and pods"
+    assert all(
+        request.params.get("labelSelector") == "app.kubernetes.io/managed-by=kubesweep" for request in reads
+    ), sorted({str(request.url) for request in reads})
