@@ -15,24 +15,16 @@ from kubesweep.reconcile import CreateRun
 from kubesweep.runs import Run
 from kubesweep.search import grid, space
 
+from .test_reconcile import sweep as reconcile_sweep
+
 NOW = "2026-11-24T12:00:00Z"
 KEPT = api.REMOVED_RUNS_KEPT
 BIG_GRID = {"a": {"min": 1, "max": 100_000}}
 
 
 def sweep(status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
-    base = {
-        "method": "grid",
-        "parameters": BIG_GRID,
-        "parallelism": 2,
-        "metric": {"name": "loss", "goal": "minimize"},
-        "template": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}},
-    }
-    return {
-        "metadata": {"name": "s", "namespace": "ns", "uid": "u", "generation": 1},
-        "spec": {**base, **spec},
-        "status": status or {},
-    }
+    """The reconcile tests' sweep, on a grid large enough that folding never exhausts it."""
+    return reconcile_sweep(status=status, **{"parameters": BIG_GRID, **spec})
 
 
 def removed_status(
