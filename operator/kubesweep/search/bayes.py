@@ -174,7 +174,8 @@ def told(params: Sequence[Param], history: Sequence[Any], goal: str) -> list[Fro
     """The history as Optuna trials: finished runs with their metric; Failed, Crashed and Killed
     runs (and finished ones without a metric) as the worst value seen, as W&B imputes them, or
     left out while nothing was seen; Pending and Running runs as running trials, which the
-    sampler treats as fantasies so parallel runs spread out. Runs from an earlier search space are left out."""
+    sampler treats as fantasies so parallel runs spread out. Runs from an earlier search space
+    are left out."""
     distributions = {p.path: _distribution(p) for p in params}
     by_path = {p.path: p for p in params}
     worst = _worst(history, goal)
