@@ -88,6 +88,36 @@ def test_watch_from_a_resource_version_replays_nothing_older(core: Any, namespac
     assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "new")]
 
 
+def test_a_label_change_moves_an_object_out_of_and_into_a_selected_watch(core: Any, namespace: str) -> None:
+    # The API server's watch cache sends DELETED when an object stops matching the selector and
+    # ADDED when it starts; the operator relies on it to let recorded runs' Jobs and pods go.
+    listed = core.list_namespaced_config_map(namespace)
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "run", "labels": {"ours": "yes"}}})
+    core.patch_namespaced_config_map("run", namespace, {"data": {"k": "1"}})
+    core.patch_namespaced_config_map("run", namespace, {"metadata": {"labels": {"done": "true"}}})
+    core.patch_namespaced_config_map("run", namespace, {"data": {"k": "2"}})  # unseen: not selected
+    core.patch_namespaced_config_map("run", namespace, {"metadata": {"labels": {"done": None}}})
+    events = list(
+        watch.Watch().stream(
+            core.list_namespaced_config_map,
+            namespace,
+            label_selector="ours=yes,!done",
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=1,
+        )
+    )
+    seen = [
+        (e["type"], (e["object"].metadata.labels or {}).get("done"), (e["object"].data or {}).get("k"))
+        for e in events
+    ]
+    assert seen == [
+        ("ADDED", None, None),
+        ("MODIFIED", None, "1"),
+        ("DELETED", "true", "1"),
+        ("ADDED", None, "2"),
+    ]
+
+
 def test_a_too_old_resource_version_is_410_gone(sandbox: SandboxThread, core: Any, namespace: str) -> None:
     emulator = sandbox.emulator
     key = ("", "configmaps")

@@ -50,6 +50,9 @@ LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 NAME_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
 Key = tuple[str, str]  # (group, plural)
 ObjKey = tuple[str, str, str | None, str]  # (group, plural, namespace, name)
+# A watch event as kept and sent: (resourceVersion, type, object, the labels it had before when
+# a MODIFIED changed them, else None).
+Change = tuple[int, str, Obj, dict[str, str] | None]
 
 
 def now_iso() -> str:
@@ -191,9 +194,12 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         self.by_uid: dict[str, ObjKey] = {}
         self.dependents: dict[str, set[ObjKey]] = {}
         self.served: dict[tuple[str, str, str], Resource] = {}
-        self.history: dict[Key, deque[tuple[int, str, Obj]]] = {}
+        self.history: dict[Key, deque[Change]] = {}
         self.compacted: dict[Key, int] = {}
-        self.subscribers: dict[Key, set[asyncio.Queue[tuple[int, str, Obj] | None]]] = {}
+        self.subscribers: dict[Key, set[asyncio.Queue[Change | None]]] = {}
+        # Each object's labels as last published: a watch with a label selector turns a change
+        # that moves an object in or out of it into ADDED or DELETED, as the API server does.
+        self.published_labels: dict[str, dict[str, str]] = {}
         self.rv = 1
         self.log_source: LogSource = lambda namespace, name: None
         self.background: set[asyncio.Task[Any]] = set()
@@ -241,9 +247,15 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         if len(history) >= HISTORY:
             self.compacted[key] = history.popleft()[0]
         snapshot = copy.deepcopy(obj)
-        history.append((rv, kind, snapshot))
+        uid = obj["metadata"].get("uid", "")
+        labels = dict(obj["metadata"].get("labels") or {})
+        before = self.published_labels.pop(uid, None) if kind == "DELETED" else self.published_labels.get(uid)
+        if kind != "DELETED":
+            self.published_labels[uid] = labels
+        change = (rv, kind, snapshot, before if kind == "MODIFIED" and before != labels else None)
+        history.append(change)
         for queue in list(self.subscribers.get(key, ())):
-            queue.put_nowait((rv, kind, snapshot))
+            queue.put_nowait(change)
 
     def _next_rv(self) -> str:
         self.rv += 1
@@ -940,15 +952,15 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         except (ValueError, yaml.YAMLError, UnicodeDecodeError) as exc:
             raise bad_request(f"the body of the request could not be decoded: {exc}") from None
 
-    def subscribe(self, res: Resource) -> asyncio.Queue[tuple[int, str, Obj] | None]:
-        queue: asyncio.Queue[tuple[int, str, Obj] | None] = asyncio.Queue()
+    def subscribe(self, res: Resource) -> asyncio.Queue[Change | None]:
+        queue: asyncio.Queue[Change | None] = asyncio.Queue()
         self.subscribers.setdefault((res.ref.group, res.ref.plural), set()).add(queue)
         return queue
 
-    def unsubscribe(self, res: Resource, queue: asyncio.Queue[tuple[int, str, Obj] | None]) -> None:
+    def unsubscribe(self, res: Resource, queue: asyncio.Queue[Change | None]) -> None:
         self.subscribers.get((res.ref.group, res.ref.plural), set()).discard(queue)
 
-    def events_since(self, res: Resource, rv: int) -> list[tuple[int, str, Obj]] | None:
+    def events_since(self, res: Resource, rv: int) -> list[Change] | None:
         """Events after `rv`, or None when they are no longer kept (410 Gone)."""
         key = (res.ref.group, res.ref.plural)
         if rv < self.compacted.get(key, 0):
@@ -1010,7 +1022,7 @@ class EmulatorStore:
 
     async def watch(self, ref: ResourceRef) -> AsyncIterator[WatchEvent]:
         res = self.emu.resource_of(ref)
-        queue: asyncio.Queue[tuple[int, str, Obj] | None] = asyncio.Queue()
+        queue: asyncio.Queue[Change | None] = asyncio.Queue()
         key = (res.ref.group, res.ref.plural)
         self.emu.subscribers.setdefault(key, set()).add(queue)
         try:

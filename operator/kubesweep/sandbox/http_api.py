@@ -278,10 +278,20 @@ async def watch(
     except selectors.SelectorError as exc:
         raise bad_request(str(exc)) from None
 
-    def matches(obj: Obj) -> bool:
+    def matches(obj: Obj, labels: Mapping[str, str] | None = None) -> bool:
         if namespace and res.namespaced and obj["metadata"].get("namespace") != namespace:
             return False
-        return by_labels(selectors.labels_of(obj)) and by_fields(obj)
+        return by_labels(selectors.labels_of(obj) if labels is None else labels) and by_fields(obj)
+
+    def as_seen(kind: str, obj: Obj, labels_before: Mapping[str, str] | None) -> str | None:
+        """The event this watch sends, if any: a change of labels that moves an object into or
+        out of the selector is ADDED or DELETED to it, as the API server's watch cache does."""
+        now = matches(obj)
+        if kind == "MODIFIED" and labels_before is not None:
+            before = matches(obj, labels_before)
+            if before != now:
+                return "ADDED" if now else "DELETED"
+        return kind if now else None
 
     queue = emu.subscribe(res)
     raw = request._raw_request
@@ -289,9 +299,9 @@ async def watch(
     response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
     try:
         rv_param = params.get("resourceVersion", "")
-        backlog: list[tuple[str, Obj]]
+        backlog: list[tuple[str, Obj, Mapping[str, str] | None]]
         if rv_param in ("", "0"):
-            backlog = [("ADDED", o) for o in emu._list(res, namespace) if matches(o)]
+            backlog = [("ADDED", o, None) for o in emu._list(res, namespace) if matches(o)]
         else:
             try:
                 since = int(rv_param)
@@ -306,7 +316,7 @@ async def watch(
                 )
                 await response.write_eof()
                 return response
-            backlog = [(kind, obj) for rv, kind, obj in events]
+            backlog = [(kind, obj, before) for _, kind, obj, before in events]
         await response.prepare(raw)
         timeout = float(params.get("timeoutSeconds") or 0) or None
         deadline = time.monotonic() + timeout if timeout else None
@@ -316,9 +326,9 @@ async def watch(
             body: Any = render_table(res, [obj], obj["metadata"].get("resourceVersion", "")) if table else obj
             await response.write((json.dumps({"type": kind, "object": body}) + "\n").encode())
 
-        for kind, obj in backlog:
-            if matches(obj):
-                await send(kind, obj)
+        for kind, obj, before in backlog:
+            if seen := as_seen(kind, obj, before):
+                await send(seen, obj)
         last_bookmark = time.monotonic()
         while True:
             wait = BOOKMARK_WAIT
@@ -333,9 +343,9 @@ async def watch(
             if item is None:
                 break
             if item:
-                _, kind, obj = item
-                if matches(obj):
-                    await send(kind, obj)
+                _, kind, obj, before = item
+                if seen := as_seen(kind, obj, before):
+                    await send(seen, obj)
             if raw.transport is None or raw.transport.is_closing():
                 break
             # A bookmark promises every event up to its resourceVersion was sent: only true when
