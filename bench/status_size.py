@@ -1,6 +1,6 @@
 """The size of a sweep's status with 10,000 runs, against etcd's 1.5 MB object limit. The status
 holds counts and the best run, so it stays small; runs whose Jobs were deleted are remembered in
-status.removedRuns (the newest 500 in full, older ones folded into ranges and counts), the worst
+status.recordedRuns (the newest 500 in full, older ones folded into ranges and counts), the worst
 case, measured too."""
 
 from __future__ import annotations
@@ -54,5 +54,5 @@ def run(quick: bool) -> str:
         gone = [replace(r, exists=False) for r in _runs(n)]
         decision = reconcile.decide(_sweep(), gone)
         size = len(json.dumps(decision.status))
-        rows.append((n, "Jobs all deleted (removedRuns + foldedRuns)", size, size / ETCD_LIMIT * 100))
+        rows.append((n, "Jobs all deleted (recordedRuns + foldedRuns)", size, size / ETCD_LIMIT * 100))
     return table("Sweep status size", ["runs", "case", "bytes", "% of etcd's 1.5 MB"], rows)

@@ -33,6 +33,9 @@ ANNOTATION_STOP = "kubesweep.io/stop"
 ANNOTATION_RUN_NUMBER = "kubesweep.io/run-number"
 # Keeps a Job (and so its record) until the operator has copied its outcome into the Sweep.
 JOB_FINALIZER = "kubesweep.io/run-record"
+# On a run's Job and pods once the Sweep's status holds its record: the operator's watches
+# exclude them, so its memory grows with the runs executing, not with every run ever kept.
+LABEL_RECORDED = "kubesweep.io/recorded"
 
 
 class _Model(BaseModel):
@@ -290,8 +293,8 @@ class BestRun(_Model):
     )
 
 
-class RemovedRun(_Model):
-    """A run whose Job is gone (deleted by hand or by a TTL): its record lives on here."""
+class RunRecord(_Model):
+    """An ended run: the outcome the sweep needs of it after its Job is released (or deleted)."""
 
     name: str
     number: int
@@ -302,13 +305,14 @@ class RemovedRun(_Model):
     metrics: dict[str, float] = Field(default_factory=dict)
 
 
-# Records of removed runs kept in full; older ones are folded into FoldedRuns, so a sweep of any
-# size keeps its status far below etcd's 1.5 MB object limit (500 records: about 75 KB).
-REMOVED_RUNS_KEPT = 500
+# Run records kept in full; older ones whose Jobs the operator no longer watches are folded into
+# FoldedRuns, so a sweep of any size keeps its status far below etcd's 1.5 MB object limit (500
+# records: about 75 KB).
+RUN_RECORDS_KEPT = 500
 
 
 class FoldedRuns(_Model):
-    """Removed runs beyond the newest REMOVED_RUNS_KEPT, reduced to what the sweep still needs:
+    """Ended runs beyond the newest RUN_RECORDS_KEPT, reduced to what the sweep still needs:
     their numbers (never reused), their states (counts, runCap, maxFailedRuns) and, for grid
     sweeps, their grid points (never repeated)."""
 
@@ -329,10 +333,10 @@ class SweepStatus(_Model):
     best_run: BestRun | None = None
     start_time: str | None = None
     completion_time: str | None = None
-    removed_runs: list[RemovedRun] = Field(
+    recorded_runs: list[RunRecord] = Field(
         default_factory=list,
-        description=f"Records of runs whose Jobs were deleted, the newest {REMOVED_RUNS_KEPT}.",
+        description=f"Records of ended runs, the newest {RUN_RECORDS_KEPT} (and the best run).",
     )
     folded_runs: FoldedRuns | None = Field(
-        default=None, description="Older removed runs, folded into counts and ranges."
+        default=None, description="Older ended runs, folded into counts and ranges."
     )

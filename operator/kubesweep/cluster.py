@@ -100,13 +100,39 @@ class Cluster:
         await self._call("patch", self.batch.patch_namespaced_job, name, namespace, patch)
 
     async def release_job(
-        self, namespace: str, name: str, finalizers: list[str], resource_version: str
-    ) -> None:
-        """Removes our finalizer, guarded by resourceVersion so no other finalizer is lost."""
+        self,
+        namespace: str,
+        name: str,
+        finalizers: list[str],
+        resource_version: str,
+        *,
+        recorded: bool = False,
+        result: str | None = None,
+    ) -> bool:
+        """Removes our finalizer, guarded by resourceVersion so no other finalizer is lost; with
+        `recorded`, also labels the Job so our watch lets it go, and writes `result` on it.
+        False when the Job changed meanwhile (its next event brings another pass)."""
         remaining = [f for f in finalizers if f != api.JOB_FINALIZER]
-        patch = {"metadata": {"finalizers": remaining or None, "resourceVersion": resource_version}}
+        meta: dict[str, Any] = {"finalizers": remaining or None, "resourceVersion": resource_version}
+        if recorded:
+            meta["labels"] = {api.LABEL_RECORDED: "true"}
+        if result is not None:
+            meta["annotations"] = {api.ANNOTATION_RESULT: result}
+        try:
+            await self.patch_job(namespace, name, {"metadata": meta})
+        except Gone:
+            return True
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    async def label_pod_recorded(self, namespace: str, name: str) -> None:
+        """Lets the pod of a recorded run leave our watch (its Job has)."""
+        patch = {"metadata": {"labels": {api.LABEL_RECORDED: "true"}}}
         with contextlib.suppress(Gone):
-            await self.patch_job(namespace, name, patch)
+            await self._call("patch", self.core.patch_namespaced_pod, name, namespace, patch)
 
     async def delete_pods(
         self, namespace: str, label_selector: str, grace_period_seconds: int | None

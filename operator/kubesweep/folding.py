@@ -1,7 +1,7 @@
-"""Removed runs folded into counts and ranges: status.removedRuns keeps the newest records in
-full and status.foldedRuns the rest, so a sweep whose Jobs are deleted (by hand or by a TTL)
-keeps its status small at any number of runs, and still never reuses a run number, never
-repeats a grid point and counts every run toward runCap and maxFailedRuns."""
+"""Ended runs folded into counts and ranges: status.recordedRuns keeps the newest records in
+full and status.foldedRuns the rest, so a sweep keeps its status small at any number of runs,
+and still never reuses a run number, never repeats a grid point and counts every run toward
+runCap and maxFailedRuns."""
 
 from __future__ import annotations
 

@@ -67,6 +67,10 @@ class Reconciler:
         # Jobs we created that the index may not show yet: without them a pass could count too
         # few active runs (parallelism) or pick a run number twice.
         self._created: dict[Key, dict[str, dict[str, Any]]] = {}
+        # Jobs and pods we labelled recorded that the index still shows: the status holds their
+        # runs now, and releasing them twice would only cost requests.
+        self._released_jobs: dict[Key, set[str]] = {}
+        self._released_pods: dict[Key, set[str]] = {}
 
     def bind(self, **indexes: Any) -> None:
         self.sweeps = indexes["sweep_index"]
@@ -134,15 +138,36 @@ class Reconciler:
             return None
         sweep = found[0]
         written = self._written.get(key)
-        newer = written is not None and _rv(written) > _rv(sweep)
-        if newer and written is not None and written["metadata"].get("uid") == sweep["metadata"].get("uid"):
+        if written is None:
+            return sweep
+        if _rv(written) > _rv(sweep) and written["metadata"].get("uid") == sweep["metadata"].get("uid"):
             return written
+        del self._written[key]  # the index has caught up: one copy of the sweep is enough
         return sweep
+
+    @staticmethod
+    def _without(
+        objects: list[dict[str, Any]], released: dict[Key, set[str]], key: Key
+    ) -> list[dict[str, Any]]:
+        """`objects` less those released, forgetting the releases the index has caught up with."""
+        names = released.get(key)
+        if not names:
+            return objects
+        names &= {o["metadata"]["name"] for o in objects}
+        if not names:
+            released.pop(key, None)
+        return [o for o in objects if o["metadata"]["name"] not in names]
+
+    def forget_release(self, key: Key, plural: str, name: str) -> None:
+        """The watch has let a released Job or pod go."""
+        released = (self._released_jobs if plural == "jobs" else self._released_pods).get(key)
+        if released is not None:
+            released.discard(name)
 
     async def reconcile(self, key: Key) -> None:
         assert self.cluster is not None
         namespace = key[0]
-        jobs = self._get(self.jobs, key)
+        jobs = self._without(self._get(self.jobs, key), self._released_jobs, key)
         created = self._created.get(key)
         if created:
             for job in jobs:
@@ -151,7 +176,7 @@ class Reconciler:
             if not created:
                 self._created.pop(key, None)
         pods_by_run: dict[str, list[dict[str, Any]]] = {}
-        for pod in self._get(self.pods, key):
+        for pod in self._without(self._get(self.pods, key), self._released_pods, key):
             pods_by_run.setdefault(pod["metadata"]["labels"].get(api.LABEL_RUN, ""), []).append(pod)
         sweep = self._sweep(key)
 
@@ -180,7 +205,7 @@ class Reconciler:
                 [(r.name, str(r.state), r.deleting, r.recorded) for r in observed],
                 [type(a).__name__ + ":" + str(getattr(a, "name", "")) for a in decision.actions],
             )
-        decision = await self._apply(key, sweep, owned, decision, observed)
+        decision = await self._apply(key, sweep, owned, decision, observed, pods_by_run)
         self._note_reaction(key, sweep, decision)
 
     def _with_recorded(self, namespace: str, job: dict[str, Any]) -> dict[str, Any]:
@@ -233,6 +258,7 @@ class Reconciler:
         jobs: list[dict[str, Any]],
         decision: Decision,
         observed: list[runs.Run],
+        pods_by_run: Mapping[str, list[dict[str, Any]]],
     ) -> Decision:
         assert self.cluster is not None
         cluster = self.cluster
@@ -279,21 +305,44 @@ class Reconciler:
         for write in decision.of(reconcile.WriteStatus):
             if _normalized(write.status) != _normalized(sweep.get("status") or {}):
                 try:
-                    self._written[key] = await cluster.patch_sweep_status(
+                    written = await cluster.patch_sweep_status(
                         namespace, sweep["metadata"]["name"], write.status
                     )
+                    self._written[key] = slim.sweep(written)
                 except Gone:
                     return decision
 
+        # The status holds these runs' records now: their Jobs and pods may leave our watches.
         by_name = {j["metadata"]["name"]: j for j in jobs}
-        just_recorded = {a.name for a in records}
-        for release in decision.of(reconcile.ReleaseJob):
-            if release.name in just_recorded:
-                continue  # our record changed its resourceVersion: the next pass lets it go
-            meta = by_name[release.name]["metadata"]
-            await cluster.release_job(
-                namespace, release.name, meta.get("finalizers") or [], meta["resourceVersion"]
+        releases = [r for r in decision.of(reconcile.ReleaseJob) if r.name in by_name]
+        released = await asyncio.gather(
+            *(
+                cluster.release_job(
+                    namespace,
+                    r.name,
+                    by_name[r.name]["metadata"].get("finalizers") or [],
+                    by_name[r.name]["metadata"]["resourceVersion"],
+                    recorded=True,
+                    result=r.result,
+                )
+                for r in releases
             )
+        )
+        pods: list[str] = []
+        for release, done in zip(releases, released, strict=True):
+            if done:
+                self._released_jobs.setdefault(key, set()).add(release.name)
+                if not by_name[release.name]["metadata"].get("deletionTimestamp"):
+                    pods.extend(p["metadata"]["name"] for p in pods_by_run.get(release.name, []))
+        # Pods left behind by an earlier pass (a failed label, a restart): their runs are recorded.
+        recorded = {r["name"] for r in decision.status.get("recordedRuns") or []}
+        for run, run_pods in pods_by_run.items():
+            if run in recorded and run not in by_name:
+                pods.extend(p["metadata"]["name"] for p in run_pods)
+        pods = list(dict.fromkeys(pods))
+        await asyncio.gather(*(cluster.label_pod_recorded(namespace, p) for p in pods))
+        if pods:
+            self._released_pods.setdefault(key, set()).update(pods)
         return decision
 
     async def _record(self, namespace: str, action: RecordRun) -> None:
@@ -363,7 +412,12 @@ async def on_sweep(**kwargs: Any) -> None:
 @kopf.on.event("", "v1", "pods", labels=RUN_LABELS)
 async def on_run_object(**kwargs: Any) -> None:
     RECONCILER.bind(**kwargs)
-    RECONCILER.schedule((kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]))
+    key = (kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP])
+    if kwargs.get("type") == "DELETED" and api.LABEL_RECORDED in kwargs["labels"]:
+        # We released it: the watch lets it go, and the status already holds its run.
+        RECONCILER.forget_release(key, kwargs["resource"].plural, kwargs["name"])
+        return
+    RECONCILER.schedule(key)
 
 
 async def _safety_net() -> None:
@@ -388,7 +442,8 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.queueing.idle_timeout = 0.5
     # Only our Jobs and pods, filtered by the API server: kopf keeps a memory of every object its
     # watch sends, and a cluster's other workloads are none of the operator's business.
-    ours = f"{api.LABEL_MANAGED_BY}={api.MANAGED_BY}"
+    # Recorded runs' Jobs and pods are left out too: the Sweep's status holds their records.
+    ours = f"{api.LABEL_MANAGED_BY}={api.MANAGED_BY},!{api.LABEL_RECORDED}"
     settings.watching.label_selectors["batch", "v1", "jobs"] = ours
     settings.watching.label_selectors["", "v1", "pods"] = ours
     settings.posting.level = logging.WARNING

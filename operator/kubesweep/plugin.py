@@ -83,23 +83,30 @@ def sweep_rows(sweeps: Sequence[dict[str, Any]], all_namespaces: bool) -> tuple[
 
 
 def run_records(sweep: dict[str, Any], jobs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every run of the sweep (its Jobs and the removed ones the status remembers), best first."""
+    """Every run of the sweep (its Jobs, and the runs whose Jobs are gone as the status
+    remembers them), best first."""
     metric = ((sweep.get("spec") or {}).get("metric") or {}).get("name")
     goal = ((sweep.get("spec") or {}).get("metric") or {}).get("goal", "minimize")
+    in_status = {r["name"]: r for r in (sweep.get("status") or {}).get("recordedRuns") or []}
     records = []
     for job in jobs:
+        name = job["metadata"]["name"]
         annotations = job["metadata"].get("annotations") or {}
-        result = json.loads(annotations.get(api.ANNOTATION_RESULT) or "{}")
+        # The status holds a run's record a moment before its Job does.
+        result = json.loads(annotations.get(api.ANNOTATION_RESULT) or "{}") or in_status.get(name) or {}
         state = result.get("state") or _live_state(job)
         records.append(
             {
-                "name": job["metadata"]["name"],
+                "name": name,
                 "state": state,
                 "metric": (result.get("metrics") or {}).get(metric) if metric else None,
                 "parameters": json.loads(annotations.get(api.ANNOTATION_PARAMETERS) or "{}"),
             }
         )
-    for removed in (sweep.get("status") or {}).get("removedRuns") or []:
+    with_jobs = {job["metadata"]["name"] for job in jobs}
+    for removed in in_status.values():
+        if removed["name"] in with_jobs:
+            continue
         records.append(
             {
                 "name": removed["name"],

@@ -1,8 +1,13 @@
 """The decision: (sweep, its runs as observed) → actions. Pure; every lifecycle rule lives here.
 
 The shell (`handlers`) observes the cluster, calls `decide`, and carries out the actions in
-order: run records and kills first, then Job creations, then the status write, then the
-release of deleted Jobs whose records the status now holds.
+order: kills and the records of killed runs first, then Job creations, then the status write,
+then the release of ended runs whose records the status now holds.
+
+An ended run's record lives in status.recordedRuns. Once the status holds it, the run's Job is
+released: its outcome written on it (kubesweep.io/result), labelled kubesweep.io/recorded so the
+operator's watches let it go, and our finalizer removed. Memory then follows the runs executing,
+not every run ever kept, and a restart rebuilds each sweep from its status and its live Jobs.
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ class CreateRun:
 
 @dataclass(frozen=True)
 class RecordRun:
-    """Save a run's outcome on its Job (kubesweep.io/result); `suspend` keeps the Job from
-    creating more pods for a run that was stopped or killed."""
+    """Save a killed run's outcome on its Job (kubesweep.io/result) at once, with `suspend` to keep
+    the Job from creating more pods; its release waits for its pods to be gone."""
 
     name: str
     result: str
@@ -57,9 +62,12 @@ class WriteStatus:
 
 @dataclass(frozen=True)
 class ReleaseJob:
-    """Remove our finalizer from a deleted Job, once status.removedRuns holds its record."""
+    """Let an ended run's Job go once status.recordedRuns holds its record: label it (and its
+    pods) kubesweep.io/recorded, write `result` on it when it is not there yet, remove our
+    finalizer."""
 
     name: str
+    result: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,12 +138,12 @@ def with_sweep_field(message: str) -> str:
     return f"{message} (in the Sweep: spec.template.{field})"
 
 
-def removed_runs(status: Mapping[str, Any]) -> list[Run]:
-    """Runs whose Jobs are gone, as status.removedRuns remembers them."""
+def recorded_runs(status: Mapping[str, Any]) -> list[Run]:
+    """Ended runs as status.recordedRuns remembers them (their Jobs released or gone)."""
     out = []
-    for item in status.get("removedRuns") or []:
+    for item in status.get("recordedRuns") or []:
         try:
-            record = api.RemovedRun.model_validate(item)
+            record = api.RunRecord.model_validate(item)
         except pydantic.ValidationError:
             continue
         out.append(
@@ -244,6 +252,9 @@ def _condition(
     }
 
 
+# Runs whose Jobs one pass releases at most: their records all go into one status write.
+RELEASES_PER_PASS = 200
+
 # Condition reasons a resumed sweep does not clear by itself.
 TEMPLATE_REJECTED = "TemplateRejected"
 INVALID_SPEC = "InvalidSpec"
@@ -260,12 +271,18 @@ class _Pass:
     actions: list[Action] = field(default_factory=list)
     runs: dict[str, Run] = field(default_factory=dict)
     folded: FoldedRuns = field(default_factory=FoldedRuns)
+    killed_now: set[str] = field(default_factory=set)  # recorded on their Jobs in this pass
 
     def record(self, run: Run, **changes: Any) -> Run:
+        """An ended run's record goes into the status (its Job gets it when released); a killed
+        run's goes on its Job at once, with the Job suspended."""
         updated = replace(run, recorded=True, **changes)
         self.runs[run.name] = updated
-        suspend = updated.state == RunState.KILLED
-        self.actions.append(RecordRun(run.name, runs.result_annotation(updated), suspend=suspend))
+        if updated.state == RunState.KILLED:
+            updated = replace(updated, record_on_job=True)
+            self.runs[run.name] = updated
+            self.actions.append(RecordRun(run.name, runs.result_annotation(updated), suspend=True))
+            self.killed_now.add(run.name)
         return updated
 
 
@@ -288,8 +305,18 @@ def decide(
     old_phase = old_status.get("phase")
     conditions_before: Sequence[Mapping[str, Any]] = old_status.get("conditions") or []
     p = _Pass(folded=FoldedRuns.from_status(old_status))
-    # A Job that still exists is the truth about its run, even once the status remembers it.
-    for run in [*observed, *removed_runs(old_status)]:
+    records = {r.name: r for r in recorded_runs(old_status)}
+    for run in observed:
+        # A Job that still exists is the truth about its run, except that the status may hold
+        # the record of an ended run its Job does not carry yet (a pass wrote it, then could not
+        # release the Job): that record stands.
+        record = records.get(run.name)
+        if record is not None and not run.recorded and not run.active:
+            run = replace(
+                record, exists=True, deleting=run.deleting, suspended=run.suspended, pods_alive=run.pods_alive
+            )
+        p.runs[run.name] = run
+    for run in records.values():
         p.runs.setdefault(run.name, run)
     label = runs.label_value(meta.get("name", ""))
 
@@ -304,11 +331,12 @@ def decide(
         return finish(Phase.CRASHED, INVALID_SPEC, str(exc), None)
 
     state = State(spec.state)
-    # Runs that ended: record them once, with their metrics.
-    for run in list(p.runs.values()):
-        if run.exists and not run.recorded and not run.active:
-            p.record(run)
-            p.actions.append(_run_event(run))
+    # Runs that ended: record them once, with their metrics (a bounded number per pass, so one
+    # status write never carries thousands of new records; the write brings the next pass).
+    ended = [r for r in p.runs.values() if r.exists and not r.recorded and not r.active]
+    for run in sorted(ended, key=lambda r: r.number)[:RELEASES_PER_PASS]:
+        p.record(run)
+        p.actions.append(_run_event(run))
 
     # Runs stopped by a person (annotation or Job deletion): they end Killed, and their pods
     # stop with their normal grace period (no signal is skipped).
@@ -444,15 +472,15 @@ def decide(
 
 
 def _fold(
-    removed: Sequence[Run], folded: FoldedRuns, spec: api.SweepSpec | None, best: Run | None
+    recorded: Sequence[Run], folded: FoldedRuns, spec: api.SweepSpec | None, best: Run | None
 ) -> list[Run]:
-    """Folds the oldest removed runs beyond api.REMOVED_RUNS_KEPT into `folded`; returns the
-    records kept in full. The best run stays in full (bestRun is chosen among records), and so
-    does a run whose Job still exists; nothing is folded while the spec is invalid."""
-    excess = len(removed) - api.REMOVED_RUNS_KEPT
+    """Folds the oldest records beyond api.RUN_RECORDS_KEPT into `folded`; returns the records
+    kept in full. The best run stays in full (bestRun is chosen among records), and so does a
+    run whose Job the operator still watches; nothing is folded while the spec is invalid."""
+    excess = len(recorded) - api.RUN_RECORDS_KEPT
     if excess <= 0 or spec is None:
-        return list(removed)
-    foldable = [r for r in removed if not r.exists and (best is None or r.name != best.name)]
+        return list(recorded)
+    foldable = [r for r in recorded if not r.exists and (best is None or r.name != best.name)]
     oldest = sorted(foldable, key=lambda r: r.number)[:excess]
     grid_points: Sequence[int | None] = (
         search.grid_positions(spec.parameters, [r.parameters for r in oldest])
@@ -462,7 +490,7 @@ def _fold(
     for run, grid_point in zip(oldest, grid_points, strict=True):
         folded.add(run, counts_toward_run_cap=counts_toward_cap(run, spec), grid_point=grid_point)
     to_fold = {r.name for r in oldest}
-    return [r for r in removed if r.name not in to_fold]
+    return [r for r in recorded if r.name not in to_fold]
 
 
 def _free_numbers(used: set[int]) -> Iterator[int]:
@@ -501,9 +529,19 @@ def _finish(
     old_status: Mapping[str, Any] = sweep.get("status") or {}
     all_runs = sorted(p.runs.values(), key=lambda r: r.number)
 
-    # Deleted Jobs: their records move into the status, then the Jobs are let go.
-    releases = [r for r in all_runs if r.exists and r.deleting and r.recorded and not r.active]
-    removed = [r for r in all_runs if not r.exists or r in releases]
+    # Ended runs: their Jobs are let go once this status holds their records; a killed run's
+    # once its pods are gone (and not in the pass that suspended it: that changed its Job). A
+    # Job that carries its record needs the status only from its release on, so Jobs kept from
+    # before (an upgrade) are released a bounded number at a time.
+    recorded = [r for r in all_runs if r.recorded]
+    releasable = [
+        r for r in recorded if r.exists and (r.deleting or not r.pods_alive) and r.name not in p.killed_now
+    ]
+    only_here = [r for r in releasable if not r.record_on_job]
+    carried = [r for r in releasable if r.record_on_job][: max(RELEASES_PER_PASS - len(only_here), 0)]
+    releases = [*only_here, *carried]
+    released = {r.name for r in releases}
+    in_status = [r for r in recorded if not r.exists or not r.record_on_job or r.name in released]
 
     counts = {state.value.lower(): 0 for state in RunState}
     for run in all_runs:
@@ -513,7 +551,7 @@ def _finish(
     counts["total"] = len(all_runs) + len(p.folded.numbers)
 
     best = best_run(all_runs, spec) if spec is not None else None
-    kept = _fold(removed, p.folded, spec, best)  # after counting: folded runs are in all_runs
+    kept = _fold(in_status, p.folded, spec, best)  # after counting: folded runs are in all_runs
 
     settled = phase in api.SETTLED_PHASES
     problem = reason in (INVALID_SPEC, TEMPLATE_REJECTED) or phase == Phase.FAILED
@@ -544,7 +582,7 @@ def _finish(
         ),
         "startTime": old_status.get("startTime") or now,
         "completionTime": (old_status.get("completionTime") or now) if settled else None,
-        "removedRuns": [
+        "recordedRuns": [
             {
                 "name": r.name,
                 "number": r.number,
@@ -564,5 +602,7 @@ def _finish(
         names = ", ".join(a.name for a in actions if isinstance(a, CreateRun))
         actions.append(Event("Normal", "RunsStarted", f"Started {names}"))
     actions.append(WriteStatus(status))
-    actions.extend(ReleaseJob(r.name) for r in releases)
+    actions.extend(
+        ReleaseJob(r.name, None if r.record_on_job else runs.result_annotation(r)) for r in releases
+    )
     return Decision(actions=actions, phase=phase, status=status)

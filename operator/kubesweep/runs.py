@@ -251,15 +251,16 @@ def parse_log(log: str) -> tuple[dict[str, float], list[tuple[int, dict[str, flo
 
 @dataclass(frozen=True)
 class Run:
-    """A run as the reconcile sees it: from its Job and pods, or from status.removedRuns."""
+    """A run as the reconcile sees it: from its Job and pods, or from status.recordedRuns."""
 
     name: str
     number: int
     parameters: Mapping[str, Any]
     state: RunState
     metrics: Mapping[str, float] = field(default_factory=dict)
-    recorded: bool = False  # the outcome is saved on the Job (or in status.removedRuns)
-    exists: bool = True  # False once only status.removedRuns remembers it
+    recorded: bool = False  # ended, its outcome known: in status.recordedRuns or on its Job
+    record_on_job: bool = False  # the Job carries kubesweep.io/result
+    exists: bool = True  # False once only status.recordedRuns remembers it (Job released or gone)
     stop_requested: bool = False  # annotated kubesweep.io/stop: "true"
     deleting: bool = False  # the Job has a deletionTimestamp (deleted by hand or by its TTL)
     suspended: bool = False
@@ -368,6 +369,7 @@ def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], log: str 
             state=RunState(result["state"]),
             metrics=metrics,
             recorded=True,
+            record_on_job=True,
             early_stopped=bool(result.get("earlyStopped")),
             reason=str(result.get("reason", "")),
             **common,

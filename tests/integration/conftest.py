@@ -153,6 +153,24 @@ def result_of(job: dict[str, Any]) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
+def released(job: dict[str, Any]) -> bool:
+    """The operator has let the Job go: its record is on it and in the Sweep's status."""
+    meta = job["metadata"]
+    return (meta.get("labels") or {}).get(api.LABEL_RECORDED) == "true" and api.JOB_FINALIZER not in (
+        meta.get("finalizers") or []
+    )
+
+
+def released_jobs(kube: Kube, ns: str, sweep: str, timeout: float = 20) -> list[dict[str, Any]]:
+    """The sweep's Jobs once every one is released (just after its record reached the status)."""
+    return wait_for(
+        lambda: (jobs := kube.jobs(ns, sweep)) and all(released(j) for j in jobs) and jobs,
+        timeout,
+        f"every Job of {sweep} released",
+        show=lambda: [(j["metadata"]["name"], released(j)) for j in kube.jobs(ns, sweep)],
+    )
+
+
 def python_run(code: str, **container: Any) -> dict[str, Any]:
     """A run's Job template whose command is a Python snippet run by the sandbox's kubelet."""
     return {

@@ -14,7 +14,7 @@ from typing import Any
 import kmock
 import pytest
 
-from .conftest import Kube, Operator, python_run, result_of
+from .conftest import Kube, Operator, python_run, released_jobs, result_of
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +121,7 @@ def test_sweeps_finish_exactly_through_a_flaky_api(
     try:
         for name, points in sweeps.items():
             sweep = kube.wait_phase(ns, name, "Finished", timeout=120)
-            jobs = kube.jobs(ns, name)
+            jobs = released_jobs(kube, ns, name)
             assert sorted(j["metadata"]["name"] for j in jobs) == [
                 f"{name}-{i:04d}" for i in range(1, points + 1)
             ]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Kube, Operator, python_run, result_of
+from .conftest import Kube, Operator, python_run, released_jobs, result_of
 
 pytestmark = pytest.mark.integration
 
@@ -31,13 +31,15 @@ def grid_sweep(points: int, parallelism: int, **extra: Any) -> dict[str, Any]:
 def assert_ran_exactly(kube: Kube, ns: str, name: str, points: int, cap: int | None = None) -> None:
     expected = min(points, cap) if cap else points
     sweep = kube.wait_phase(ns, name, "Finished", timeout=120)
-    jobs = kube.jobs(ns, name)
+    jobs = released_jobs(kube, ns, name)
     numbers = sorted(int(j["metadata"]["name"].rsplit("-", 1)[1]) for j in jobs)
     assert numbers == list(range(1, expected + 1)), f"{name}: runs {numbers}"
     seen = [json.loads(j["metadata"]["annotations"]["kubesweep.io/parameters"])["g"] for j in jobs]
     assert len(set(seen)) == len(seen) == expected, f"{name}: a grid point ran twice: {sorted(seen)}"
     assert all(result_of(j).get("state") == "Finished" for j in jobs), name
     assert sweep["status"]["runs"]["finished"] == expected
+    records = sweep["status"]["recordedRuns"]
+    assert sorted(r["name"] for r in records) == sorted(j["metadata"]["name"] for j in jobs), name
     assert sweep["status"]["bestRun"]["metric"] == 0
 
 

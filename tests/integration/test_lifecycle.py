@@ -12,7 +12,7 @@ import pytest
 
 from kubesweep import api
 
-from .conftest import Kube, Operator, active_jobs, python_run, result_of, wait_for
+from .conftest import Kube, Operator, active_jobs, python_run, released_jobs, result_of, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ def test_grid_runs_every_point_within_parallelism_and_finds_the_best(kube: Kube,
     watcher.start()
     sweep = kube.wait_phase(ns, "grid", "Finished", timeout=90)
     watcher.done.set()
-    jobs = kube.jobs(ns, "grid")
+    jobs = released_jobs(kube, ns, "grid")
     assert sorted(j["metadata"]["name"] for j in jobs) == [f"grid-000{i}" for i in range(1, 7)]
     assert watcher.most <= 2
     assert sweep["status"]["runs"]["finished"] == 6 and sweep["status"]["runs"]["total"] == 6
@@ -78,7 +78,7 @@ def test_pause_lets_runs_finish_and_resume_continues_the_grid(kube: Kube, ns: st
     kube.wait_phase(ns, "pause", "Paused", timeout=5)
     wait_for(lambda: not active_jobs(kube.jobs(ns, "pause")), 30, "both runs to finish")
     time.sleep(1.0)  # long enough for a wrongly started run to show up
-    jobs = kube.jobs(ns, "pause")
+    jobs = released_jobs(kube, ns, "pause")
     assert len(jobs) == 2
     assert all(result_of(j)["state"] == "Finished" for j in jobs)
     kube.set_state(ns, "pause", "running")
@@ -93,7 +93,7 @@ def test_stop_lets_active_runs_finish_and_starts_no_more(kube: Kube, ns: str) ->
     kube.set_state(ns, "stop", "stopped")
     kube.wait_phase(ns, "stop", "Stopping", timeout=5)
     sweep = kube.wait_phase(ns, "stop", "Stopped", timeout=30)
-    jobs = kube.jobs(ns, "stop")
+    jobs = released_jobs(kube, ns, "stop")
     assert len(jobs) == 2
     assert all(result_of(j)["state"] == "Finished" for j in jobs)
     assert sweep["status"]["runs"]["finished"] == 2
@@ -164,8 +164,14 @@ def test_stopping_one_run_by_hand_starts_the_next(kube: Kube, ns: str) -> None:
         10,
         "the run after the deleted one",
     )
-    status = wait_for(lambda: kube.sweep(ns, "handstop")["status"].get("removedRuns"), 10, "removedRuns")
-    assert status[0]["name"] == "handstop-0002" and status[0]["state"] == "Killed"
+    records = wait_for(
+        lambda: {
+            r["name"]: r["state"] for r in kube.sweep(ns, "handstop")["status"].get("recordedRuns") or []
+        }.get("handstop-0002"),
+        10,
+        "the deleted run's record",
+    )
+    assert records == "Killed"
     third = next(j for j in kube.jobs(ns, "handstop") if j["metadata"]["name"] == "handstop-0003")
     assert third["metadata"]["annotations"][api.ANNOTATION_PARAMETERS] == '{"a":1,"b":"z"}'
     kube.set_state(ns, "handstop", "cancelled")

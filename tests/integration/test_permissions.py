@@ -49,7 +49,10 @@ def test_every_request_of_the_operator_is_within_the_chart_rbac(
         "parallelism": 2,
         "metric": {"name": "loss", "goal": "minimize"},
         "parameters": {"a": {"values": [1, 2, 3, 4]}},
-        "template": python_run("import time; print('loss=1'); time.sleep(30)"),
+        # The third run ends at once (its Job and pod are released), the others wait.
+        "template": python_run(
+            "import os, time; print('loss=1'); time.sleep(0 if '\"a\":3' in os.environ['KUBESWEEP_PARAMETERS'] else 30)"
+        ),
     }
     kube.create_sweep(ns, "perms", spec)
     wait_for(lambda: len(kube.jobs(ns, "perms")) == 2, 30, "two runs")
@@ -58,9 +61,26 @@ def test_every_request_of_the_operator_is_within_the_chart_rbac(
     )
     kube.batch.delete_namespaced_job("perms-0002", ns)
     wait_for(
-        lambda: len(kube.sweep(ns, "perms").get("status", {}).get("removedRuns") or []) == 1,
+        lambda: (
+            {"perms-0002", "perms-0003"}
+            <= {r["name"] for r in kube.sweep(ns, "perms").get("status", {}).get("recordedRuns") or []}
+        ),
         30,
-        "a removed run",
+        "a deleted and a finished run recorded",
+    )
+
+    def third_run_pods() -> list[dict[str, Any]]:
+        return [
+            p for p in kube.pods(ns, "perms") if p["metadata"]["labels"]["kubesweep.io/run"] == "perms-0003"
+        ]
+
+    wait_for(
+        lambda: (
+            third_run_pods()
+            and all(p["metadata"]["labels"].get("kubesweep.io/recorded") == "true" for p in third_run_pods())
+        ),
+        10,
+        "the finished run's pod released",
     )
     kube.set_state(ns, "perms", "cancelled")
     kube.wait_phase(ns, "perms", "Cancelled", timeout=20)
@@ -75,6 +95,7 @@ def test_every_request_of_the_operator_is_within_the_chart_rbac(
         if found is not None:
             used.add(found)
     assert any(verb == "deletecollection" for _, _, verb in used)  # the operator was seen at work
+    assert ("", "pods", "patch") in used  # a released run's pod
     outside = sorted(p for p in used if p[2] not in ALLOWED.get((p[0], p[1]), set()))
     assert outside == [], f"the operator used permissions the chart does not grant: {outside}"
 
@@ -118,5 +139,6 @@ def test_the_operator_watches_only_its_own_jobs_and_pods(
     ]
     assert reads, "kopf was expected to list and watch Jobs and pods"
     assert all(
-        request.params.get("labelSelector") == "app.kubernetes.io/managed-by=kubesweep" for request in reads
+        request.params.get("labelSelector") == "app.kubernetes.io/managed-by=kubesweep,!kubesweep.io/recorded"
+        for request in reads
     ), sorted({str(request.url) for request in reads})

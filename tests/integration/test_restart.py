@@ -11,7 +11,7 @@ import pytest
 
 from kubesweep import search
 
-from .conftest import Kube, Operator, python_run, result_of
+from .conftest import Kube, Operator, python_run, released_jobs, result_of
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def test_sigkill_mid_sweep_loses_and_duplicates_nothing(sandbox: Any, kube: Kube
         grid = kube.wait_phase(ns, "grid-restarts", "Finished", timeout=90)
     finally:
         op.stop()
-    jobs = kube.jobs(ns, "restarts")
+    jobs = released_jobs(kube, ns, "restarts")
     assert sorted(j["metadata"]["name"] for j in jobs) == [f"restarts-{i:04d}" for i in range(1, 11)]
     assert all(result_of(j)["state"] == "Finished" for j in jobs)
     assert sweep["status"]["runs"]["total"] == 10

@@ -8,7 +8,7 @@ import pytest
 
 from kubesweep import api
 
-from .conftest import Kube, python_run
+from .conftest import Kube, python_run, released_jobs
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,9 @@ def test_bayes_with_hyperband_finishes_and_stops_poor_runs_early(kube: Kube, ns:
     kube.create_sweep(ns, "hb", spec)
     sweep = kube.wait_phase(ns, "hb", {"Finished", "Failed", "Crashed"}, timeout=120)
     assert sweep["status"]["phase"] == "Finished", sweep["status"]
-    results = [json.loads(j["metadata"]["annotations"][api.ANNOTATION_RESULT]) for j in kube.jobs(ns, "hb")]
+    results = [
+        json.loads(j["metadata"]["annotations"][api.ANNOTATION_RESULT]) for j in released_jobs(kube, ns, "hb")
+    ]
     early = [r for r in results if r.get("earlyStopped")]
     assert early, f"no run was stopped early: {results}"
     assert all(r["state"] == "Killed" and r.get("reason") == "EarlyTerminated" for r in early)

@@ -62,7 +62,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("kubesweep.io", "sweeps"): {"get", "list", "watch"},
     ("kubesweep.io", "sweeps/status"): {"get", "patch"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "patch"},
-    ("", "pods"): {"get", "list", "watch", "deletecollection"},
+    ("", "pods"): {"get", "list", "watch", "patch", "deletecollection"},
     ("", "pods/log"): {"get"},
     ("", "events"): {"create"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"get", "list", "watch"},

@@ -249,17 +249,17 @@ def test_a_folded_status_as_the_reconcile_writes_it_is_kept_whole(custom: Any, n
 
     records = [
         {"name": f"fold-{n:04d}", "number": n, "state": "Finished", "parameters": {"a": n}, "metrics": {}}
-        for n in range(1, api.REMOVED_RUNS_KEPT + 21)
+        for n in range(1, api.RUN_RECORDS_KEPT + 21)
     ]
     body = sweep_body("fold")
     body["spec"]["parameters"] = {"a": {"min": 1, "max": 10_000}}
     created: Any = custom.create_namespaced_custom_object(api.GROUP, api.VERSION, namespace, api.PLURAL, body)
-    status = reconcile.decide({**created, "status": {"removedRuns": records}}, []).status
+    status = reconcile.decide({**created, "status": {"recordedRuns": records}}, []).status
     assert status["foldedRuns"]["numbers"] == "1-20"
     args = (api.GROUP, api.VERSION, namespace, api.PLURAL, "fold")
     written: Any = custom.patch_namespaced_custom_object_status(*args, {"status": status})
     assert written["status"]["foldedRuns"] == status["foldedRuns"]  # nothing pruned by the schema
-    assert len(written["status"]["removedRuns"]) == api.REMOVED_RUNS_KEPT
+    assert len(written["status"]["recordedRuns"]) == api.RUN_RECORDS_KEPT
     with pytest.raises(ApiException) as info:
         custom.patch_namespaced_custom_object_status(*args, {"status": {"foldedRuns": {"failed": -1}}})
     assert info.value.status == 422 and "status.foldedRuns.failed" in str(info.value.body)

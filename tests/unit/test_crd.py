@@ -49,7 +49,7 @@ def test_preserve_unknown_fields_only_inside_the_template_and_free_form_values()
         ".properties.spec.properties.parameters.additionalProperties.properties.values",
         ".properties.spec.properties.parameters.additionalProperties.properties.parameters",
         ".properties.status.properties.bestRun.properties.parameters",
-        ".properties.status.properties.removedRuns.items.properties.parameters",
+        ".properties.status.properties.recordedRuns.items.properties.parameters",
     )
     for path, node in _walk(schema):
         if node.get("x-kubernetes-preserve-unknown-fields"):

@@ -1,4 +1,4 @@
-"""Removed runs beyond api.REMOVED_RUNS_KEPT are folded: the status stays small whatever the
+"""Removed runs beyond api.RUN_RECORDS_KEPT are folded: the status stays small whatever the
 number of deleted Jobs, and no number, grid point, cap or failure count is lost."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from kubesweep.search import grid, space
 from .test_reconcile import sweep as reconcile_sweep
 
 NOW = "2026-11-24T12:00:00Z"
-KEPT = api.REMOVED_RUNS_KEPT
+KEPT = api.RUN_RECORDS_KEPT
 BIG_GRID = {"a": {"min": 1, "max": 100_000}}
 
 
@@ -30,7 +30,7 @@ def sweep(status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
 def removed_status(
     count: int, state: RunState = RunState.FINISHED, best: int | None = None
 ) -> dict[str, Any]:
-    """A status whose removedRuns remember `count` runs whose Jobs are all gone."""
+    """A status whose recordedRuns remember `count` runs whose Jobs are all gone."""
     records = []
     for n in range(1, count + 1):
         loss = 0.0 if n == best else 1e6 - n  # newer runs better: the best is the newest
@@ -44,7 +44,7 @@ def removed_status(
                 "metrics": metrics,
             }
         )
-    return {"phase": "Running", "removedRuns": records}
+    return {"phase": "Running", "recordedRuns": records}
 
 
 def decide(s: dict[str, Any], observed: list[Run] | None = None) -> reconcile.Decision:
@@ -89,8 +89,8 @@ def test_old_removed_runs_fold_and_the_status_stays_small() -> None:
     count = 10_000
     d = decide(sweep(status=removed_status(count)))
     status = d.status
-    assert len(status["removedRuns"]) == KEPT
-    assert [r["number"] for r in status["removedRuns"]] == list(range(count - KEPT + 1, count + 1))
+    assert len(status["recordedRuns"]) == KEPT
+    assert [r["number"] for r in status["recordedRuns"]] == list(range(count - KEPT + 1, count + 1))
     folded = status["foldedRuns"]
     assert folded["numbers"] == f"1-{count - KEPT}"
     assert folded["gridPoints"] == f"0-{count - KEPT - 1}"
@@ -108,13 +108,13 @@ def test_folding_is_stable_from_pass_to_pass() -> None:
     first = decide(sweep(status=removed_status(KEPT + 50), state="paused"))
     second = decide(sweep(status=dict(first.status), state="paused"))
     assert second.status["foldedRuns"] == first.status["foldedRuns"]
-    assert second.status["removedRuns"] == first.status["removedRuns"]
+    assert second.status["recordedRuns"] == first.status["recordedRuns"]
     assert second.status["runs"] == first.status["runs"]
 
 
 def test_the_best_run_is_kept_in_full_and_stays_best() -> None:
     d = decide(sweep(status=removed_status(KEPT + 10, best=1)))
-    names = [r["name"] for r in d.status["removedRuns"]]
+    names = [r["name"] for r in d.status["recordedRuns"]]
     assert "s-0001" in names and len(names) == KEPT
     assert d.status["bestRun"]["name"] == "s-0001"
     assert d.status["foldedRuns"]["numbers"] == "2-11"
@@ -144,7 +144,7 @@ def test_killed_runs_without_metric_fold_without_counting_toward_the_cap() -> No
 def test_nothing_is_folded_while_the_spec_is_invalid() -> None:
     d = decide(sweep(status=removed_status(KEPT + 5), method="sideways"))
     assert d.phase == Phase.CRASHED
-    assert len(d.status["removedRuns"]) == KEPT + 5 and not d.status.get("foldedRuns")
+    assert len(d.status["recordedRuns"]) == KEPT + 5 and not d.status.get("foldedRuns")
 
 
 def test_a_folded_grid_point_is_not_repeated_on_a_small_grid() -> None:

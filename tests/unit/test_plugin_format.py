@@ -27,8 +27,9 @@ def sweep(goal: str = "minimize") -> dict[str, object]:
         "metadata": {"name": "s", "namespace": "ml"},
         "spec": {"metric": {"name": "loss", "goal": goal}},
         "status": {
-            "removedRuns": [
-                {"name": "s-0004", "state": "Killed", "parameters": {"x": 4}, "metrics": {"loss": 0.5}}
+            "recordedRuns": [
+                {"name": "s-0001", "state": "Finished", "parameters": {"x": 1}, "metrics": {"loss": 0.9}},
+                {"name": "s-0004", "state": "Killed", "parameters": {"x": 4}, "metrics": {"loss": 0.5}},
             ]
         },
     }
@@ -41,13 +42,23 @@ JOBS = [
 ]
 
 
-def test_runs_are_listed_best_first_by_the_goal_with_removed_runs_and_running_last() -> None:
+def test_runs_are_listed_once_best_first_by_the_goal_with_deleted_jobs_and_running_last() -> None:
     names = [r["name"] for r in plugin.run_records(sweep(), JOBS)]
     assert names == ["s-0002", "s-0004", "s-0001", "s-0003"]
     names = [r["name"] for r in plugin.run_records(sweep("maximize"), JOBS)]
     assert names == ["s-0001", "s-0004", "s-0002", "s-0003"]
     records = {r["name"]: r for r in plugin.run_records(sweep(), JOBS)}
     assert records["s-0003"]["state"] == "Running" and records["s-0004"]["state"] == "Killed (Job deleted)"
+
+
+def test_a_job_not_yet_carrying_its_result_shows_the_record_in_the_status() -> None:
+    s = sweep()
+    s["status"]["recordedRuns"].append(  # type: ignore[index]
+        {"name": "s-0003", "state": "Finished", "parameters": {"x": 3}, "metrics": {"loss": 0.05}}
+    )
+    records = {r["name"]: r for r in plugin.run_records(s, JOBS)}
+    assert records["s-0003"]["state"] == "Finished" and records["s-0003"]["metric"] == 0.05
+    assert len(plugin.run_records(s, JOBS)) == 4
 
 
 def test_tables_align_columns() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kubesweep import reconcile
+from kubesweep import api, reconcile
 from kubesweep.api import Phase, RunState
 from kubesweep.reconcile import CreateRun, DeletePods, RecordRun, ReleaseJob, WriteStatus
 from kubesweep.runs import Run
@@ -31,6 +31,7 @@ def sweep(generation: int = 1, status: Mapping[str, Any] | None = None, **spec: 
 
 def run(number: int, state: RunState, params: dict[str, Any] | None = None, **kw: Any) -> Run:
     kw.setdefault("recorded", state not in (RunState.PENDING, RunState.RUNNING))
+    kw.setdefault("record_on_job", kw["recorded"])  # an observed run is recorded on its Job
     return Run(name=f"s-{number:04d}", number=number, parameters=params or {}, state=state, **kw)
 
 
@@ -56,12 +57,51 @@ def test_never_more_active_runs_than_parallelism() -> None:
     assert created(decide(sweep(), one_done)) == [(3, {"a": 1, "b": "z"})]
 
 
-def test_finished_runs_are_recorded_once_with_their_metrics() -> None:
+def test_an_ended_run_is_recorded_in_the_status_then_its_job_released_with_its_result() -> None:
     done = run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 0.5}, recorded=False)
     d = decide(sweep(), [done])
-    records = d.of(RecordRun)
-    assert [r.name for r in records] == ["s-0001"]
-    assert '"loss":0.5' in records[0].result and not records[0].suspend
+    assert not d.of(RecordRun)
+    assert d.status["recordedRuns"] == [
+        {
+            "name": "s-0001",
+            "number": 1,
+            "state": "Finished",
+            "parameters": {"a": 1, "b": "x"},
+            "metrics": {"loss": 0.5},
+        }
+    ]
+    (release,) = d.of(ReleaseJob)
+    assert release.name == "s-0001" and release.result is not None and '"loss":0.5' in release.result
+    kinds = [type(a) for a in d.actions]
+    assert kinds.index(WriteStatus) < kinds.index(ReleaseJob)  # the status holds it first
+
+
+def test_the_status_record_stands_when_the_job_was_not_released() -> None:
+    done = run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 0.5}, recorded=False)
+    first = decide(sweep(), [done])
+    # The release failed; by the next pass the run's pods are gone and it reads as Failed.
+    later = run(1, RunState.FAILED, {"a": 1, "b": "x"}, recorded=False)
+    again = decide(sweep(status=first.status), [later])
+    assert again.status["recordedRuns"] == first.status["recordedRuns"]
+    assert again.status["runs"]["finished"] == 1 and again.status["runs"]["failed"] == 0
+    (release,) = again.of(ReleaseJob)
+    assert release.result is not None and '"state":"Finished"' in release.result
+    # A Job that carries its record is released without writing it again.
+    carried = run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 0.5}, record_on_job=True)
+    assert decide(sweep(status=first.status), [carried]).of(ReleaseJob) == [ReleaseJob("s-0001", None)]
+
+
+def test_a_killed_run_is_recorded_on_its_job_at_once_and_released_once_its_pods_are_gone() -> None:
+    active = run(1, RunState.RUNNING, {"a": 1, "b": "x"}, pods_alive=True)
+    d = decide(sweep(state="cancelled"), [active])
+    assert [r.name for r in d.of(RecordRun)] == ["s-0001"] and not d.of(ReleaseJob)
+    assert d.status["runs"]["killed"] == 1 and not d.status["recordedRuns"]  # on its Job for now
+    killed = run(1, RunState.KILLED, {"a": 1, "b": "x"}, record_on_job=True, suspended=True, pods_alive=True)
+    assert not decide(sweep(state="cancelled", status=d.status), [killed]).of(ReleaseJob)
+    gone = run(1, RunState.KILLED, {"a": 1, "b": "x"}, record_on_job=True, suspended=True)
+    assert decide(sweep(state="cancelled", status=d.status), [gone]).of(ReleaseJob) == [
+        ReleaseJob("s-0001", None)
+    ]
 
 
 def test_exhausted_grid_drains_then_finishes_with_best_run() -> None:
@@ -154,17 +194,22 @@ def test_a_run_stopped_by_hand_is_killed_and_replaced() -> None:
     assert created(d) == [(2, {"a": 1, "b": "y"})]
 
 
-def test_a_deleted_job_moves_into_status_then_is_released() -> None:
-    deleting = run(2, RunState.RUNNING, {"a": 1, "b": "y"}, deleting=True)
-    d = decide(
-        sweep(parallelism=1), [run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 1}), deleting]
-    )
-    removed = d.status["removedRuns"]
-    assert [r["name"] for r in removed] == ["s-0002"] and removed[0]["state"] == "Killed"
+def test_a_deleted_job_is_killed_then_its_record_moves_into_status_and_it_is_released() -> None:
+    finished = run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 1})
+    deleting = run(2, RunState.RUNNING, {"a": 1, "b": "y"}, deleting=True, pods_alive=True)
+    d = decide(sweep(parallelism=1), [finished, deleting])
+    assert [(r.name, r.suspend) for r in d.of(RecordRun)] == [("s-0002", True)]
+    assert [r.name for r in d.of(ReleaseJob)] == ["s-0001"]  # not the Job the record just changed
+    # The next pass: the deleted Job carries its record (its pods still stopping) and is let go.
+    killed = run(2, RunState.KILLED, {"a": 1, "b": "y"}, deleting=True, pods_alive=True)
+    d = decide(sweep(parallelism=1, status=d.status), [killed])
+    records = d.status["recordedRuns"]
+    assert [(r["name"], r["state"]) for r in records] == [("s-0001", "Finished"), ("s-0002", "Killed")]
+    assert d.of(ReleaseJob) == [ReleaseJob("s-0002", None)]
     kinds = [type(a) for a in d.actions]
     assert kinds.index(WriteStatus) < kinds.index(ReleaseJob)
-    # Once gone, the record still keeps its number and grid point from coming back.
-    later = decide(sweep(parallelism=1, status=d.status), [run(1, RunState.FINISHED, {"a": 1, "b": "x"})])
+    # Once gone, the records still keep their numbers and grid points from coming back.
+    later = decide(sweep(parallelism=1, status=d.status), [])
     assert created(later) == [(3, {"a": 1, "b": "z"})]
 
 
@@ -204,15 +249,30 @@ def test_phase_changes_raise_events() -> None:
     assert reconcile.Event("Normal", "Paused", "Paused: 0 run(s) still executing") in d.actions
 
 
-def test_status_size_stays_small_with_many_runs() -> None:
+def test_kept_jobs_are_released_a_bounded_number_per_pass_and_the_status_stays_small() -> None:
     import json
 
-    many = [
-        run(i, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": float(i)}) for i in range(1, 10001)
-    ]
-    d = decide(sweep(method="random", parameters={"a": {"values": [1, 2]}}, runCap=10000), many)
-    assert len(json.dumps(d.status)) < 10_000
-    assert d.status["runs"]["total"] == 10000
+    # 3,000 Jobs that carry their records (kept from before an upgrade, say).
+    watched = {
+        f"s-{i:04d}": run(i, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": float(i)})
+        for i in range(1, 3001)
+    }
+    s = sweep(method="random", parameters={"a": {"values": [1, 2]}}, runCap=3000)
+    passes = 0
+    while watched:
+        d = decide(s, list(watched.values()))
+        released = [r.name for r in d.of(ReleaseJob)]
+        assert len(released) == reconcile.RELEASES_PER_PASS or len(released) == len(watched)
+        assert d.status["runs"]["total"] == 3000 and d.phase == Phase.FINISHED
+        assert len(json.dumps(d.status)) < 120_000  # 1.5 MB is etcd's limit
+        for name in released:
+            del watched[name]
+        s = sweep(method="random", parameters={"a": {"values": [1, 2]}}, runCap=3000, status=d.status)
+        passes += 1
+    assert passes == 15
+    folded = d.status["foldedRuns"]
+    assert len(d.status["recordedRuns"]) == api.RUN_RECORDS_KEPT and folded["finished"] == 2500
+    assert d.status["bestRun"]["name"] == "s-0001"
 
 
 def test_a_template_naming_an_unknown_parameter_crashes_with_the_field() -> None:

@@ -53,7 +53,7 @@ kubesweep
   verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch", "deletecollection"]
+  verbs: ["get", "list", "watch", "patch", "deletecollection"]
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]
