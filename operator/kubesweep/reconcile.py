@@ -475,12 +475,16 @@ def _fold(
     recorded: Sequence[Run], folded: FoldedRuns, spec: api.SweepSpec | None, best: Run | None
 ) -> list[Run]:
     """Folds the oldest records beyond api.RUN_RECORDS_KEPT into `folded`; returns the records
-    kept in full. The best run stays in full (bestRun is chosen among records), and so does a
-    run whose Job the operator still watches; nothing is folded while the spec is invalid."""
+    kept in full. The best runs stay in full (bestRun is chosen among records, and bayes learns
+    from the best), and so does a run whose Job the operator still watches; nothing is folded
+    while the spec is invalid."""
     excess = len(recorded) - api.RUN_RECORDS_KEPT
     if excess <= 0 or spec is None:
         return list(recorded)
-    foldable = [r for r in recorded if not r.exists and (best is None or r.name != best.name)]
+    leaders = {r.name for r in _leaders(recorded, spec, search.BAYES_KEEP_BEST)}
+    if best is not None:
+        leaders.add(best.name)
+    foldable = [r for r in recorded if not r.exists and r.name not in leaders]
     oldest = sorted(foldable, key=lambda r: r.number)[:excess]
     grid_points: Sequence[int | None] = (
         search.grid_positions(spec.parameters, [r.parameters for r in oldest])
@@ -491,6 +495,15 @@ def _fold(
         folded.add(run, counts_toward_run_cap=counts_toward_cap(run, spec), grid_point=grid_point)
     to_fold = {r.name for r in oldest}
     return [r for r in recorded if r.name not in to_fold]
+
+
+def _leaders(recorded: Sequence[Run], spec: api.SweepSpec, count: int) -> list[Run]:
+    """The `count` best runs by the metric's goal."""
+    if spec.metric is None:
+        return []
+    name, sign = spec.metric.name, -1.0 if spec.metric.goal == api.Goal.MAXIMIZE else 1.0
+    scored = [r for r in recorded if r.metrics.get(name) is not None]
+    return sorted(scored, key=lambda r: sign * r.metrics[name])[:count]
 
 
 def _free_numbers(used: set[int]) -> Iterator[int]:

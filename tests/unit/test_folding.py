@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from kubesweep import api, reconcile
+from kubesweep import api, reconcile, search
 from kubesweep.api import Phase, RunState
 from kubesweep.ranges import format_ranges, parse_ranges
 from kubesweep.reconcile import CreateRun
@@ -118,6 +118,16 @@ def test_the_best_run_is_kept_in_full_and_stays_best() -> None:
     assert "s-0001" in names and len(names) == KEPT
     assert d.status["bestRun"]["name"] == "s-0001"
     assert d.status["foldedRuns"]["numbers"] == "2-11"
+
+
+def test_the_best_runs_bayes_learns_from_are_kept_in_full() -> None:
+    status = removed_status(KEPT + 100)
+    for record in status["recordedRuns"][:40]:  # the oldest 40 are the best
+        record["metrics"] = {"loss": float(record["number"])}
+    d = decide(sweep(status=status, method="bayes", parameters={"a": {"min": 0.0, "max": 1.0}}))
+    numbers = {r["number"] for r in d.status["recordedRuns"]}
+    assert set(range(1, search.BAYES_KEEP_BEST + 1)) <= numbers and len(numbers) == KEPT
+    assert d.status["foldedRuns"]["finished"] == 100 and d.status["bestRun"]["name"] == "s-0001"
 
 
 def test_folded_runs_count_toward_run_cap() -> None:

@@ -28,6 +28,11 @@ __all__ = [
 RunState = Literal["Pending", "Running", "Finished", "Failed", "Crashed", "Killed"]
 Goal = Literal["minimize", "maximize"]
 METHODS = ("grid", "random", "bayes")
+# Bayes learns from the best runs plus the most recent ones (a GP's cost grows with the cube of
+# its points; 128 keeps a suggestion under W&B's ~100 ms at any number of runs). Here, not in
+# bayes, so that keeping those records does not import Optuna.
+BAYES_KEEP_BEST = 32
+BAYES_KEEP_RECENT = 96
 
 
 @dataclass(frozen=True)

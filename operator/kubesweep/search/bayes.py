@@ -20,16 +20,15 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
+from . import BAYES_KEEP_BEST, BAYES_KEEP_RECENT
 from .gp_sampler import GPSampler
 from .sampling import quantize
 from .space import Param, canonical, flatten, nest
 
 optuna.logging.set_verbosity(logging.WARNING)
 
-# History given to the model: the best runs plus the most recent ones (a GP's cost grows with the
-# cube of its points; 128 keeps a suggestion under W&B's ~100 ms at any number of runs).
-KEEP_BEST = 32
-KEEP_RECENT = 96
+KEEP_BEST = BAYES_KEEP_BEST
+KEEP_RECENT = BAYES_KEEP_RECENT
 # Random points before the model takes over (W&B's bayes starts randomly too); chosen by
 # measurement (bench/bayes_vs_wandb.py) on other seeds than it reports.
 STARTUP_TRIALS = 5
