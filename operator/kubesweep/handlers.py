@@ -58,7 +58,8 @@ class Reconciler:
         self._pending: set[Key] = set()
         self._workers: dict[Key, asyncio.Task[None]] = {}
         self._written: dict[Key, dict[str, Any]] = {}  # the newest sweep we wrote the status of
-        self._logs: dict[str, tuple[float, str]] = {}  # run → (when read, log) for hyperband
+        # Per sweep, pod → (when read, its log): hyperband's intermediate values of executing runs.
+        self._logs: dict[Key, dict[str, tuple[float, str]]] = {}
         self._spec_seen: dict[Key, tuple[int, float]] = {}  # generation → when first seen
         self._background: set[asyncio.Task[None]] = set()
         # Results we wrote on Jobs that the index may not show yet: a pass right after a record
@@ -183,6 +184,7 @@ class Reconciler:
         if sweep is None or sweep["metadata"].get("deletionTimestamp"):
             # The sweep is gone: its Jobs are being garbage-collected; let them go.
             self._created.pop(key, None)
+            self._logs.pop(key, None)
             for job in jobs:
                 meta = job["metadata"]
                 if meta.get("deletionTimestamp") and api.JOB_FINALIZER in (meta.get("finalizers") or []):
@@ -193,10 +195,14 @@ class Reconciler:
 
         owned = [self._with_recorded(namespace, j) for j in jobs if self._owned_by(j, sweep)]
         early = bool((sweep.get("spec") or {}).get("earlyTerminate"))
+        logs = self._logs.pop(key, {}) if early else None
         observed = [
-            await self._observe(namespace, job, pods_by_run.get(job["metadata"]["name"], []), early)
+            await self._observe(namespace, job, pods_by_run.get(job["metadata"]["name"], []), logs)
             for job in owned
         ]
+        if logs:  # only the logs of pods still watched: an ended run's log is not read again
+            watched = {p["metadata"]["name"] for run_pods in pods_by_run.values() for p in run_pods}
+            self._logs[key] = {name: log for name, log in logs.items() if name in watched}
         decision = reconcile.decide(sweep, observed)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -232,8 +238,14 @@ class Reconciler:
         return job["metadata"].get("ownerUid", uid) == uid
 
     async def _observe(
-        self, namespace: str, job: dict[str, Any], pods: list[dict[str, Any]], early: bool
+        self,
+        namespace: str,
+        job: dict[str, Any],
+        pods: list[dict[str, Any]],
+        logs: dict[str, tuple[float, str]] | None,
     ) -> runs.Run:
+        """The run of `job`; with `logs` (hyperband), an executing run's log is read at most
+        every STEP_LOG_INTERVAL for its intermediate values."""
         run = runs.observe(job, pods)
         if run.recorded or not pods:
             return run
@@ -243,11 +255,11 @@ class Reconciler:
         if run.needs_log:
             log = await self.cluster.read_log(namespace, name, latest.get("container"))
             return runs.observe(job, pods, log)
-        if early and run.active:
-            when, log = self._logs.get(name, (0.0, ""))
+        if logs is not None and run.active:
+            when, log = logs.get(name, (0.0, ""))
             if time.monotonic() - when >= STEP_LOG_INTERVAL:
                 log = await self.cluster.read_log(namespace, name, latest.get("container"))
-                self._logs[name] = (time.monotonic(), log)
+                logs[name] = (time.monotonic(), log)
             return runs.observe(job, pods, log)
         return run
 

@@ -71,6 +71,36 @@ def test_grid_runs_every_point_within_parallelism_and_finds_the_best(kube: Kube,
     assert completed["status"] == "True" and completed["reason"] == "SearchExhausted"
 
 
+def test_recorded_runs_are_let_go_and_deleting_their_jobs_loses_nothing(kube: Kube, ns: str) -> None:
+    kube.create_sweep(ns, "letgo", grid_spec(sleep=0.05))
+    finished = kube.wait_phase(ns, "letgo", "Finished", timeout=90)
+    jobs = released_jobs(kube, ns, "letgo")
+    assert {r["name"] for r in finished["status"]["recordedRuns"]} == {j["metadata"]["name"] for j in jobs}
+    assert all(result_of(j)["state"] == "Finished" for j in jobs)
+    wait_for(
+        lambda: all(
+            p["metadata"]["labels"].get(api.LABEL_RECORDED) == "true" for p in kube.pods(ns, "letgo")
+        ),
+        10,
+        "the runs' pods labelled recorded",
+    )
+    # No finalizer of ours holds a released Job; the status keeps every run without them.
+    for job in jobs:
+        kube.batch.delete_namespaced_job(job["metadata"]["name"], ns, propagation_policy="Background")
+    wait_for(lambda: not kube.jobs(ns, "letgo"), 10, "the Jobs gone")
+    time.sleep(0.5)
+    after = kube.sweep(ns, "letgo")["status"]
+    assert after["phase"] == "Finished" and after["runs"] == finished["status"]["runs"]
+    assert after["recordedRuns"] == finished["status"]["recordedRuns"] and after["bestRun"]["metric"] == 10
+    # Resumed, the exhausted grid goes straight back to Finished: no point runs twice.
+    kube.set_state(ns, "letgo", "stopped")
+    kube.wait_phase(ns, "letgo", "Stopped", timeout=10)
+    kube.set_state(ns, "letgo", "running")
+    kube.wait_phase(ns, "letgo", "Finished", timeout=10)
+    time.sleep(0.5)
+    assert not kube.jobs(ns, "letgo")
+
+
 def test_pause_lets_runs_finish_and_resume_continues_the_grid(kube: Kube, ns: str) -> None:
     kube.create_sweep(ns, "pause", grid_spec(sleep=1.5))
     wait_for(lambda: len(kube.jobs(ns, "pause")) == 2, 30, "two runs")

@@ -195,3 +195,21 @@ def test_the_slim_copies_keep_what_a_release_needs_and_drop_the_rest() -> None:
 def test_a_recorded_job_keeps_no_conditions() -> None:
     job, _ = CASES["recorded"]
     assert "conditions" not in slim.job(job)["status"]
+
+
+def test_a_sweep_decided_from_its_slim_copy_decides_the_same_and_compares_equal() -> None:
+    from kubesweep import reconcile
+
+    from .test_folding import removed_status, sweep
+
+    full = sweep(status=removed_status(40))
+    copy_ = slim.sweep(full)
+    assert isinstance(copy_["status"]["recordedRuns"], slim.PackedRecords)
+    assert reconcile.decide(copy_, [], now=T0) == reconcile.decide(full, [], now=T0)
+    # The handler skips a status write equal to what the index holds: packed or not.
+    written = reconcile.decide(full, [], now=T0).status
+    assert slim.sweep({**full, "status": written})["status"] == written
+    assert slim.sweep({**full, "status": written})["status"] != {**written, "recordedRuns": []}
+    assert (
+        not slim.PackedRecords([]) and list(copy_["status"]["recordedRuns"]) == full["status"]["recordedRuns"]
+    )
