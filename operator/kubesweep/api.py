@@ -303,6 +303,9 @@ class RunRecord(_Model):
         default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
     )
     metrics: dict[str, float] = Field(default_factory=dict)
+    bands: list[float] | None = Field(
+        default=None, description="With earlyTerminate: the metric at each hyperband band the run reached."
+    )
 
 
 # Run records kept in full; older ones whose Jobs the operator no longer watches are folded into

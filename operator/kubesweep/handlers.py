@@ -255,9 +255,10 @@ class Reconciler:
         if run.needs_log:
             log = await self.cluster.read_log(namespace, name, latest.get("container"))
             return runs.observe(job, pods, log)
-        if logs is not None and run.active:
+        if logs is not None:
             when, log = logs.get(name, (0.0, ""))
-            if time.monotonic() - when >= STEP_LOG_INTERVAL:
+            # An ended run's log is read once more, whole: its record keeps its band values.
+            if not run.active or time.monotonic() - when >= STEP_LOG_INTERVAL:
                 log = await self.cluster.read_log(namespace, name, latest.get("container"))
                 logs[name] = (time.monotonic(), log)
             return runs.observe(job, pods, log)

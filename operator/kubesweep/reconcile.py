@@ -155,6 +155,7 @@ def recorded_runs(status: Mapping[str, Any]) -> list[Run]:
                 metrics=record.metrics,
                 recorded=True,
                 exists=False,
+                band_values=tuple(record.bands) if record.bands is not None else None,
             )
         )
     return out
@@ -220,6 +221,7 @@ def trials(all_runs: Sequence[Run], spec: api.SweepSpec) -> list[search.Trial]:
             state=str(run.state),  # type: ignore[arg-type]
             metric=run.metrics.get(metric) if metric else None,
             steps=runs.metric_steps(run.steps, metric) if metric else (),
+            band_values=run.band_values,
         )
         for run in sorted(all_runs, key=lambda r: r.number)
     ]
@@ -272,11 +274,17 @@ class _Pass:
     runs: dict[str, Run] = field(default_factory=dict)
     folded: FoldedRuns = field(default_factory=FoldedRuns)
     killed_now: set[str] = field(default_factory=set)  # recorded on their Jobs in this pass
+    hyperband: tuple[Mapping[str, Any], str] | None = None  # earlyTerminate and the metric's name
 
     def record(self, run: Run, **changes: Any) -> Run:
         """An ended run's record goes into the status (its Job gets it when released); a killed
         run's goes on its Job at once, with the Job suspended."""
         updated = replace(run, recorded=True, **changes)
+        if self.hyperband is not None and updated.band_values is None:
+            # An ended run keeps its values at hyperband's bands: later thresholds count it.
+            config, metric = self.hyperband
+            steps = runs.metric_steps(updated.steps, metric)
+            updated = replace(updated, band_values=tuple(search.hyperband_band_values(config, steps)))
         self.runs[run.name] = updated
         if updated.state == RunState.KILLED:
             updated = replace(updated, record_on_job=True)
@@ -331,6 +339,8 @@ def decide(
         return finish(Phase.CRASHED, INVALID_SPEC, str(exc), None)
 
     state = State(spec.state)
+    if spec.early_terminate is not None and spec.metric is not None:
+        p.hyperband = (spec.early_terminate.model_dump(by_alias=True, exclude_none=True), spec.metric.name)
     # Runs that ended: record them once, with their metrics (a bounded number per pass, so one
     # status write never carries thousands of new records; the write brings the next pass).
     ended = [r for r in p.runs.values() if r.exists and not r.recorded and not r.active]
@@ -602,6 +612,7 @@ def _finish(
                 "state": str(r.state),
                 "parameters": dict(r.parameters),
                 "metrics": dict(r.metrics),
+                **({"bands": list(r.band_values)} if r.band_values is not None else {}),
             }
             for r in kept
         ],

@@ -268,6 +268,7 @@ class Run:
     early_stopped: bool = False
     needs_log: bool = False  # finished without a termination message: metrics are in its log
     steps: Sequence[tuple[int, Mapping[str, float]]] = ()  # intermediate values, per step
+    band_values: tuple[float, ...] | None = None  # hyperband: the metric at the bands it reached
     reason: str = ""
 
     @property
@@ -365,11 +366,15 @@ def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], log: str 
     result = read_result(job)
     if result is not None:
         metrics = {k: float(v) for k, v in (result.get("metrics") or {}).items() if _to_float(v) is not None}
+        bands = result.get("bands")
         return Run(
             state=RunState(result["state"]),
             metrics=metrics,
             recorded=True,
             record_on_job=True,
+            band_values=tuple(v for v in bands if _to_float(v) is not None)
+            if isinstance(bands, list)
+            else None,
             early_stopped=bool(result.get("earlyStopped")),
             reason=str(result.get("reason", "")),
             **common,
@@ -418,4 +423,6 @@ def result_annotation(run: Run) -> str:
         result["reason"] = run.reason
     if run.early_stopped:
         result["earlyStopped"] = True
+    if run.band_values is not None:
+        result["bands"] = list(run.band_values)
     return json.dumps(result, separators=(",", ":"), sort_keys=True)

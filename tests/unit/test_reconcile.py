@@ -312,3 +312,22 @@ def test_a_run_whose_creation_failed_is_filled_in_so_numbers_stay_dense() -> Non
     ]
     numbers = [number for number, _ in created(decide(sweep(), history))]
     assert numbers == [3, 5]
+
+
+def test_a_released_run_keeps_its_hyperband_values_and_later_runs_are_judged_against_them() -> None:
+    spec = {
+        "method": "random",
+        "parameters": {"x": {"min": 0.0, "max": 1.0}},
+        "parallelism": 1,
+        "earlyTerminate": {"type": "hyperband", "minIter": 2, "eta": 3},
+    }
+    steps = tuple((i, {"loss": v}) for i, v in enumerate([1.0, 0.5, 0.4], start=1))
+    ended = run(1, RunState.FINISHED, {"x": 0.1}, metrics={"loss": 0.4}, recorded=False, steps=steps)
+    first = decide(sweep(**spec), [ended])
+    assert first.status["recordedRuns"][0]["bands"] == [0.5]
+    (release,) = first.of(ReleaseJob)
+    assert release.result is not None and '"bands":[0.5]' in release.result
+    # Its Job released, a worse run alone at the band is stopped by it, as W&B would.
+    worse = run(2, RunState.RUNNING, {"x": 0.9}, steps=((1, {"loss": 3.0}), (2, {"loss": 2.0})))
+    later = decide(sweep(status=first.status, **spec), [worse])
+    assert [(r.name, '"earlyStopped":true' in r.result) for r in later.of(RecordRun)] == [("s-0002", True)]

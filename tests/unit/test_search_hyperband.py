@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from kubesweep.search import SearchSpaceError, Trial, hyperband_bands, hyperband_to_stop, hyperband_validate
+from kubesweep.search import (
+    SearchSpaceError,
+    Trial,
+    hyperband_band_values,
+    hyperband_bands,
+    hyperband_to_stop,
+    hyperband_validate,
+)
 
 
 def test_bands_from_max_iter_and_s() -> None:
@@ -134,3 +141,26 @@ def test_max_iter_bands_judge_runs() -> None:
     ]
     # Band 2 values 9, 10, 8, 7, 6 -> index int(5 / 2) = 2: threshold 8; only run 2 (10) is worse.
     assert hyperband_to_stop(config, "minimize", trials) == [2]
+
+
+@pytest.mark.parametrize("goal", ["minimize", "maximize"])
+def test_ended_runs_judge_through_their_band_values_as_through_their_whole_history(goal: str) -> None:
+    # A recorded run keeps only its values at the bands; the decisions must not change.
+    ended = [
+        curve(n, [9 - n, 8 - n, 7 - n, 6 - n, 5 - n, 4 - n, 3 - n, 2 - n, 1 - n, 0.5]) for n in range(1, 6)
+    ]
+    running = [curve(10 + n, [9, 8, 7 + n, 6, 5, 4, 3, 2, 1.5 + n], "Running") for n in range(3)]
+    config = {"type": "hyperband", "minIter": 3, "eta": 3}
+    whole = hyperband_to_stop(config, goal, [*ended, *running])  # type: ignore[arg-type]
+    banded = [Trial(t.number, {}, t.state, band_values=hyperband_band_values(config, t.steps)) for t in ended]
+    assert banded[0].band_values == [6, 0]  # values 3 and 9 of run 1
+    assert hyperband_to_stop(config, goal, [*banded, *running]) == whole  # type: ignore[arg-type]
+    assert whole or goal == "maximize"  # minimizing, the ended runs' values stop these
+
+
+def test_a_run_alone_is_judged_against_the_runs_that_ended_before_it() -> None:
+    # Parallelism 1: no other run is executing, yet W&B stops a run worse than the earlier ones.
+    config = {"type": "hyperband", "minIter": 2, "eta": 2}
+    earlier = [Trial(n, {}, "Finished", band_values=[1.0, 0.5]) for n in (1, 2, 3)]
+    assert hyperband_to_stop(config, "minimize", [*earlier, curve(4, [3, 2], "Running")]) == [4]
+    assert hyperband_to_stop(config, "minimize", [curve(4, [3, 2], "Running")]) == []

@@ -44,6 +44,8 @@ class Trial:
     state: RunState
     metric: float | None = None  # the final value of spec.metric.name, if reported
     steps: Sequence[tuple[int, float]] = ()  # intermediate (step, value) pairs, for hyperband
+    # The metric at each hyperband band the run reached, for a run whose steps are not kept.
+    band_values: Sequence[float] | None = None
 
 
 def validate(method: str, parameters: Mapping[str, Any]) -> None:
@@ -99,6 +101,12 @@ def hyperband_validate(early_terminate: Mapping[str, Any]) -> None:
 
 def hyperband_bands(early_terminate: Mapping[str, Any]) -> list[int]:
     return hyperband.bands(early_terminate)
+
+
+def hyperband_band_values(
+    early_terminate: Mapping[str, Any], steps: Sequence[tuple[int, float]]
+) -> list[float]:
+    return hyperband.band_values(early_terminate, steps)
 
 
 def hyperband_to_stop(early_terminate: Mapping[str, Any], goal: Goal, trials: Sequence[Trial]) -> list[int]:

@@ -81,18 +81,30 @@ def history(steps: Sequence[tuple[int, float]], goal: str) -> list[float]:
     return [sign * float(v) for _, v in ordered if _number(v)]
 
 
+def band_values(config: Mapping[str, Any], steps: Sequence[tuple[int, float]]) -> list[float]:
+    """A run's values at the bands it reached: all that the thresholds read of an ended run."""
+    values = history(steps, "minimize")
+    return [values[band - 1] for band in bands(config) if band <= len(values)]
+
+
 def to_stop(config: Mapping[str, Any], goal: str, trials: Sequence[Any]) -> list[int]:
+    """W&B's thresholds come from every run's history, ended runs too: theirs arrive as
+    `band_values` (a recorded run keeps only those)."""
     eta = float(config.get("eta", 3))
     strict = config.get("strict", True) is True  # W&B's schema defaults strict to true
-    histories = {t.number: history(t.steps, goal) for t in trials}
+    sign = -1.0 if goal == "maximize" else 1.0
+    histories = {t.number: history(t.steps, goal) for t in trials if t.band_values is None}
     reported = [h for h in histories.values() if h]
+    banded = [[sign * v for v in t.band_values] for t in trials if t.band_values is not None]
     thresholds: list[tuple[int, float]] = []
-    for band in bands(config):
-        values = sorted(h[band - 1] for h in reported if len(h) >= band)
+    for index, band in enumerate(bands(config)):
+        values = sorted(
+            [h[band - 1] for h in reported if len(h) >= band] + [b[index] for b in banded if len(b) > index]
+        )
         thresholds.append((band, values[int(len(values) / eta)] if values else math.inf))
     stop: list[int] = []
     for trial in trials:
-        if trial.state != "Running":
+        if trial.state != "Running" or trial.number not in histories:
             continue
         values = histories[trial.number]
         reached = [(b, th) for b, th in thresholds if b <= len(values)]
