@@ -1,7 +1,8 @@
-"""The size of a sweep's status with 10,000 runs, against etcd's 1.5 MB object limit. The status
-holds counts and the best run, so it stays small; runs whose Jobs were deleted are remembered in
-status.recordedRuns (the newest 500 in full, older ones folded into ranges and counts), the worst
-case, measured too."""
+"""The size of a sweep's status with up to 100,000 runs, against etcd's 1.5 MB object limit.
+Every ended run's record goes into status.recordedRuns, the newest 500 (and the 32 best) in
+full and older ones folded into ranges and counts. Measured for runs whose Jobs were released
+(the steady state) and for the first pass over Jobs that all still carry their records (an
+upgrade from before runs were released: at most 200 are released, so recorded, per pass)."""
 
 from __future__ import annotations
 
@@ -48,11 +49,12 @@ def run(quick: bool) -> str:
     del quick
     rows = []
     for n in (100, 1000, 10000, 100000):
-        decision = reconcile.decide(_sweep(), _runs(n))
+        released = [replace(r, exists=False) for r in _runs(n)]
+        decision = reconcile.decide(_sweep(), released)
         size = len(json.dumps(decision.status))
-        rows.append((n, "Jobs kept", size, size / ETCD_LIMIT * 100))
-        gone = [replace(r, exists=False) for r in _runs(n)]
-        decision = reconcile.decide(_sweep(), gone)
+        rows.append((n, "every run released (recordedRuns + foldedRuns)", size, size / ETCD_LIMIT * 100))
+        kept = [replace(r, record_on_job=True) for r in _runs(n)]
+        decision = reconcile.decide(_sweep(), kept)
         size = len(json.dumps(decision.status))
-        rows.append((n, "Jobs all deleted (recordedRuns + foldedRuns)", size, size / ETCD_LIMIT * 100))
+        rows.append((n, "first pass over Jobs kept from before", size, size / ETCD_LIMIT * 100))
     return table("Sweep status size", ["runs", "case", "bytes", "% of etcd's 1.5 MB"], rows)

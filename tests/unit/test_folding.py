@@ -1,5 +1,5 @@
-"""Removed runs beyond api.RUN_RECORDS_KEPT are folded: the status stays small whatever the
-number of deleted Jobs, and no number, grid point, cap or failure count is lost."""
+"""Run records beyond api.RUN_RECORDS_KEPT are folded: the status stays small whatever the
+number of runs, and no number, grid point, cap or failure count is lost."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def sweep(status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
 def removed_status(
     count: int, state: RunState = RunState.FINISHED, best: int | None = None
 ) -> dict[str, Any]:
-    """A status whose recordedRuns remember `count` runs whose Jobs are all gone."""
+    """A status whose recordedRuns remember `count` runs whose Jobs are released or gone."""
     records = []
     for n in range(1, count + 1):
         loss = 0.0 if n == best else 1e6 - n  # newer runs better: the best is the newest
