@@ -315,7 +315,7 @@ def test_a_run_whose_creation_failed_is_filled_in_so_numbers_stay_dense() -> Non
 
 
 def test_a_released_run_keeps_its_hyperband_values_and_later_runs_are_judged_against_them() -> None:
-    spec = {
+    spec: dict[str, Any] = {
         "method": "random",
         "parameters": {"x": {"min": 0.0, "max": 1.0}},
         "parallelism": 1,
