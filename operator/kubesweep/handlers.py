@@ -183,8 +183,8 @@ class Reconciler:
 
         if sweep is None or sweep["metadata"].get("deletionTimestamp"):
             # The sweep is gone: its Jobs are being garbage-collected; let them go.
-            self._created.pop(key, None)
-            self._logs.pop(key, None)
+            for memory in (self._created, self._logs, self._released_jobs, self._released_pods):
+                memory.pop(key, None)
             for job in jobs:
                 meta = job["metadata"]
                 if meta.get("deletionTimestamp") and api.JOB_FINALIZER in (meta.get("finalizers") or []):
