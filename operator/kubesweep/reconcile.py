@@ -273,7 +273,6 @@ class _Pass:
     actions: list[Action] = field(default_factory=list)
     runs: dict[str, Run] = field(default_factory=dict)
     folded: FoldedRuns = field(default_factory=FoldedRuns)
-    killed_now: set[str] = field(default_factory=set)  # recorded on their Jobs in this pass
     hyperband: tuple[Mapping[str, Any], str] | None = None  # earlyTerminate and the metric's name
 
     def record(self, run: Run, **changes: Any) -> Run:
@@ -285,12 +284,10 @@ class _Pass:
             config, metric = self.hyperband
             steps = runs.metric_steps(updated.steps, metric)
             updated = replace(updated, band_values=tuple(search.hyperband_band_values(config, steps)))
-        self.runs[run.name] = updated
         if updated.state == RunState.KILLED:
             updated = replace(updated, record_on_job=True)
-            self.runs[run.name] = updated
             self.actions.append(RecordRun(run.name, runs.result_annotation(updated), suspend=True))
-            self.killed_now.add(run.name)
+        self.runs[run.name] = updated
         return updated
 
 
@@ -370,9 +367,9 @@ def decide(
         return finish(Phase.CANCELLED, "Cancelled", "Cancelled: active runs were killed", spec)
 
     # Hyperband: runs below the threshold stop like a normal stop and are marked stopped early.
-    if spec.early_terminate is not None and state == State.RUNNING:
+    if p.hyperband is not None and state == State.RUNNING:
         to_stop = search.hyperband_to_stop(
-            spec.early_terminate.model_dump(by_alias=True, exclude_none=True),
+            p.hyperband[0],
             str(spec.metric.goal) if spec.metric else "minimize",  # type: ignore[arg-type]
             trials([r for r in p.runs.values()], spec),
         )
@@ -557,8 +554,9 @@ def _finish(
     # Job that carries its record needs the status only from its release on, so Jobs kept from
     # before (an upgrade) are released a bounded number at a time.
     recorded = [r for r in all_runs if r.recorded]
+    killed_now = {a.name for a in p.actions if isinstance(a, RecordRun)}
     releasable = [
-        r for r in recorded if r.exists and (r.deleting or not r.pods_alive) and r.name not in p.killed_now
+        r for r in recorded if r.exists and (r.deleting or not r.pods_alive) and r.name not in killed_now
     ]
     only_here = [r for r in releasable if not r.record_on_job]
     carried = [r for r in releasable if r.record_on_job][: max(RELEASES_PER_PASS - len(only_here), 0)]
