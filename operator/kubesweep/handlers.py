@@ -159,12 +159,6 @@ class Reconciler:
             released.pop(key, None)
         return [o for o in objects if o["metadata"]["name"] not in names]
 
-    def forget_release(self, key: Key, plural: str, name: str) -> None:
-        """The watch has let a released Job or pod go."""
-        released = (self._released_jobs if plural == "jobs" else self._released_pods).get(key)
-        if released is not None:
-            released.discard(name)
-
     async def reconcile(self, key: Key) -> None:
         assert self.cluster is not None
         namespace = key[0]
@@ -425,12 +419,11 @@ async def on_sweep(**kwargs: Any) -> None:
 @kopf.on.event("", "v1", "pods", labels=RUN_LABELS)
 async def on_run_object(**kwargs: Any) -> None:
     RECONCILER.bind(**kwargs)
-    key = (kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP])
     if kwargs.get("type") == "DELETED" and api.LABEL_RECORDED in kwargs["labels"]:
-        # We released it: the watch lets it go, and the status already holds its run.
-        RECONCILER.forget_release(key, kwargs["resource"].plural, kwargs["name"])
+        # We released it: the watch lets it go, and the status already holds its run (the
+        # sweep's next pass forgets the release once the index no longer shows it).
         return
-    RECONCILER.schedule(key)
+    RECONCILER.schedule((kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]))
 
 
 async def _safety_net() -> None:
