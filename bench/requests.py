@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from kubesweep import api
+
 from .harness import cluster, grid_spec, table
 
 
@@ -44,7 +46,7 @@ def run(quick: bool) -> str:
         # The last runs are released just after the status that says Finished.
         c.wait(
             lambda: all(
-                j.metadata is not None and (j.metadata.labels or {}).get("kubesweep.io/recorded") == "true"
+                j.metadata is not None and (j.metadata.labels or {}).get(api.LABEL_RECORDED) == "true"
                 for j in c.batch.list_namespaced_job(ns).items
             ),
             30,

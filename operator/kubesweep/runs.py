@@ -372,7 +372,7 @@ def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], log: str 
             metrics=metrics,
             recorded=True,
             record_on_job=True,
-            band_values=tuple(v for v in bands if _to_float(v) is not None)
+            band_values=tuple(v for v in map(_to_float, bands) if v is not None)
             if isinstance(bands, list)
             else None,
             early_stopped=bool(result.get("earlyStopped")),
