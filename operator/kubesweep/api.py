@@ -338,7 +338,7 @@ class SweepStatus(_Model):
     completion_time: str | None = None
     recorded_runs: list[RunRecord] = Field(
         default_factory=list,
-        description=f"Records of ended runs, the newest {RUN_RECORDS_KEPT} (and the best run).",
+        description=f"Records of ended runs: the newest {RUN_RECORDS_KEPT}, the best, and those not yet released.",
     )
     folded_runs: FoldedRuns | None = Field(
         default=None, description="Older ended runs, folded into counts and ranges."
