@@ -31,6 +31,7 @@ import re
 import shutil
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -81,11 +82,27 @@ class Running:
     kill_task: asyncio.Task[None] | None = field(default=None)
 
 
+# Assigns a pod to the node: (namespace, pod name, node name).
+Binder = Callable[[str, str, str], Awaitable[None]]
+
+
 class Kubelet:
+    """Runs the pods of one node. `bind` assigns a pod to it: a `pods/binding` for a real API
+    server (whose pod spec is immutable); by default a patch of `spec.nodeName` in the sandbox's
+    own store, which stands in for the scheduler."""
+
     def __init__(
-        self, store: Store, *, executor: Literal["process", "simulated"] = "process", workdir: Path
+        self,
+        store: Store,
+        *,
+        executor: Literal["process", "simulated"] = "process",
+        workdir: Path,
+        bind: Binder | None = None,
+        node: str = NODE,
     ) -> None:
         self.store = store
+        self.node = node
+        self.bind = bind
         self.executor = executor
         self.workdir = workdir
         self.pods: dict[str, Running] = {}  # pod uid -> what runs it
@@ -117,6 +134,12 @@ class Kubelet:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(running.process.wait(), 5)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def is_running(self, namespace: str, name: str) -> bool:
+        """Whether a pod of that name still has a process or timer here (for `logs -f`)."""
+        return any(
+            r.namespace == namespace and r.name == name and not r.done for r in list(self.pods.values())
+        )
 
     def read_log(self, namespace: str, name: str) -> str | None:
         source = self.logs.get((namespace, name))
@@ -160,6 +183,8 @@ class Kubelet:
             return
         if meta.get("deletionTimestamp"):
             return
+        if (pod.get("spec") or {}).get("nodeName") not in (None, "", self.node):
+            return  # another node's pod
         namespace, name = meta.get("namespace", ""), meta["name"]
         directory = self.workdir / f"{namespace}_{name}"
         directory.mkdir(parents=True, exist_ok=True)
@@ -173,12 +198,16 @@ class Kubelet:
                 annotations[PID_ANNOTATION] = str(running.process.pid)
             else:
                 self._start_timer(pod, running)
-            await self.store.patch(
-                PODS,
-                namespace,
-                name,
-                {"metadata": {"annotations": annotations} if annotations else {}, "spec": {"nodeName": NODE}},
-            )
+            unbound = not (pod.get("spec") or {}).get("nodeName")
+            if self.bind is None:  # the sandbox's store: one patch binds and annotates
+                meta_patch = {"annotations": annotations} if annotations else {}
+                node = {"nodeName": self.node} if unbound else {}
+                await self.store.patch(PODS, namespace, name, {"metadata": meta_patch, "spec": node})
+            else:
+                if unbound:
+                    await self.bind(namespace, name, self.node)
+                if annotations:
+                    await self.store.patch(PODS, namespace, name, {"metadata": {"annotations": annotations}})
             await self.store.patch(
                 PODS, namespace, name, {"status": self._running_status(pod, running)}, subresource="status"
             )

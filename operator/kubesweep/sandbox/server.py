@@ -95,6 +95,8 @@ class SandboxThread:
     """The sandbox on an event loop of its own thread, for tests and benchmarks that run the
     operator as a separate process."""
 
+    backend = "sandbox"
+
     def __init__(self, **options: Any) -> None:
         self.options = options
         self.loop = asyncio.new_event_loop()
