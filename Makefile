@@ -4,7 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sandbox test lint unit bench crd clean
+# A real control plane (etcd, kube-apiserver, kube-controller-manager) for the second test tier:
+# this directory by default, or any other with K8S_BIN=DIR (for example setup-envtest's assets
+# plus a kube-controller-manager of the same version).
+K8S_BIN ?= $(wildcard ../shared/k8s/bin)
+PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider
+
+.PHONY: sandbox test test-sandbox test-real lint unit bench crd clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +30,19 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: $(STAMP) $(BIN)/kubectl $(BIN)/helm lint
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider
+# Every test: lint, the whole suite on the sandbox, then the integration and e2e suites again on
+# a real control plane when its binaries are there.
+test: lint test-sandbox test-real
+
+test-sandbox: $(STAMP) $(BIN)/kubectl $(BIN)/helm
+	$(PYTEST)
+
+test-real: $(STAMP) $(BIN)/kubectl $(BIN)/helm
+ifeq ($(strip $(K8S_BIN)),)
+	@echo "real control plane tier skipped: no etcd, kube-apiserver and kube-controller-manager in ../shared/k8s/bin (make test K8S_BIN=DIR names another directory)"
+else
+	KUBESWEEP_K8S_BIN="$(abspath $(K8S_BIN))" $(PYTEST) tests/integration tests/e2e
+endif
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

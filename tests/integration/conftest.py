@@ -11,8 +11,10 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from kubernetes import client, config
@@ -74,7 +76,10 @@ class Operator:
 class Kube:
     """The tests' own view of the cluster, through the official client."""
 
-    def __init__(self, kubeconfig: Path) -> None:
+    def __init__(self, kubeconfig: Path, *, service_accounts: bool = False) -> None:
+        # A real control plane admits a pod only once its namespace has its `default`
+        # ServiceAccount (the controller manager makes it a moment after the namespace).
+        self.service_accounts = service_accounts
         self.api_client = config.new_client_from_config(str(kubeconfig))
         self.core = client.CoreV1Api(self.api_client)
         self.batch = client.BatchV1Api(self.api_client)
@@ -83,6 +88,15 @@ class Kube:
     def namespace(self, prefix: str = "t") -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         self.core.create_namespace({"metadata": {"name": name}})  # type: ignore[arg-type]
+        if self.service_accounts:
+            wait_for(
+                lambda: any(
+                    sa.metadata is not None and sa.metadata.name == "default"
+                    for sa in self.core.list_namespaced_service_account(name).items
+                ),
+                30,
+                f"the default ServiceAccount of {name}",
+            )
         return name
 
     def create_sweep(self, namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -171,6 +185,74 @@ def released_jobs(kube: Kube, ns: str, sweep: str, timeout: float = 20) -> list[
     )
 
 
+@dataclass(frozen=True)
+class ApiRequest:
+    """One request the cluster answered: who sent it, and what RBAC would call it."""
+
+    agent: str
+    group: str
+    resource: str  # with its subresource: "pods/log"
+    verb: str
+    label_selector: str | None
+    code: int
+
+
+def _from_emulator(request: Any) -> ApiRequest | None:
+    parts = [p for p in request.url.path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) >= 3:
+        group, rest = "", parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 4:
+        group, rest = parts[1], parts[3:]
+    else:
+        return None  # discovery
+    if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
+        rest = rest[2:]
+    resource, name = rest[0], rest[1] if len(rest) > 1 else None
+    if len(rest) > 2:
+        resource = f"{resource}/{rest[2]}"
+    method = str(getattr(request.method, "value", request.method)).upper()
+    verb = {
+        "GET": "get" if name else ("watch" if request.params.get("watch") in ("true", "1") else "list"),
+        "POST": "create",
+        "PUT": "update",
+        "PATCH": "patch",
+        "DELETE": "delete" if name else "deletecollection",
+    }[method]
+    agent = request.headers.get("User-Agent") or ""
+    return ApiRequest(agent, group, resource, verb, request.params.get("labelSelector"), 0)
+
+
+def _from_audit(event: dict[str, Any]) -> ApiRequest | None:
+    ref = event.get("objectRef")
+    if not ref or not ref.get("resource"):
+        return None  # discovery, healthz
+    resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+    query = parse_qs(urlsplit(event.get("requestURI", "")).query)
+    selector = query.get("labelSelector", [None])[0]
+    return ApiRequest(
+        event.get("userAgent", ""),
+        ref.get("apiGroup", ""),
+        resource,
+        event.get("verb", ""),
+        selector,
+        int((event.get("responseStatus") or {}).get("code") or 0),
+    )
+
+
+def api_requests(sandbox: Any) -> list[ApiRequest]:
+    """Every API request the cluster has seen: the emulator's record, or a real API server's
+    audit log."""
+    if sandbox.backend == "real":
+        found = [_from_audit(e) for e in sandbox.audit_events()]
+    else:
+        found = [_from_emulator(r) for r in list(sandbox.emulator)]
+    return [r for r in found if r is not None]
+
+
+def from_operator(request: ApiRequest) -> bool:
+    return request.agent.startswith(("kopf", "kubesweep-operator"))
+
+
 def python_run(code: str, **container: Any) -> dict[str, Any]:
     """A run's Job template whose command is a Python snippet run by the sandbox's kubelet."""
     return {
@@ -195,7 +277,7 @@ def python_run(code: str, **container: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def kube(sandbox: Any) -> Kube:
-    return Kube(Path(sandbox.kubeconfig_path))
+    return Kube(Path(sandbox.kubeconfig_path), service_accounts=sandbox.backend == "real")
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import pytest
 
 from .conftest import Kube, Operator, python_run, released_jobs, result_of
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.emulator]
 
 REPORT = "import json, os; p = json.loads(os.environ['KUBESWEEP_PARAMETERS']); print('loss=%s' % p['g'])"
 

@@ -9,34 +9,9 @@ from typing import Any
 import pytest
 
 from ..packaging.test_packaging import ALLOWED
-from .conftest import Kube, Operator, python_run, wait_for
+from .conftest import Kube, Operator, api_requests, from_operator, python_run, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def permission(request: Any) -> tuple[str, str, str] | None:
-    """(apiGroup, resource[/subresource], verb) of an API request; None for discovery."""
-    parts = [p for p in request.url.path.split("/") if p]
-    if parts[:1] == ["api"] and len(parts) >= 3:
-        group, rest = "", parts[2:]
-    elif parts[:1] == ["apis"] and len(parts) >= 4:
-        group, rest = parts[1], parts[3:]
-    else:
-        return None
-    if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
-        rest = rest[2:]
-    resource, name = rest[0], rest[1] if len(rest) > 1 else None
-    if len(rest) > 2:
-        resource = f"{resource}/{rest[2]}"
-    method = str(getattr(request.method, "value", request.method)).upper()
-    verb = {
-        "GET": "get" if name else ("watch" if request.params.get("watch") in ("true", "1") else "list"),
-        "POST": "create",
-        "PUT": "update",
-        "PATCH": "patch",
-        "DELETE": "delete" if name else "deletecollection",
-    }[method]
-    return group, resource, verb
 
 
 def test_every_request_of_the_operator_is_within_the_chart_rbac(
@@ -86,14 +61,7 @@ def test_every_request_of_the_operator_is_within_the_chart_rbac(
     kube.wait_phase(ns, "perms", "Cancelled", timeout=20)
     time.sleep(0.5)
 
-    used = set()
-    for request in list(sandbox.emulator):
-        agent = request.headers.get("User-Agent") or ""
-        if not (agent.startswith("kopf") or agent.startswith("kubesweep-operator")):
-            continue
-        found = permission(request)
-        if found is not None:
-            used.add(found)
+    used = {(r.group, r.resource, r.verb) for r in api_requests(sandbox) if from_operator(r)}
     assert any(verb == "deletecollection" for _, _, verb in used)  # the operator was seen at work
     assert ("", "pods", "patch") in used  # a released run's pod
     outside = sorted(p for p in used if p[2] not in ALLOWED.get((p[0], p[1]), set()))
@@ -131,14 +99,13 @@ def test_the_operator_watches_only_its_own_jobs_and_pods(
     kube.wait_phase(ns, "mine", "Finished", timeout=30)
     reads = [
         request
-        for request in list(sandbox.emulator)
-        if (request.headers.get("User-Agent") or "").startswith("kopf")
-        and (found := permission(request)) is not None
-        and found[1] in ("jobs", "pods")
-        and found[2] in ("list", "watch")
+        for request in api_requests(sandbox)
+        if request.agent.startswith("kopf")
+        and request.resource in ("jobs", "pods")
+        and request.verb in ("list", "watch")
     ]
     assert reads, "kopf was expected to list and watch Jobs and pods"
     assert all(
-        request.params.get("labelSelector") == "app.kubernetes.io/managed-by=kubesweep,!kubesweep.io/recorded"
+        request.label_selector == "app.kubernetes.io/managed-by=kubesweep,!kubesweep.io/recorded"
         for request in reads
-    ), sorted({str(request.url) for request in reads})
+    ), sorted({str(request) for request in reads})
