@@ -31,7 +31,7 @@ def test_sigkill_mid_sweep_loses_and_duplicates_nothing(sandbox: Any, kube: Kube
         "runCap": 10,
         "parallelism": 3,
         "metric": {"name": "loss", "goal": "minimize"},
-        "parameters": {"x": {"min": 0.0, "max": 1.0}},
+        "parameters": {"x": {"distribution": "uniform", "min": 0.0, "max": 1.0}},
         "template": python_run(REPORT),
     }
     grid_spec = {**spec, "method": "grid", "parameters": {"g": {"values": list(range(7))}}, "runCap": None}

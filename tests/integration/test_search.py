@@ -30,7 +30,7 @@ def test_bayes_with_hyperband_finishes_and_stops_poor_runs_early(kube: Kube, ns:
         "runCap": 8,
         "parallelism": 4,
         "metric": {"name": "loss", "goal": "minimize"},
-        "parameters": {"x": {"min": 0.0, "max": 1.0}},
+        "parameters": {"x": {"distribution": "uniform", "min": 0.0, "max": 1.0}},
         "earlyTerminate": {"type": "hyperband", "minIter": 2, "eta": 2},
         "template": python_run(CURVE),
     }
