@@ -260,6 +260,8 @@ RELEASES_PER_PASS = 200
 # Condition reasons a resumed sweep does not clear by itself.
 TEMPLATE_REJECTED = "TemplateRejected"
 INVALID_SPEC = "InvalidSpec"
+# The event that says, when a sweep starts, which distribution each parameter samples from.
+SEARCH_SPACE = "SearchSpace"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,6 +336,12 @@ def decide(
     except InvalidSweep as exc:
         p.actions.append(Event("Warning", INVALID_SPEC, str(exc)))
         return finish(Phase.CRASHED, INVALID_SPEC, str(exc), None)
+
+    if not old_status.get("startTime"):
+        # The sweep starts (no pass has written its status yet; a restart does not repeat
+        # this): say what each parameter samples from, so that a range the API server turned
+        # into integers (0.0 is stored as 0) shows before its runs do.
+        p.actions.append(Event("Normal", SEARCH_SPACE, search.describe(spec.parameters)))
 
     state = State(spec.state)
     if spec.early_terminate is not None and spec.metric is not None:
@@ -601,7 +609,8 @@ def _finish(
             if best is not None and spec is not None
             else old_status.get("bestRun")
         ),
-        "startTime": old_status.get("startTime") or now,
+        # A sweep whose spec is invalid has not started: its first valid pass starts it.
+        "startTime": old_status.get("startTime") or (now if spec is not None else None),
         "completionTime": (old_status.get("completionTime") or now) if settled else None,
         "recordedRuns": [
             {

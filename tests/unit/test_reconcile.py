@@ -331,3 +331,35 @@ def test_a_released_run_keeps_its_hyperband_values_and_later_runs_are_judged_aga
     worse = run(2, RunState.RUNNING, {"x": 0.9}, steps=((1, {"loss": 3.0}), (2, {"loss": 2.0})))
     later = decide(sweep(status=first.status, **spec), [worse])
     assert [(r.name, '"earlyStopped":true' in r.result) for r in later.of(RecordRun)] == [("s-0002", True)]
+
+
+def test_the_search_space_is_told_once_when_the_sweep_starts() -> None:
+    parameters = {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 0.1},
+        "batch_size": {"values": [32, 64, 128]},
+        "x": {"min": 0, "max": 1},  # `min: 0.0, max: 1.0` as the API server stores it
+    }
+    first = decide(sweep(method="random", parameters=parameters), [])
+    told = [e for e in first.of(reconcile.Event) if e.reason == "SearchSpace"]
+    assert told == [
+        reconcile.Event(
+            "Normal",
+            "SearchSpace",
+            "lr: log_uniform_values [1e-05, 0.1], batch_size: categorical [32, 64, 128], "
+            "x: int_uniform [0, 1] (integers: write distribution: uniform for a continuous range)",
+        )
+    ]
+    # Not at later passes, nor after a restart: the status says the sweep has started.
+    later = decide(sweep(method="random", parameters=parameters, status=first.status), [])
+    assert [e for e in later.of(reconcile.Event) if e.reason == "SearchSpace"] == []
+
+
+def test_a_sweep_whose_first_spec_is_invalid_tells_its_search_space_once_fixed() -> None:
+    invalid = decide(sweep(method="bayes", metric=None), [])
+    assert invalid.phase == Phase.CRASHED and invalid.status["startTime"] is None
+    assert [e for e in invalid.of(reconcile.Event) if e.reason == "SearchSpace"] == []
+    fixed = decide(sweep(generation=2, status=invalid.status), [])
+    assert [e.message for e in fixed.of(reconcile.Event) if e.reason == "SearchSpace"] == [
+        "a: categorical [1, 2], b: categorical [x, y, z]"
+    ]
+    assert fixed.status["startTime"] == NOW
