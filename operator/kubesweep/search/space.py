@@ -260,9 +260,18 @@ def describe(param: Param) -> str:
     return " ".join(part for part in (f"{param.path}: {kind}", detail, extra, hint) if part)
 
 
-def summary(parameters: Mapping[str, Any]) -> str:
+def descriptions(parameters: Mapping[str, Any]) -> list[str]:
     """Every parameter with the distribution it samples from, in the spec's order."""
-    return ", ".join(describe(p) for p in _parse(parameters, ""))
+    return [describe(p) for p in _parse(parameters, "")]
+
+
+def distributions(parameters: Mapping[str, Any]) -> dict[str, str]:
+    """Every parameter's distribution by its (dotted) path, in the spec's order."""
+    return {p.path: p.kind for p in _parse(parameters, "")}
+
+
+def summary(parameters: Mapping[str, Any]) -> str:
+    return ", ".join(descriptions(parameters))
 
 
 def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
