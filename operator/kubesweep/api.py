@@ -139,7 +139,9 @@ PARAMETER_SCHEMA: dict[str, Any] = {
         },
         "distribution": {
             "type": "string",
-            "description": "The distribution to sample from; inferred when left out.",
+            "description": "The distribution to sample from. Left out, it is inferred: constant "
+            "for value, categorical for values, int_uniform for integer min and max (0.0 is stored "
+            "as 0: write uniform for a continuous range), uniform otherwise.",
             "enum": [
                 "constant",
                 "categorical",
@@ -241,7 +243,12 @@ class SweepSpec(_Model):
     )
     parameters: dict[str, dict[str, Any]] = Field(
         min_length=1,
-        description="The search space, in W&B's parameter syntax; keys are passed to runs verbatim.",
+        description="The search space, in W&B's parameter syntax; keys are passed to runs verbatim. "
+        "Without a distribution, W&B's inference applies: value is constant, values categorical, "
+        "min/max int_uniform when both are integers, else uniform. The API server stores a "
+        "whole-number float as an integer (min: 0.0 as 0), so for a continuous range write "
+        "distribution: uniform (or another continuous one). Each parameter's distribution is in "
+        "the sweep's SearchSpace event and in `kubectl sweep status`.",
         json_schema_extra={"additionalProperties": PARAMETER_SCHEMA},
     )
     parallelism: int = Field(default=1, ge=1, le=10000, description="Runs executing at once.")

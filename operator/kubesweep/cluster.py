@@ -33,6 +33,11 @@ class Rejected(Exception):
         self.message = message
 
 
+class Forbidden(Rejected):
+    """The API server refused for lack of permission (403): RBAC, or an admission plugin such as
+    OwnerReferencesPermissionEnforcement. The request was fine; granting the permission fixes it."""
+
+
 class Gone(Exception):
     """The object does not exist (404)."""
 
@@ -82,6 +87,8 @@ class Cluster:
             self.on_error(verb, exc.status or 0)
             if exc.status == 404:
                 raise Gone(_message(exc)) from exc
+            if exc.status == 403:
+                raise Forbidden(403, _message(exc)) from exc
             if _is_rejection(exc):
                 raise Rejected(exc.status or 0, _message(exc)) from exc
             raise

@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 
 from kubesweep import api, metrics, reconcile, runs, slim
-from kubesweep.cluster import Cluster, Gone, Rejected
+from kubesweep.cluster import Cluster, Forbidden, Gone, Rejected
 from kubesweep.reconcile import Decision, RecordRun
 
 logger = logging.getLogger("kubesweep")
@@ -72,6 +72,9 @@ class Reconciler:
         # runs now, and releasing them twice would only cost requests.
         self._released_jobs: dict[Key, set[str]] = {}
         self._released_pods: dict[Key, set[str]] = {}
+        # Sweeps whose Jobs the API server refused to create for lack of permission: (refusals
+        # in a row, when to try again, its message). Until then a pass starts no run.
+        self._denied: dict[Key, tuple[int, float, str]] = {}
 
     def bind(self, **indexes: Any) -> None:
         self.sweeps = indexes["sweep_index"]
@@ -177,7 +180,7 @@ class Reconciler:
 
         if sweep is None or sweep["metadata"].get("deletionTimestamp"):
             # The sweep is gone: its Jobs are being garbage-collected; let them go.
-            for memory in (self._created, self._logs, self._released_jobs, self._released_pods):
+            for memory in (self._created, self._logs, self._released_jobs, self._released_pods, self._denied):
                 memory.pop(key, None)
             for job in jobs:
                 meta = job["metadata"]
@@ -197,7 +200,9 @@ class Reconciler:
         if logs:  # only the logs of pods still watched: an ended run's log is not read again
             watched = {p["metadata"]["name"] for run_pods in pods_by_run.values() for p in run_pods}
             self._logs[key] = {name: log for name, log in logs.items() if name in watched}
-        decision = reconcile.decide(sweep, observed)
+        denied = self._denied.get(key)
+        holding = denied[2] if denied is not None and time.monotonic() < denied[1] else None
+        decision = reconcile.decide(sweep, observed, permission_denied=holding)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "Pass of %s/%s: %s -> %s",
@@ -291,7 +296,8 @@ class Reconciler:
             results = await asyncio.gather(
                 *(cluster.create_job(namespace, a.job) for a in creations), return_exceptions=True
             )
-            rejected = next((r for r in results if isinstance(r, Rejected)), None)
+            forbidden = next((r for r in results if isinstance(r, Forbidden)), None)
+            rejected = next((r for r in results if isinstance(r, Rejected) and r is not forbidden), None)
             for result in results:
                 if isinstance(result, BaseException) and not isinstance(result, Rejected):
                     raise result
@@ -301,9 +307,15 @@ class Reconciler:
                     pending = slim.job(action.job)
                     pending["metadata"]["ownerUid"] = sweep["metadata"].get("uid")
                     self._created.setdefault(key, {})[action.name] = pending
-            if rejected is not None:
+            if forbidden is not None:
+                # Not the template's fault: the operator lacks a permission. Say so, and retry.
+                self._deny(key, sweep, forbidden.message)
+                decision = reconcile.decide(sweep, observed, permission_denied=forbidden.message)
+            elif rejected is not None:
                 # The API server refused the run's Job: say so in the status, start nothing more.
                 decision = reconcile.decide(sweep, observed, template_error=rejected.message)
+            elif any(r is True for r in results) and self._denied.pop(key, None) is not None:
+                logger.info("Sweep %s/%s: runs start again (Job creation is permitted)", *key)
 
         for event in decision.of(reconcile.Event):
             # Events are posted in the background: a reconcile never waits on them.
@@ -351,6 +363,25 @@ class Reconciler:
         if pods:
             self._released_pods.setdefault(key, set()).update(pods)
         return decision
+
+    def _deny(self, key: Key, sweep: Mapping[str, Any], message: str) -> None:
+        """Holds the sweep's Job creations back for a growing delay, then tries again."""
+        failures = self._denied.get(key, (0, 0.0, ""))[0] + 1
+        delay = reconcile.permission_retry_delay(failures)
+        self._denied[key] = (failures, time.monotonic() + delay, message)
+        logger.warning(
+            "Sweep %s/%s: permission denied creating its Jobs (403: %s); grant the operator create on "
+            "jobs and update on sweeps/finalizers; retrying in %g s",
+            key[0],
+            sweep["metadata"]["name"],
+            message,
+            delay,
+        )
+        self.start_background(self._schedule_later(key, delay))
+
+    async def _schedule_later(self, key: Key, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.schedule(key)
 
     async def _record(self, namespace: str, action: RecordRun) -> None:
         assert self.cluster is not None

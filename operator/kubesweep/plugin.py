@@ -149,6 +149,7 @@ def status_text(sweep: dict[str, Any], records: Sequence[dict[str, Any]]) -> str
         lines.append(
             f"  Best: {best.get('name')} {_metric_text(best.get('metric'))} {json.dumps(best.get('parameters', {}))}"
         )
+    lines.extend(parameter_lines(sweep))
     lines.append("")
     rows = [
         [r["name"], r["state"], _metric_text(r["metric"]), json.dumps(r["parameters"], separators=(",", ":"))]
@@ -163,6 +164,29 @@ def status_text(sweep: dict[str, Any], records: Sequence[dict[str, Any]]) -> str
             f"{folded.get('crashed', 0)} crashed, {folded.get('killed', 0)} killed)"
         )
     return "\n".join(lines)
+
+
+def parameter_lines(sweep: dict[str, Any]) -> list[str]:
+    """What each parameter samples from, inferred distributions included: `min: 0.0` reads back
+    from the API server as `0`, and bare integers mean int_uniform."""
+    from kubesweep.search import space
+
+    parameters = (sweep.get("spec") or {}).get("parameters") or {}
+    try:
+        described = space.descriptions(parameters)
+    except space.SearchSpaceError as exc:
+        return [f"  Parameters: invalid: {exc}"]
+    return ["  Parameters:", *(f"    {d}" for d in described)]
+
+
+def search_space(sweep: dict[str, Any]) -> dict[str, str]:
+    """Each parameter's distribution by path, for -o json|yaml; empty when the spec is invalid."""
+    from kubesweep.search import space
+
+    try:
+        return space.distributions((sweep.get("spec") or {}).get("parameters") or {})
+    except space.SearchSpaceError:
+        return {}
 
 
 def dump(data: Any, output: str) -> str:
@@ -340,6 +364,7 @@ def run_command(args: argparse.Namespace, out: Callable[[str], None]) -> int:
                 dump(
                     {
                         "sweep": sweep["metadata"]["name"],
+                        "parameters": search_space(sweep),
                         "status": sweep.get("status") or {},
                         "runs": records,
                     },

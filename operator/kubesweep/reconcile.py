@@ -260,6 +260,28 @@ RELEASES_PER_PASS = 200
 # Condition reasons a resumed sweep does not clear by itself.
 TEMPLATE_REJECTED = "TemplateRejected"
 INVALID_SPEC = "InvalidSpec"
+# The API server refused to create a run's Job for lack of permission: the sweep keeps its phase
+# and the operator retries, with a backoff of PERMISSION_RETRY_FIRST doubling to _MAX seconds.
+PERMISSION_DENIED = "PermissionDenied"
+PERMISSION_RETRY_FIRST = 1.0
+PERMISSION_RETRY_MAX = 60.0
+# The event that says, when a sweep starts, which distribution each parameter samples from.
+SEARCH_SPACE = "SearchSpace"
+
+
+def permission_retry_delay(failures: int) -> float:
+    """Seconds before creating Jobs again after `failures` refusals in a row for lack of permission."""
+    return min(PERMISSION_RETRY_FIRST * 2 ** max(failures - 1, 0), PERMISSION_RETRY_MAX)
+
+
+def permission_denied_message(server_message: str) -> str:
+    """The API server's refusal, and the permission a cluster admin grants to fix it."""
+    return (
+        f"The API server refused to create the run's Job: {server_message}. The operator's service "
+        "account needs create on jobs (batch) and update on sweeps/finalizers (kubesweep.io), which "
+        "the OwnerReferencesPermissionEnforcement admission plugin checks (see the chart's RBAC, "
+        "docs/install.md); runs start by themselves once it is granted"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,11 +319,14 @@ def decide(
     *,
     now: str | None = None,
     template_error: str | None = None,
+    permission_denied: str | None = None,
 ) -> Decision:
     """Everything the operator does to one sweep in one pass.
 
     `observed` are the runs read from the sweep's Jobs and pods; `template_error` is the API
-    server's message when it rejected a run's Job in this pass.
+    server's message when it rejected a run's Job in this pass; `permission_denied` its message
+    when it refused to create one for lack of permission (in this pass, or in an earlier one
+    whose retry is not due yet): no run starts, and the sweep keeps running, saying why.
     """
     now = now or _now()
     meta = sweep.get("metadata", {})
@@ -334,6 +359,12 @@ def decide(
     except InvalidSweep as exc:
         p.actions.append(Event("Warning", INVALID_SPEC, str(exc)))
         return finish(Phase.CRASHED, INVALID_SPEC, str(exc), None)
+
+    if not old_status.get("startTime"):
+        # The sweep starts (no pass has written its status yet; a restart does not repeat
+        # this): say what each parameter samples from, so that a range the API server turned
+        # into integers (0.0 is stored as 0) shows before its runs do.
+        p.actions.append(Event("Normal", SEARCH_SPACE, search.describe(spec.parameters)))
 
     state = State(spec.state)
     if spec.early_terminate is not None and spec.metric is not None:
@@ -470,6 +501,19 @@ def decide(
             history.append(search.Trial(number=next_number, parameters=parameters, state="Pending"))
             active.append(run)
 
+    creations = [a for a in p.actions if isinstance(a, CreateRun)]
+    if permission_denied is not None and creations:
+        # Nothing is wrong with the sweep: keep its phase, say why no run starts (a Warning
+        # event only as the condition appears), and let the operator retry.
+        for action in creations:
+            p.runs.pop(action.name, None)
+        p.actions = [a for a in p.actions if not isinstance(a, CreateRun)]
+        message = permission_denied_message(permission_denied)
+        ready_before = next((c for c in conditions_before if c.get("type") == "Ready"), {})
+        if ready_before.get("reason") != PERMISSION_DENIED:
+            p.actions.append(Event("Warning", PERMISSION_DENIED, message))
+        return finish(Phase.RUNNING, PERMISSION_DENIED, message, spec)
+
     if done_reason is not None:
         reason, message = done_reason
         if active:
@@ -575,7 +619,7 @@ def _finish(
     kept = _fold(in_status, p.folded, spec, best)  # after counting: folded runs are in all_runs
 
     settled = phase in api.SETTLED_PHASES
-    problem = reason in (INVALID_SPEC, TEMPLATE_REJECTED) or phase == Phase.FAILED
+    problem = reason in (INVALID_SPEC, TEMPLATE_REJECTED, PERMISSION_DENIED) or phase == Phase.FAILED
     conditions = [
         _condition(
             conditions_before, "Ready", not problem, reason if problem else "Reconciled",
@@ -601,7 +645,8 @@ def _finish(
             if best is not None and spec is not None
             else old_status.get("bestRun")
         ),
-        "startTime": old_status.get("startTime") or now,
+        # A sweep whose spec is invalid has not started: its first valid pass starts it.
+        "startTime": old_status.get("startTime") or (now if spec is not None else None),
         "completionTime": (old_status.get("completionTime") or now) if settled else None,
         "recordedRuns": [
             {

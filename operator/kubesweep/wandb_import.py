@@ -2,8 +2,9 @@
 
 Keys are mapped to the CRD's camelCase (`run_cap` -> `runCap`, `early_terminate.min_iter` ->
 `earlyTerminate.minIter`); `program`, `command` and W&B's command macros become the run's
-container command and args. Keys with no meaning on Kubernetes are reported, never dropped
-silently.
+container command and args. Every parameter gets its distribution written out, as W&B infers
+it from the file's types (the API server keeps `min: 0.0` as `0`). Keys with no meaning on
+Kubernetes are reported, never dropped silently.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kubesweep import api
+from kubesweep.search import space
 
 TOP_LEVEL = {"method", "metric", "parameters", "run_cap", "early_terminate", "program", "command", "name"}
 IGNORED_WITH_REASON = {
@@ -74,9 +76,23 @@ def _parameters(parameters: Any, path: str, warnings: list[str]) -> Any:
                 f"{field}: {kind} (min/max as exponents) rewritten as {kind}_values "
                 f"with min {new_low:.6g} and max {new_high:.6g}, the same distribution"
             )
+        elif isinstance(spec, Mapping) and kind is None:
+            out[name] = _with_distribution(spec, name, field, warnings)
         else:
             out[name] = copy.deepcopy(spec)
     return out
+
+
+def _with_distribution(spec: Mapping[str, Any], name: str, field: str, warnings: list[str]) -> Any:
+    """The parameter with the distribution W&B infers from this file's types, written out: the
+    API server stores `min: 0.0` as `0`, and inferred from that, a continuous range would become
+    int_uniform."""
+    try:
+        kind = space.infer_kind(name, spec)
+    except space.SearchSpaceError as exc:
+        warnings.append(f"{field}: {exc.message}; kept as it is")
+        return copy.deepcopy(spec)
+    return {"distribution": kind, **copy.deepcopy(dict(spec))}
 
 
 def _name(config: dict[str, Any], name: str | None) -> str:

@@ -61,6 +61,9 @@ VALUE_SETS: dict[str, list[str]] = {
 ALLOWED: dict[tuple[str, str], set[str]] = {
     ("kubesweep.io", "sweeps"): {"get", "list", "watch"},
     ("kubesweep.io", "sweeps/status"): {"get", "patch"},
+    # Never requested: the OwnerReferencesPermissionEnforcement admission plugin (OpenShift's
+    # default) asks for it when a Job is created with blockOwnerDeletion on its Sweep owner.
+    ("kubesweep.io", "sweeps/finalizers"): {"update"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "patch"},
     ("", "pods"): {"get", "list", "watch", "patch", "deletecollection"},
     ("", "pods/log"): {"get"},
@@ -264,6 +267,29 @@ def test_rbac_has_no_wildcard_and_nothing_the_operator_does_not_use(source: str)
     # ... and nothing it needs is missing.
     peering = {"ha": "clusterkopfpeerings", "ha-namespaced": "kopfpeerings"}.get(source)
     assert granted(objects) == expected_grants(peering)
+
+
+@pytest.mark.parametrize("source", [*sorted(VALUE_SETS), "kustomize"])
+def test_jobs_owned_with_block_owner_deletion_may_be_created_under_owner_reference_enforcement(
+    source: str,
+) -> None:
+    """OwnerReferencesPermissionEnforcement refuses (403) to create an object whose
+    ownerReference has blockOwnerDeletion unless its creator may update the owner's
+    finalizers; a run's Job is owned that way by its Sweep."""
+    from kubesweep import runs
+
+    sweep = {
+        "metadata": {"name": "s", "namespace": "ml", "uid": "u"},
+        "spec": {"template": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}}},
+    }
+    owners = runs.render_job(sweep, 1, {})["metadata"]["ownerReferences"]
+    blocking = [o for o in owners if o.get("blockOwnerDeletion")]
+    assert blocking, "a run's Job keeps its Sweep from being deleted before it (foreground deletion)"
+    objects = kustomized() if source == "kustomize" else render(VALUE_SETS[source])
+    for owner in blocking:
+        group = owner["apiVersion"].split("/")[0]
+        assert owner["kind"] == "Sweep" and group == "kubesweep.io"
+        assert "update" in granted(objects).get((group, "sweeps/finalizers"), set())
 
 
 @pytest.mark.parametrize(

@@ -97,3 +97,15 @@ def test_design_example_is_a_valid_spec() -> None:
     assert (
         parsed.run_cap == 50 and parsed.early_terminate is not None and parsed.early_terminate.min_iter == 3
     )
+
+
+def test_kubectl_explain_says_what_integers_infer_and_how_to_ask_for_a_continuous_range() -> None:
+    schema = crd.render()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    parameters = schema["properties"]["spec"]["properties"]["parameters"]
+    for description in (
+        parameters["description"],
+        parameters["additionalProperties"]["properties"]["distribution"]["description"],
+    ):
+        assert "int_uniform" in description and "0.0" in description, description
+        assert "uniform" in description.replace("int_uniform", ""), description
+    assert "distribution: uniform" in parameters["description"]

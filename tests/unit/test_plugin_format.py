@@ -104,3 +104,32 @@ def test_status_says_how_many_older_runs_are_folded_and_how_they_ended() -> None
     text = plugin.status_text(folded, plugin.run_records(folded, JOBS))
     assert "older runs 1-3" in text and "2 finished, 1 failed" in text
     assert "older runs" not in plugin.status_text(sweep(), plugin.run_records(sweep(), JOBS))
+
+
+def test_status_shows_each_parameter_with_its_distribution_and_calls_out_inferred_integers() -> None:
+    s = sweep()
+    s["spec"]["parameters"] = {  # type: ignore[index]
+        "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 0.1},
+        "dropout": {"min": 0, "max": 1},  # `min: 0.0, max: 1.0` as the API server stores it
+        "momentum": {"distribution": "uniform", "min": 0, "max": 1},
+    }
+    text = plugin.status_text(s, plugin.run_records(s, JOBS))
+    assert (
+        "  Parameters:\n"
+        "    lr: log_uniform_values [1e-05, 0.1]\n"
+        "    dropout: int_uniform [0, 1] (integers: write distribution: uniform for a continuous range)\n"
+        "    momentum: uniform [0, 1]\n"
+    ) in text
+    assert plugin.search_space(s) == {
+        "lr": "log_uniform_values",
+        "dropout": "int_uniform",
+        "momentum": "uniform",
+    }
+
+
+def test_status_says_when_the_parameters_are_invalid() -> None:
+    s = sweep()
+    s["spec"]["parameters"] = {"x": {"min": 0}}  # type: ignore[index]
+    assert plugin.parameter_lines(s) == [
+        "  Parameters: invalid: spec.parameters.x: a range needs both min and max; max is missing"
+    ]

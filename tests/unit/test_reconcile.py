@@ -331,3 +331,74 @@ def test_a_released_run_keeps_its_hyperband_values_and_later_runs_are_judged_aga
     worse = run(2, RunState.RUNNING, {"x": 0.9}, steps=((1, {"loss": 3.0}), (2, {"loss": 2.0})))
     later = decide(sweep(status=first.status, **spec), [worse])
     assert [(r.name, '"earlyStopped":true' in r.result) for r in later.of(RecordRun)] == [("s-0002", True)]
+
+
+def test_the_search_space_is_told_once_when_the_sweep_starts() -> None:
+    parameters = {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 0.1},
+        "batch_size": {"values": [32, 64, 128]},
+        "x": {"min": 0, "max": 1},  # `min: 0.0, max: 1.0` as the API server stores it
+    }
+    first = decide(sweep(method="random", parameters=parameters), [])
+    told = [e for e in first.of(reconcile.Event) if e.reason == "SearchSpace"]
+    assert told == [
+        reconcile.Event(
+            "Normal",
+            "SearchSpace",
+            "lr: log_uniform_values [1e-05, 0.1], batch_size: categorical [32, 64, 128], "
+            "x: int_uniform [0, 1] (integers: write distribution: uniform for a continuous range)",
+        )
+    ]
+    # Not at later passes, nor after a restart: the status says the sweep has started.
+    later = decide(sweep(method="random", parameters=parameters, status=first.status), [])
+    assert [e for e in later.of(reconcile.Event) if e.reason == "SearchSpace"] == []
+
+
+def test_a_sweep_whose_first_spec_is_invalid_tells_its_search_space_once_fixed() -> None:
+    invalid = decide(sweep(method="bayes", metric=None), [])
+    assert invalid.phase == Phase.CRASHED and invalid.status["startTime"] is None
+    assert [e for e in invalid.of(reconcile.Event) if e.reason == "SearchSpace"] == []
+    fixed = decide(sweep(generation=2, status=invalid.status), [])
+    assert [e.message for e in fixed.of(reconcile.Event) if e.reason == "SearchSpace"] == [
+        "a: categorical [1, 2], b: categorical [x, y, z]"
+    ]
+    assert fixed.status["startTime"] == NOW
+
+
+FORBIDDEN = (
+    'jobs.batch "s-0001" is forbidden: cannot set blockOwnerDeletion if an ownerReference refers to a '
+    "resource you can't set finalizers on"
+)
+
+
+def test_a_permission_denied_keeps_the_sweep_running_and_says_which_permission_is_missing() -> None:
+    d = decide(sweep(), [], permission_denied=FORBIDDEN)
+    assert d.phase == Phase.RUNNING and created(d) == []
+    ready = next(c for c in d.status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "PermissionDenied")
+    assert FORBIDDEN in ready["message"] and "update on sweeps/finalizers" in ready["message"]
+    warnings = [e for e in d.of(reconcile.Event) if e.type == "Warning"]
+    assert [(e.reason, e.message) for e in warnings] == [("PermissionDenied", ready["message"])]
+    # While the retry waits, passes say the same and warn no more.
+    waiting = decide(sweep(status=d.status), [], permission_denied=FORBIDDEN)
+    assert waiting.phase == Phase.RUNNING and created(waiting) == []
+    assert [e for e in waiting.of(reconcile.Event) if e.type == "Warning"] == []
+    assert (
+        next(c for c in waiting.status["conditions"] if c["type"] == "Ready")["reason"] == "PermissionDenied"
+    )
+    # Granted: the same spec (no new generation) starts its runs.
+    granted = decide(sweep(status=waiting.status), [])
+    assert granted.phase == Phase.RUNNING and len(created(granted)) == 2
+    assert next(c for c in granted.status["conditions"] if c["type"] == "Ready")["status"] == "True"
+
+
+def test_a_permission_denied_holds_nothing_back_but_new_runs() -> None:
+    active = [run(1, RunState.RUNNING, {"a": 1, "b": "x"}), run(2, RunState.RUNNING, {"a": 1, "b": "y"})]
+    d = decide(sweep(), active, permission_denied=FORBIDDEN)  # parallelism is full: nothing to create
+    assert next(c for c in d.status["conditions"] if c["type"] == "Ready")["status"] == "True"
+    paused = decide(sweep(state="paused"), [], permission_denied=FORBIDDEN)
+    assert paused.phase == Phase.PAUSED
+
+
+def test_permission_retries_back_off_from_1_s_doubling_to_60_s() -> None:
+    assert [reconcile.permission_retry_delay(n) for n in range(1, 10)] == [1, 2, 4, 8, 16, 32, 60, 60, 60]

@@ -236,3 +236,31 @@ def test_a_grid_of_a_billion_points_costs_nothing_up_front() -> None:
 
 def test_the_public_api_is_what_reconcile_uses() -> None:
     assert set(search.__all__) >= {"Trial", "SearchSpaceError", "validate", "suggest", "hyperband_to_stop"}
+
+
+def test_a_summary_names_each_distribution_and_calls_out_integers_inferred_from_a_range() -> None:
+    parameters = {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 0.1},
+        "batch_size": {"values": [32, 64, 128]},
+        # What the API server keeps of `min: 0.0, max: 1.0`.
+        "x": {"min": 0, "max": 1},
+        "y": {"distribution": "int_uniform", "min": 0, "max": 9},
+        "opt": {
+            "parameters": {
+                "name": {"value": "adam"},
+                "momentum": {"distribution": "q_uniform", "min": 0, "max": 1, "q": 0.1},
+            }
+        },
+    }
+    assert search.describe(parameters) == (
+        "lr: log_uniform_values [1e-05, 0.1], batch_size: categorical [32, 64, 128], "
+        "x: int_uniform [0, 1] (integers: write distribution: uniform for a continuous range), "
+        "y: int_uniform [0, 9], opt.name: constant adam, opt.momentum: q_uniform [0, 1] q=0.1"
+    )
+
+
+def test_a_summary_of_many_values_stays_short() -> None:
+    assert (
+        search.describe({"seed": {"values": list(range(100))}})
+        == "seed: categorical [0, 1, 2, 3, 4, ... 100 values]"
+    )

@@ -32,7 +32,10 @@ def test_keys_are_mapped_to_camel_case_and_the_command_to_the_container() -> Non
     assert spec["runCap"] == 30
     # W&B fills strict in as true: the imported sweep says so, as kubesweep defaults to false.
     assert spec["earlyTerminate"] == {"type": "hyperband", "minIter": 3, "eta": 2, "strict": True}
-    assert spec["parameters"] == WANDB["parameters"]
+    assert spec["parameters"] == {
+        "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1e-1},
+        "optimizer": {"distribution": "categorical", "values": ["adam", "sgd"]},
+    }
     container = spec["template"]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "ghcr.io/me/train:1"
     assert container["command"] == ["python", "train.py", "--epochs=10", "${args}"]
@@ -109,3 +112,73 @@ def test_unsupported_macros_fall_back_to_args_with_a_warning() -> None:
     container = manifest["spec"]["template"]["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["python", "t.py", "${args}"]
     assert warnings == ["${args_json_file}: not supported; using ${args}"]
+
+
+def as_the_api_server_stores_it(value: Any) -> Any:
+    """JSON as etcd keeps it: a whole-number float comes back as an integer (0.0 as 0)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: as_the_api_server_stores_it(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_the_api_server_stores_it(v) for v in value]
+    return value
+
+
+WHOLE_FLOATS = """
+method: random
+program: train.py
+parameters:
+  dropout: {min: 0.0, max: 1.0}
+  layers: {min: 1, max: 8}
+  momentum: {distribution: q_uniform, min: 0.0, max: 1.0, q: 0.1}
+  lr: {distribution: log_uniform_values, min: 0.0001, max: 1.0}
+  optimizer: {values: [adam, sgd]}
+  epochs: {value: 10}
+  inner:
+    parameters:
+      scale: {min: 1.0, max: 10.0}
+"""
+
+
+def test_every_parameter_gets_its_distribution_so_whole_number_floats_stay_continuous() -> None:
+    import yaml
+
+    from kubesweep.search.space import parse
+
+    manifest, warnings = wandb_import.convert(yaml.safe_load(WHOLE_FLOATS), image="i")
+    assert warnings == []
+    stored = as_the_api_server_stores_it(manifest["spec"])
+    assert stored["parameters"]["dropout"] == {"distribution": "uniform", "min": 0, "max": 1}
+    kinds = {p.path: p.kind for p in parse(reconcile.parse_spec(stored).parameters)}
+    assert kinds == {
+        "dropout": "uniform",
+        "layers": "int_uniform",
+        "momentum": "q_uniform",
+        "lr": "log_uniform_values",
+        "optimizer": "categorical",
+        "epochs": "constant",
+        "inner.scale": "uniform",
+    }
+
+
+def test_kubectl_sweep_import_wandb_prints_the_distributions(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    from kubesweep import plugin
+
+    path = tmp_path / "sweep.yaml"
+    path.write_text(WHOLE_FLOATS)
+    assert plugin.main(["import-wandb", str(path), "--image", "i"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["spec"]["parameters"]["dropout"]["distribution"] == "uniform"
+    assert printed["spec"]["parameters"]["inner"]["parameters"]["scale"]["distribution"] == "uniform"
+
+
+def test_a_parameter_whose_type_cannot_be_inferred_is_kept_with_a_warning() -> None:
+    config = {"method": "random", "program": "t.py", "parameters": {"x": {"min": 0.0}}}
+    manifest, warnings = wandb_import.convert(config, image="i")
+    assert manifest["spec"]["parameters"] == {"x": {"min": 0.0}}
+    assert warnings == ["parameters.x: a range needs both min and max; max is missing; kept as it is"]

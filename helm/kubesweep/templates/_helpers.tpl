@@ -48,6 +48,11 @@ kubesweep
 - apiGroups: ["kubesweep.io"]
   resources: ["sweeps/status"]
   verbs: ["get", "patch"]
+# Never requested: the OwnerReferencesPermissionEnforcement admission plugin (on by default on
+# OpenShift) refuses a Job whose ownerReference blocks its Sweep's deletion without it.
+- apiGroups: ["kubesweep.io"]
+  resources: ["sweeps/finalizers"]
+  verbs: ["update"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["get", "list", "watch", "create", "patch"]

@@ -16,6 +16,7 @@ __all__ = [
     "RunState",
     "SearchSpaceError",
     "Trial",
+    "describe",
     "grid_positions",
     "grid_size",
     "hyperband_bands",
@@ -59,6 +60,11 @@ def validate(method: str, parameters: Mapping[str, Any]) -> None:
         raise SearchSpaceError(
             "spec.parameters", "bayes needs at least one parameter to search, not only constant values"
         )
+
+
+def describe(parameters: Mapping[str, Any]) -> str:
+    """Each parameter with the distribution it samples from, for a person (an event, the plugin)."""
+    return space.summary(parameters)
 
 
 def grid_size(parameters: Mapping[str, Any]) -> int:

@@ -6,6 +6,7 @@ nested under `parameters`), each with one distribution. Values stay plain JSON.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
@@ -68,6 +69,8 @@ class Param:
     path: str  # dotted, for nested parameters
     kind: str
     config: Mapping[str, Any]  # the keys of `kind`, defaults filled
+    # No `distribution` in the spec: `kind` is W&B's inference from the values' types.
+    inferred: bool = dataclasses.field(default=False, compare=False)
 
     @property
     def field(self) -> str:
@@ -183,6 +186,11 @@ def _check_param(path: str, kind: str, config: dict[str, Any]) -> None:
 
 def parse(parameters: Mapping[str, Any], prefix: str = "") -> list[Param]:
     """The flat, validated parameters, sorted by path (W&B's grid order)."""
+    return sorted(_parse(parameters, prefix), key=lambda p: p.path)
+
+
+def _parse(parameters: Mapping[str, Any], prefix: str) -> list[Param]:
+    """The flat, validated parameters in the order the spec gives them."""
     if not isinstance(parameters, Mapping) or not parameters:
         raise SearchSpaceError(
             f"{PREFIX}{'.' + prefix.rstrip('.') if prefix else ''}", "needs at least one parameter"
@@ -197,13 +205,73 @@ def parse(parameters: Mapping[str, Any], prefix: str = "") -> list[Param]:
             others = sorted(k for k in spec if k != "parameters")
             if others:
                 raise SearchSpaceError(field, f"nested parameters cannot also have {', '.join(others)}")
-            out.extend(parse(spec["parameters"], f"{path}."))
+            out.extend(_parse(spec["parameters"], f"{path}."))
             continue
         kind = infer_kind(path, spec)
         config = _check_keys(field, kind, spec)
         _check_param(path, kind, config)
-        out.append(Param(path, kind, config))
-    return sorted(out, key=lambda p: p.path)
+        out.append(Param(path, kind, config, inferred=spec.get("distribution") is None))
+    return out
+
+
+# The arguments shown for each distribution after its name, by describe().
+_SHOWN: dict[str, tuple[str, ...]] = {
+    "q_uniform": ("q",),
+    "q_log_uniform_values": ("q",),
+    "normal": ("mu", "sigma"),
+    "q_normal": ("mu", "sigma", "q"),
+    "log_normal": ("mu", "sigma"),
+    "q_log_normal": ("mu", "sigma", "q"),
+    "beta": ("a", "b"),
+    "q_beta": ("a", "b", "q"),
+}
+SHOWN_VALUES = 6
+# Said beside an int_uniform inferred from bare integers: the API server stores 0.0 as 0, so a
+# range meant to be continuous reads back as integers.
+INTEGER_HINT = "(integers: write distribution: uniform for a continuous range)"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int | str):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def describe(param: Param) -> str:
+    """One parameter as a person reads it: `lr: log_uniform_values [1e-05, 0.1]`."""
+    kind = param.kind
+    if kind == "constant":
+        detail = _text(param["value"])
+    elif kind == "categorical":
+        values = [_text(v) for v in param["values"]]
+        if len(values) > SHOWN_VALUES:
+            values = [*values[: SHOWN_VALUES - 1], f"... {len(values)} values"]
+        detail = f"[{', '.join(values)}]"
+    elif "min" in param.config:
+        detail = f"[{_text(param['min'])}, {_text(param['max'])}]"
+    else:
+        detail = ""
+    extra = " ".join(f"{k}={_text(param[k])}" for k in _SHOWN.get(kind, ()))
+    hint = INTEGER_HINT if kind == "int_uniform" and param.inferred else ""
+    return " ".join(part for part in (f"{param.path}: {kind}", detail, extra, hint) if part)
+
+
+def descriptions(parameters: Mapping[str, Any]) -> list[str]:
+    """Every parameter with the distribution it samples from, in the spec's order."""
+    return [describe(p) for p in _parse(parameters, "")]
+
+
+def distributions(parameters: Mapping[str, Any]) -> dict[str, str]:
+    """Every parameter's distribution by its (dotted) path, in the spec's order."""
+    return {p.path: p.kind for p in _parse(parameters, "")}
+
+
+def summary(parameters: Mapping[str, Any]) -> str:
+    return ", ".join(descriptions(parameters))
 
 
 def nest(flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,130 @@
+"""A 403 on Job creation (RBAC, or OwnerReferencesPermissionEnforcement without update on
+sweeps/finalizers) is a permission error, not a template error: the sweep keeps running with a
+PermissionDenied condition, a Warning event and a WARNING log line, and recovers by itself once
+the permission is there. The 403 is injected with the emulator's fault DSL (kmock)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Kube, Operator, python_run, released_jobs, result_of, wait_for
+
+pytestmark = pytest.mark.integration
+
+REFUSAL = (
+    'jobs.batch "granted-0001" is forbidden: cannot set blockOwnerDeletion if an ownerReference refers '
+    "to a resource you can't set finalizers on: , <nil>"
+)
+
+
+class Refusal:
+    """The operator's Job creates in one namespace answered 403, as the real API server answers
+    them under OwnerReferencesPermissionEnforcement, until `lift()`."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.on = True
+        self.refused = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, request: Any) -> bool:
+        agent = request.headers.get("User-Agent") or ""
+        method = str(getattr(request.method, "value", request.method)).upper()
+        hit = (
+            self.on
+            and agent.startswith("kubesweep-operator")
+            and method == "POST"
+            and request.url.path.endswith(f"/namespaces/{self.namespace}/jobs")
+        )
+        if hit:
+            with self.lock:
+                self.refused += 1
+        return hit
+
+    def lift(self) -> None:
+        self.on = False
+
+
+def forbidden(message: str) -> dict[str, Any]:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": "Forbidden",
+        "details": {"group": "batch", "kind": "jobs"},
+        "code": 403,
+    }
+
+
+def ready(sweep: dict[str, Any]) -> dict[str, Any]:
+    return next((c for c in sweep.get("status", {}).get("conditions") or [] if c["type"] == "Ready"), {})
+
+
+def test_a_forbidden_job_create_is_reported_as_such_and_the_sweep_recovers_once_permitted(
+    sandbox: Any, kube: Kube, tmp_path: Path
+) -> None:
+    op = Operator(Path(sandbox.kubeconfig_path), tmp_path / "operator.log", namespaces="pd-*")
+    ns = kube.namespace("pd")
+    refusal = Refusal(ns)
+    sandbox.emulator[refusal] << 403 << forbidden(REFUSAL)
+    spec = {
+        "method": "grid",
+        "parallelism": 2,
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"g": {"values": [1, 2, 3]}},
+        "template": python_run("print('loss=1')"),
+    }
+    kube.create_sweep(ns, "granted", spec)
+    op.start()
+    try:
+        denied = wait_for(
+            lambda: (s := kube.sweep(ns, "granted")) and ready(s).get("reason") == "PermissionDenied" and s,
+            30,
+            "the PermissionDenied condition",
+            lambda: kube.sweep(ns, "granted").get("status"),
+        )
+        # Running, not a terminal Crashed: nothing is wrong with the sweep.
+        assert denied["status"]["phase"] == "Running"
+        message = ready(denied)["message"]
+        assert ready(denied)["status"] == "False"
+        assert REFUSAL in message and "update on sweeps/finalizers" in message
+        assert "TemplateRejected" not in str(denied["status"]["conditions"])
+
+        def warnings() -> list[Any]:
+            events = kube.core.list_namespaced_event(ns).items
+            return [e for e in events if e.type == "Warning" and e.reason == "PermissionDenied"]
+
+        event = wait_for(warnings, 10, "a PermissionDenied Warning event")[0]
+        assert REFUSAL in event.message
+        line = wait_for(
+            lambda: next((ln for ln in op.log.splitlines() if "permission denied" in ln), None),
+            10,
+            "the operator's log line",
+        )
+        assert "WARNING" in line and f"{ns}/granted" in line and "sweeps/finalizers" in line
+
+        # It retries by itself (the first retry after 1 s), and backs off rather than hammering.
+        wait_for(lambda: refusal.refused >= 4, 15, "a retry of the refused creates")
+        assert kube.jobs(ns, "granted") == []
+        assert len(warnings()) == 1  # one event as the condition appears, not one per retry
+    finally:
+        refusal.lift()
+    try:
+        # The permission is granted: the same spec (no change, no new generation) runs.
+        sweep = kube.wait_phase(ns, "granted", "Finished", timeout=90)
+        assert sweep["metadata"]["generation"] == 1
+        assert ready(sweep)["status"] == "True"
+        jobs = released_jobs(kube, ns, "granted")
+        assert sorted(j["metadata"]["name"] for j in jobs) == [f"granted-{i:04d}" for i in (1, 2, 3)]
+        assert all(result_of(j)["state"] == "Finished" for j in jobs)
+    finally:
+        op.stop()
+    # 1 s, 2 s, 4 s...: a handful of attempts (two creates each), not a hot loop.
+    assert refusal.refused <= 2 * 8
+    assert "Traceback" not in op.log
