@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
 import kopf
@@ -243,7 +243,8 @@ class Reconciler:
         run = runs.observe(job, pods)
         if run.recorded or not pods:
             return run
-        latest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+        latest = runs.latest_pod(pods)
+        assert latest is not None
         name = latest["metadata"]["name"]
         assert self.cluster is not None
         if run.needs_log:
@@ -271,15 +272,20 @@ class Reconciler:
         cluster = self.cluster
         namespace = key[0]
 
-        # Kills first: cancel must reach the pods before anything else.
+        # Killed runs' records and suspends first, then the kills: the Job controller's sync
+        # that the pods' deletion brings then sees each Job as we left it, so its status update
+        # does not conflict with our write (a 409 costs it a 1 s backoff, and the pods wait that
+        # long for it to remove their job-tracking finalizer). Pods deleted after the suspend do
+        # not count as the Job's failures, and a restart between the two finds the run recorded
+        # Killed on its Job (and its pods still alive, so the cancel deletes them again).
+        records = decision.of(reconcile.RecordRun)
+        await asyncio.gather(*(self._record(namespace, a) for a in records))
         await asyncio.gather(
             *(
-                cluster.delete_pods(namespace, a.label_selector, a.grace_period_seconds)
+                cluster.delete_pods(namespace, a.label_selector, a.grace_period_seconds, a.field_selector)
                 for a in decision.of(reconcile.DeletePods)
             )
         )
-        records = decision.of(reconcile.RecordRun)
-        await asyncio.gather(*(self._record(namespace, a) for a in records))
         for action in records:
             if '"state":"Killed"' in action.result:
                 metrics.RUNS_KILLED.inc()
@@ -338,7 +344,7 @@ class Reconciler:
         pods: list[str] = []
         for release, done in zip(releases, released, strict=True):
             if done:
-                self._released_jobs.setdefault(key, set()).add(release.name)
+                self.note_released(key, jobs=[release.name])
                 if not by_name[release.name]["metadata"].get("deletionTimestamp"):
                     pods.extend(p["metadata"]["name"] for p in pods_by_run.get(release.name, []))
         # Pods left behind by an earlier pass (a failed label, a restart): their runs are recorded.
@@ -348,9 +354,14 @@ class Reconciler:
                 pods.extend(p["metadata"]["name"] for p in run_pods)
         pods = list(dict.fromkeys(pods))
         await asyncio.gather(*(cluster.label_pod_recorded(namespace, p) for p in pods))
-        if pods:
-            self._released_pods.setdefault(key, set()).update(pods)
+        self.note_released(key, pods=pods)
         return decision
+
+    def note_released(self, key: Key, jobs: Iterable[str] = (), pods: Iterable[str] = ()) -> None:
+        """Jobs and pods we let go (labelled recorded): the status holds their runs."""
+        for names, memory in ((jobs, self._released_jobs), (pods, self._released_pods)):
+            if names := set(names):
+                memory.setdefault(key, set()).update(names)
 
     async def _record(self, namespace: str, action: RecordRun) -> None:
         assert self.cluster is not None
