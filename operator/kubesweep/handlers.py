@@ -363,6 +363,18 @@ class Reconciler:
             if names := set(names):
                 memory.setdefault(key, set()).update(names)
 
+    def wants_pass(self, key: Key, event: str, plural: str, name: str, labels: Mapping[str, str]) -> bool:
+        """Whether a watch event of a Job or pod needs a pass of its sweep. Not the DELETED of one
+        we let go: the label moved it out of the watch's selector, and the API server sends that
+        DELETED with the object as it was before the change (without kubesweep.io/recorded)."""
+        if event != "DELETED":
+            return True
+        names = (self._released_jobs if plural == "jobs" else self._released_pods).get(key)
+        if names is not None and name in names:
+            names.discard(name)  # the index has let it go too (kopf indexes before handlers)
+            return False
+        return api.LABEL_RECORDED not in labels
+
     async def _record(self, namespace: str, action: RecordRun) -> None:
         assert self.cluster is not None
         patch: dict[str, Any] = {"metadata": {"annotations": {api.ANNOTATION_RESULT: action.result}}}
@@ -430,11 +442,11 @@ async def on_sweep(**kwargs: Any) -> None:
 @kopf.on.event("", "v1", "pods", labels=RUN_LABELS)
 async def on_run_object(**kwargs: Any) -> None:
     RECONCILER.bind(**kwargs)
-    if kwargs.get("type") == "DELETED" and api.LABEL_RECORDED in kwargs["labels"]:
-        # We released it: the watch lets it go, and the status already holds its run (the
-        # sweep's next pass forgets the release once the index no longer shows it).
-        return
-    RECONCILER.schedule((kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]))
+    key = (kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP])
+    if RECONCILER.wants_pass(
+        key, kwargs.get("type") or "", kwargs["resource"].plural, kwargs["name"], kwargs["labels"]
+    ):
+        RECONCILER.schedule(key)
 
 
 async def _safety_net() -> None:
