@@ -336,9 +336,8 @@ def test_a_released_run_keeps_its_hyperband_values_and_later_runs_are_judged_aga
 
 
 def _job(number: int, params: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    meta = {"name": f"s-{number:04d}", "annotations": {api.ANNOTATION_RUN_NUMBER: str(number)}}
-    meta["annotations"][api.ANNOTATION_PARAMETERS] = json.dumps(params)
-    return {"metadata": meta, "spec": spec, "status": {}}
+    annotations = {api.ANNOTATION_RUN_NUMBER: str(number), api.ANNOTATION_PARAMETERS: json.dumps(params)}
+    return {"metadata": {"name": f"s-{number:04d}", "annotations": annotations}, "spec": spec, "status": {}}
 
 
 def _pod(phase: str, message: str | None = None) -> dict[str, Any]:
@@ -353,7 +352,8 @@ def test_cancel_in_the_second_before_the_job_is_complete_records_the_run_that_en
     # Run 1's pod exited 0 and its Job is not marked Complete yet; run 2 still runs.
     done = runs.observe(_job(1, {"a": 1, "b": "x"}), [_pod("Succeeded", "loss=0.5")])
     going = runs.observe(_job(2, {"a": 1, "b": "y"}), [_pod("Running")])
-    for spec in ({"state": "cancelled"}, {}):
+    specs: list[dict[str, Any]] = [{"state": "cancelled"}, {}]  # cancel; stop-run with its Job deleted
+    for spec in specs:
         stopped = replace(going, stop_requested=not spec)
         d = decide(sweep(**spec), [replace(done, stop_requested=not spec, deleting=not spec), stopped])
         assert [r.name for r in d.of(RecordRun)] == ["s-0002"]
