@@ -57,6 +57,21 @@ def _is_rejection(exc: ApiException) -> bool:
 
 
 USER_AGENT = "kubesweep-operator"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def release_patch(
+    finalizers: list[str], resource_version: str, *, recorded: bool = False, result: str | None = None
+) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7396) that releases a Job: the whole finalizer list less ours
+    (null when none is left), at the resourceVersion it was read at."""
+    remaining = [f for f in finalizers if f != api.JOB_FINALIZER]
+    meta: dict[str, Any] = {"finalizers": remaining or None, "resourceVersion": resource_version}
+    if recorded:
+        meta["labels"] = {api.LABEL_RECORDED: "true"}
+    if result is not None:
+        meta["annotations"] = {api.ANNOTATION_RESULT: result}
+    return {"metadata": meta}
 
 
 class Cluster:
@@ -104,6 +119,8 @@ class Cluster:
         return True
 
     async def patch_job(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        """A strategic merge patch (what the client sends for a dict): maps merge, and so do
+        lists with a merge strategy such as metadata.finalizers. Use it for maps and scalars."""
         await self._call("patch", self.batch.patch_namespaced_job, name, namespace, patch)
 
     async def release_job(
@@ -119,14 +136,19 @@ class Cluster:
         """Removes our finalizer, guarded by resourceVersion so no other finalizer is lost; with
         `recorded`, also labels the Job so our watch lets it go, and writes `result` on it.
         False when the Job changed meanwhile (its next event brings another pass)."""
-        remaining = [f for f in finalizers if f != api.JOB_FINALIZER]
-        meta: dict[str, Any] = {"finalizers": remaining or None, "resourceVersion": resource_version}
-        if recorded:
-            meta["labels"] = {api.LABEL_RECORDED: "true"}
-        if result is not None:
-            meta["annotations"] = {api.ANNOTATION_RESULT: result}
+        patch = release_patch(finalizers, resource_version, recorded=recorded, result=result)
         try:
-            await self.patch_job(namespace, name, {"metadata": meta})
+            # A JSON merge patch replaces the finalizer list whole (a strategic merge patch, the
+            # client's default for a dict, would merge it and keep ours beside any other one);
+            # the resourceVersion in it makes the server refuse it (409) if the list changed.
+            await self._call(
+                "patch",
+                self.batch.patch_namespaced_job,
+                name,
+                namespace,
+                patch,
+                _content_type=MERGE_PATCH,
+            )
         except Gone:
             return True
         except ApiException as exc:
@@ -142,7 +164,11 @@ class Cluster:
             await self._call("patch", self.core.patch_namespaced_pod, name, namespace, patch)
 
     async def delete_pods(
-        self, namespace: str, label_selector: str, grace_period_seconds: int | None
+        self,
+        namespace: str,
+        label_selector: str,
+        grace_period_seconds: int | None,
+        field_selector: str | None = None,
     ) -> None:
         body = client.V1DeleteOptions(grace_period_seconds=grace_period_seconds)
         await self._call(
@@ -150,6 +176,7 @@ class Cluster:
             self.core.delete_collection_namespaced_pod,
             namespace,
             label_selector=label_selector,
+            field_selector=field_selector,
             grace_period_seconds=grace_period_seconds,
             body=body,
         )

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from typing import Any
 
 import kopf
@@ -248,7 +248,8 @@ class Reconciler:
         run = runs.observe(job, pods)
         if run.recorded or not pods:
             return run
-        latest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
+        latest = runs.latest_pod(pods)
+        assert latest is not None
         name = latest["metadata"]["name"]
         assert self.cluster is not None
         if run.needs_log:
@@ -276,15 +277,20 @@ class Reconciler:
         cluster = self.cluster
         namespace = key[0]
 
-        # Kills first: cancel must reach the pods before anything else.
+        # Killed runs' records and suspends first, then the kills: the Job controller's sync
+        # that the pods' deletion brings then sees each Job as we left it, so its status update
+        # does not conflict with our write (a 409 costs it a 1 s backoff, and the pods wait that
+        # long for it to remove their job-tracking finalizer). Pods deleted after the suspend do
+        # not count as the Job's failures, and a restart between the two finds the run recorded
+        # Killed on its Job (and its pods still alive, so the cancel deletes them again).
+        records = decision.of(reconcile.RecordRun)
+        await asyncio.gather(*(self._record(namespace, a) for a in records))
         await asyncio.gather(
             *(
-                cluster.delete_pods(namespace, a.label_selector, a.grace_period_seconds)
+                cluster.delete_pods(namespace, a.label_selector, a.grace_period_seconds, a.field_selector)
                 for a in decision.of(reconcile.DeletePods)
             )
         )
-        records = decision.of(reconcile.RecordRun)
-        await asyncio.gather(*(self._record(namespace, a) for a in records))
         for action in records:
             if '"state":"Killed"' in action.result:
                 metrics.RUNS_KILLED.inc()
@@ -350,7 +356,7 @@ class Reconciler:
         pods: list[str] = []
         for release, done in zip(releases, released, strict=True):
             if done:
-                self._released_jobs.setdefault(key, set()).add(release.name)
+                self.note_released(key, jobs=[release.name])
                 if not by_name[release.name]["metadata"].get("deletionTimestamp"):
                     pods.extend(p["metadata"]["name"] for p in pods_by_run.get(release.name, []))
         # Pods left behind by an earlier pass (a failed label, a restart): their runs are recorded.
@@ -360,8 +366,7 @@ class Reconciler:
                 pods.extend(p["metadata"]["name"] for p in run_pods)
         pods = list(dict.fromkeys(pods))
         await asyncio.gather(*(cluster.label_pod_recorded(namespace, p) for p in pods))
-        if pods:
-            self._released_pods.setdefault(key, set()).update(pods)
+        self.note_released(key, pods=pods)
         return decision
 
     def _deny(self, key: Key, sweep: Mapping[str, Any], message: str) -> None:
@@ -382,6 +387,24 @@ class Reconciler:
     async def _schedule_later(self, key: Key, delay: float) -> None:
         await asyncio.sleep(delay)
         self.schedule(key)
+
+    def note_released(self, key: Key, jobs: Iterable[str] = (), pods: Iterable[str] = ()) -> None:
+        """Jobs and pods we let go (labelled recorded): the status holds their runs."""
+        for names, memory in ((jobs, self._released_jobs), (pods, self._released_pods)):
+            if names := set(names):
+                memory.setdefault(key, set()).update(names)
+
+    def wants_pass(self, key: Key, event: str, plural: str, name: str, labels: Mapping[str, str]) -> bool:
+        """Whether a watch event of a Job or pod needs a pass of its sweep. Not the DELETED of one
+        we let go: the label moved it out of the watch's selector, and the API server sends that
+        DELETED with the object as it was before the change (without kubesweep.io/recorded)."""
+        if event != "DELETED":
+            return True
+        names = (self._released_jobs if plural == "jobs" else self._released_pods).get(key)
+        if names is not None and name in names:
+            names.discard(name)  # the index has let it go too (kopf indexes before handlers)
+            return False
+        return api.LABEL_RECORDED not in labels
 
     async def _record(self, namespace: str, action: RecordRun) -> None:
         assert self.cluster is not None
@@ -450,11 +473,11 @@ async def on_sweep(**kwargs: Any) -> None:
 @kopf.on.event("", "v1", "pods", labels=RUN_LABELS)
 async def on_run_object(**kwargs: Any) -> None:
     RECONCILER.bind(**kwargs)
-    if kwargs.get("type") == "DELETED" and api.LABEL_RECORDED in kwargs["labels"]:
-        # We released it: the watch lets it go, and the status already holds its run (the
-        # sweep's next pass forgets the release once the index no longer shows it).
-        return
-    RECONCILER.schedule((kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]))
+    key = (kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP])
+    if RECONCILER.wants_pass(
+        key, kwargs.get("type") or "", kwargs["resource"].plural, kwargs["name"], kwargs["labels"]
+    ):
+        RECONCILER.schedule(key)
 
 
 async def _safety_net() -> None:

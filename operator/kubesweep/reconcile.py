@@ -47,12 +47,19 @@ class RecordRun:
     suspend: bool = False
 
 
+# The pods a kill deletes: those not yet terminated. A pod that ended keeps its log (and an
+# ended run's pods are its logs: `kubectl logs` must find them after a cancel).
+ALIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
+
+
 @dataclass(frozen=True)
 class DeletePods:
-    """One collection delete by label selector. grace 0 kills at once; None is a normal stop."""
+    """One collection delete of the pods matching label_selector that are still alive. grace 0
+    kills at once; None is a normal stop."""
 
     label_selector: str
     grace_period_seconds: int | None
+    field_selector: str = ALIVE_PODS
 
 
 @dataclass(frozen=True)
@@ -343,7 +350,12 @@ def decide(
         record = records.get(run.name)
         if record is not None and not run.recorded and not run.active:
             run = replace(
-                record, exists=True, deleting=run.deleting, suspended=run.suspended, pods_alive=run.pods_alive
+                record,
+                exists=True,
+                deleting=run.deleting,
+                suspended=run.suspended,
+                pods_alive=run.pods_alive,
+                settled=run.settled,
             )
         p.runs[run.name] = run
     for run in records.values():
@@ -593,14 +605,18 @@ def _finish(
     old_status: Mapping[str, Any] = sweep.get("status") or {}
     all_runs = sorted(p.runs.values(), key=lambda r: r.number)
 
-    # Ended runs: their Jobs are let go once this status holds their records; a killed run's
-    # once its pods are gone (and not in the pass that suspended it: that changed its Job). A
-    # Job that carries its record needs the status only from its release on, so Jobs kept from
-    # before (an upgrade) are released a bounded number at a time.
+    # Ended runs: their Jobs are let go once this status holds their records and the Job
+    # controller is done with them (a killed run's pods gone, an ended run's Job marked so: a
+    # write before would race the controller's status updates and delay it), and not in the pass
+    # that suspended it (that changed its Job). A Job being deleted is let go at once: only our
+    # finalizer holds it. A Job that carries its record needs the status only from its release
+    # on, so Jobs kept from before (an upgrade) are released a bounded number at a time.
     recorded = [r for r in all_runs if r.recorded]
     killed_now = {a.name for a in p.actions if isinstance(a, RecordRun)}
     releasable = [
-        r for r in recorded if r.exists and (r.deleting or not r.pods_alive) and r.name not in killed_now
+        r
+        for r in recorded
+        if r.exists and (r.deleting or (r.settled and not r.pods_alive)) and r.name not in killed_now
     ]
     only_here = [r for r in releasable if not r.record_on_job]
     carried = [r for r in releasable if r.record_on_job][: max(RELEASES_PER_PASS - len(only_here), 0)]

@@ -265,6 +265,10 @@ class Run:
     deleting: bool = False  # the Job has a deletionTimestamp (deleted by hand or by its TTL)
     suspended: bool = False
     pods_alive: bool = False  # pods not yet terminated and not being deleted
+    # The Job controller is done with the Job: none of its pods alive or being deleted, and it
+    # carries its outcome (a terminal condition, or our result). Writing to it earlier would race
+    # the controller's status updates (a 409 costs the controller a 1 s backoff).
+    settled: bool = True
     early_stopped: bool = False
     needs_log: bool = False  # finished without a termination message: metrics are in its log
     steps: Sequence[tuple[int, Mapping[str, float]]] = ()  # intermediate values, per step
@@ -284,7 +288,7 @@ def _pod_terminated(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def _latest_pod(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+def latest_pod(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     if not pods:
         return None
     return max(
@@ -308,6 +312,27 @@ def _condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
     for cond in job.get("status", {}).get("conditions") or []:
         if cond.get("type") == kind and cond.get("status") == "True":
             return cond
+    return None
+
+
+def _phase(pod: Mapping[str, Any]) -> str:
+    return str(pod.get("status", {}).get("phase") or "")
+
+
+def pod_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> RunState | None:
+    """The run's end as its pods tell it, before the Job says so: the Job controller marks a Job
+    Complete (or Failed) about a second after its pod ended. None while the run may go on.
+
+    Enough pods succeeded: Finished. More pods failed than backoffLimit allows (the Job's rule,
+    so a failed pod followed by a retry is not an end): Failed, or Crashed (OOMKilled, evicted).
+    With a podFailurePolicy or per-index limits only the Job can tell which failures count."""
+    spec = job.get("spec") or {}
+    if sum(1 for p in pods if _phase(p) == "Succeeded") >= int(spec.get("completions") or 1):
+        return RunState.FINISHED
+    if spec.get("podFailurePolicy") or spec.get("backoffLimitPerIndex") is not None:
+        return None
+    if sum(1 for p in pods if _phase(p) == "Failed") > int(spec.get("backoffLimit") or 0):
+        return RunState.CRASHED if _crash_reason(pods) else RunState.FAILED
     return None
 
 
@@ -344,6 +369,16 @@ def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], log: str 
     """A run's state and metrics from its Job and its pods (and its log, where read)."""
     meta = job["metadata"]
     annotations = meta.get("annotations") or {}
+    pods_alive = any(
+        _phase(p) not in ("Succeeded", "Failed") and not p.get("metadata", {}).get("deletionTimestamp")
+        for p in pods
+    )
+    pods_busy = any(
+        _phase(p) not in ("Succeeded", "Failed") or p.get("metadata", {}).get("deletionTimestamp")
+        for p in pods
+    )
+    result = read_result(job)
+    job_ended = _condition(job, "Complete") or _condition(job, "Failed")
     common: dict[str, Any] = {
         "name": meta["name"],
         "number": run_number(job),
@@ -351,11 +386,8 @@ def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], log: str 
         "stop_requested": annotations.get(api.ANNOTATION_STOP, "").lower() == "true",
         "deleting": bool(meta.get("deletionTimestamp")),
         "suspended": bool(job.get("spec", {}).get("suspend")),
-        "pods_alive": any(
-            p.get("status", {}).get("phase") not in ("Succeeded", "Failed")
-            and not p.get("metadata", {}).get("deletionTimestamp")
-            for p in pods
-        ),
+        "pods_alive": pods_alive,
+        "settled": not pods_busy and (result is not None or job_ended is not None),
     }
     steps: list[tuple[int, dict[str, float]]] = []
     log_metrics: dict[str, float] = {}
@@ -363,7 +395,6 @@ def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], log: str 
         log_metrics, steps = parse_log(log)
     common["steps"] = tuple(steps)
 
-    result = read_result(job)
     if result is not None:
         metrics = {k: float(v) for k, v in (result.get("metrics") or {}).items() if _to_float(v) is not None}
         bands = result.get("bands")
@@ -380,33 +411,31 @@ def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], log: str 
             **common,
         )
 
-    latest = _latest_pod(pods)
+    latest = latest_pod(pods)
     terminated = _pod_terminated(latest) if latest else None
     message_metrics = parse_termination_message(terminated.get("message") if terminated else None)
     metrics = message_metrics or log_metrics
+    ended: dict[str, Any] = {"metrics": metrics, "needs_log": not message_metrics and log is None}
 
     if _condition(job, "Complete"):
-        return Run(
-            state=RunState.FINISHED,
-            metrics=metrics,
-            needs_log=not message_metrics and log is None,
-            reason="Completed",
-            **common,
-        )
-    if _condition(job, "Failed"):
+        return Run(state=RunState.FINISHED, reason="Completed", **ended, **common)
+    if failed := _condition(job, "Failed"):
         crash = _crash_reason(pods)
-        failed = _condition(job, "Failed") or {}
         return Run(
             state=RunState.CRASHED if crash else RunState.FAILED,
-            metrics=metrics,
-            needs_log=not message_metrics and log is None,
             reason=crash or str(failed.get("reason") or "Failed"),
+            **ended,
             **common,
         )
-    running = any(
-        p.get("status", {}).get("phase") == "Running" and not p.get("metadata", {}).get("deletionTimestamp")
-        for p in pods
-    )
+    # The pods may know before the Job does: a run that ended is never taken for an active one
+    # (a cancel in that second would record a run that exited 0 as Killed, without metrics).
+    outcome = pod_outcome(job, pods)
+    if outcome == RunState.FINISHED:
+        return Run(state=outcome, reason="Completed", **ended, **common)
+    if outcome is not None:
+        reason = _crash_reason(pods) or "BackoffLimitExceeded"
+        return Run(state=outcome, reason=reason, **ended, **common)
+    running = any(_phase(p) == "Running" and not p.get("metadata", {}).get("deletionTimestamp") for p in pods)
     return Run(state=RunState.RUNNING if running else RunState.PENDING, metrics=metrics, **common)
 
 

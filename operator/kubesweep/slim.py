@@ -80,8 +80,17 @@ def job(body: Mapping[str, Any]) -> dict[str, Any]:
     on it (a recorded run is read from its kubesweep.io/result annotation alone)."""
     meta = _meta(body.get("metadata", {}), _JOB_META, annotations=True)
     out: dict[str, Any] = {"metadata": meta, "spec": {}, "status": {}}
-    if (body.get("spec") or {}).get("suspend"):
+    spec = body.get("spec") or {}
+    if spec.get("suspend"):
         out["spec"]["suspend"] = True
+    # What tells from the pods whether the run ended (runs.pod_outcome), where not the default.
+    if spec.get("backoffLimit"):
+        out["spec"]["backoffLimit"] = spec["backoffLimit"]
+    if (spec.get("completions") or 1) != 1:
+        out["spec"]["completions"] = spec["completions"]
+    for key in ("podFailurePolicy", "backoffLimitPerIndex"):
+        if spec.get(key) is not None:
+            out["spec"][key] = True
     if not meta["annotations"].get(f"{OURS}result"):
         out["status"]["conditions"] = [
             {"type": _intern(c.get("type")), "status": "True", "reason": _intern(c.get("reason"))}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from kubesweep import api, reconcile
+from kubesweep import api, reconcile, runs
 from kubesweep.api import Phase, RunState
 from kubesweep.reconcile import CreateRun, DeletePods, RecordRun, ReleaseJob, WriteStatus
 from kubesweep.runs import Run
@@ -402,3 +404,61 @@ def test_a_permission_denied_holds_nothing_back_but_new_runs() -> None:
 
 def test_permission_retries_back_off_from_1_s_doubling_to_60_s() -> None:
     assert [reconcile.permission_retry_delay(n) for n in range(1, 10)] == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+
+
+def _job(number: int, params: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    annotations = {api.ANNOTATION_RUN_NUMBER: str(number), api.ANNOTATION_PARAMETERS: json.dumps(params)}
+    return {"metadata": {"name": f"s-{number:04d}", "annotations": annotations}, "spec": spec, "status": {}}
+
+
+def _pod(phase: str, message: str | None = None) -> dict[str, Any]:
+    ended = [{"state": {"terminated": {"exitCode": 0, "message": message}}}] if message else []
+    return {
+        "metadata": {"name": "p", "creationTimestamp": NOW},
+        "status": {"phase": phase, "containerStatuses": ended},
+    }
+
+
+def test_cancel_in_the_second_before_the_job_is_complete_records_the_run_that_ended_finished() -> None:
+    # Run 1's pod exited 0 and its Job is not marked Complete yet; run 2 still runs.
+    done = runs.observe(_job(1, {"a": 1, "b": "x"}), [_pod("Succeeded", "loss=0.5")])
+    going = runs.observe(_job(2, {"a": 1, "b": "y"}), [_pod("Running")])
+    specs: list[dict[str, Any]] = [{"state": "cancelled"}, {}]  # cancel; stop-run with its Job deleted
+    for spec in specs:
+        stopped = replace(going, stop_requested=not spec)
+        d = decide(sweep(**spec), [replace(done, stop_requested=not spec, deleting=not spec), stopped])
+        assert [r.name for r in d.of(RecordRun)] == ["s-0002"]
+        record = next(r for r in d.status["recordedRuns"] if r["name"] == "s-0001")
+        assert (record["state"], record["metrics"]) == ("Finished", {"loss": 0.5})
+        assert d.status["runs"]["killed"] == 1 and d.status["runs"]["finished"] == 1
+
+
+def test_cancel_kills_only_the_pods_still_alive_so_ended_runs_keep_their_logs() -> None:
+    ended = run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 1.0})
+    active = run(2, RunState.RUNNING, {"a": 1, "b": "y"}, pods_alive=True)
+    (kill,) = decide(sweep(state="cancelled"), [ended, active]).of(DeletePods)
+    assert kill.grace_period_seconds == 0
+    assert kill.field_selector == "status.phase!=Succeeded,status.phase!=Failed"
+    stop = run(2, RunState.RUNNING, {"a": 1, "b": "y"}, pods_alive=True, stop_requested=True)
+    (kill,) = decide(sweep(), [ended, stop]).of(DeletePods)
+    assert kill.field_selector == "status.phase!=Succeeded,status.phase!=Failed"
+
+
+def test_a_job_is_released_only_once_the_job_controller_is_done_with_it() -> None:
+    # Ended by its pod: recorded at once, released once its Job is marked Complete.
+    done = runs.observe(_job(1, {"a": 1, "b": "x"}), [_pod("Succeeded", "loss=0.5")])
+    first = decide(sweep(parallelism=1), [done])
+    assert [r["name"] for r in first.status["recordedRuns"]] == ["s-0001"] and not first.of(ReleaseJob)
+    complete = _job(1, {"a": 1, "b": "x"})
+    complete["status"]["conditions"] = [{"type": "Complete", "status": "True"}]
+    marked = runs.observe(complete, [_pod("Succeeded", "loss=0.5")])
+    (release,) = decide(sweep(parallelism=1, status=first.status), [marked]).of(ReleaseJob)
+    assert release.name == "s-0001" and release.result is not None and '"Finished"' in release.result
+    # Killed: released once its pods are gone, not while they are being deleted.
+    killed = _job(1, {"a": 1, "b": "x"}, suspend=True)
+    killed["metadata"]["annotations"][api.ANNOTATION_RESULT] = '{"state":"Killed","metrics":{}}'
+    dying = _pod("Running")
+    dying["metadata"]["deletionTimestamp"] = NOW
+    s = sweep(state="cancelled")
+    assert not decide(s, [runs.observe(killed, [dying])]).of(ReleaseJob)
+    assert decide(s, [runs.observe(killed, [])]).of(ReleaseJob) == [ReleaseJob("s-0001", None)]

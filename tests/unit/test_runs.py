@@ -201,3 +201,54 @@ def test_result_annotation_round_trips() -> None:
     job = _job(annotations={api.ANNOTATION_RESULT: runs.result_annotation(run)})
     back = runs.observe(job, [])
     assert (back.state, back.metrics) == (RunState.FINISHED, {"loss": 0.2})
+
+
+def _attempt(name: str, phase: str, at: str, terminated: dict[str, Any] | None = None) -> dict[str, Any]:
+    pod = _pod(phase, terminated)
+    pod["metadata"] = {"name": name, "creationTimestamp": at}
+    return pod
+
+
+def test_a_pod_that_succeeded_ends_the_run_before_its_job_is_marked_complete() -> None:
+    # The Job controller marks the Job Complete about 1 s after its pod succeeded.
+    run = runs.observe(_job(), [_pod("Succeeded", {"exitCode": 0, "message": "loss=0.1"})])
+    assert run.state == RunState.FINISHED and not run.active
+    assert run.metrics == {"loss": 0.1}
+    quiet = runs.observe(_job(), [_pod("Succeeded", {"exitCode": 0})])
+    assert quiet.state == RunState.FINISHED and quiet.needs_log
+    assert runs.observe(_job(), [_pod("Succeeded", {"exitCode": 0})], log="loss=0.3\n").metrics == {
+        "loss": 0.3
+    }
+
+
+def test_a_failed_pod_ends_the_run_only_past_the_jobs_backoff_limit() -> None:
+    failed = _attempt("p-1", "Failed", "2026-01-01T00:00:00Z", {"exitCode": 1, "reason": "Error"})
+    assert runs.observe(_job(), [failed]).state == RunState.FAILED
+    oom = _attempt("p-1", "Failed", "2026-01-01T00:00:00Z", {"exitCode": 137, "reason": "OOMKilled"})
+    assert runs.observe(_job(), [oom]).state == RunState.CRASHED
+    # backoffLimit 1: the first failure is followed by a retry, and the run goes on.
+    job = _job()
+    job["spec"]["backoffLimit"] = 1
+    assert runs.observe(job, [failed]).active
+    retry = _attempt("p-2", "Running", "2026-01-01T00:00:05Z")
+    assert runs.observe(job, [failed, retry]).state == RunState.RUNNING
+    done = _attempt("p-2", "Succeeded", "2026-01-01T00:00:05Z", {"exitCode": 0, "message": "loss=2"})
+    finished = runs.observe(job, [failed, done])
+    assert (finished.state, finished.metrics) == (RunState.FINISHED, {"loss": 2.0})
+    again = _attempt("p-2", "Failed", "2026-01-01T00:00:05Z", {"exitCode": 1, "reason": "Error"})
+    assert runs.observe(job, [failed, again]).state == RunState.FAILED
+    # A podFailurePolicy decides which failures count: only the Job can tell.
+    job["spec"] = {"backoffLimit": 0, "podFailurePolicy": True}
+    assert runs.observe(job, [failed]).active
+
+
+def test_a_run_is_settled_once_the_job_controller_is_done_with_its_job() -> None:
+    succeeded = _pod("Succeeded", {"exitCode": 0})
+    assert not runs.observe(_job(), [succeeded]).settled  # Complete not yet written
+    assert runs.observe(_job(conditions=COMPLETE), [succeeded]).settled
+    killed = _job(annotations={api.ANNOTATION_RESULT: '{"state":"Killed","metrics":{}}'})
+    dying = _pod("Running")
+    dying["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:01Z"
+    run = runs.observe(killed, [dying])
+    assert not run.pods_alive and not run.settled  # its pods wait for the controller
+    assert runs.observe(killed, []).settled

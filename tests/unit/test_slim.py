@@ -213,3 +213,13 @@ def test_a_sweep_decided_from_its_slim_copy_decides_the_same_and_compares_equal(
     assert (
         not slim.PackedRecords([]) and list(copy_["status"]["recordedRuns"]) == full["status"]["recordedRuns"]
     )
+
+
+def test_a_slim_job_keeps_what_tells_from_its_pods_whether_its_run_ended() -> None:
+    body = {
+        "metadata": {"name": "s-0001", "annotations": {}},
+        "spec": {"backoffLimit": 2, "completions": 1, "podFailurePolicy": {"rules": []}},
+        "status": {},
+    }
+    assert slim.job(body)["spec"] == {"backoffLimit": 2, "podFailurePolicy": True}
+    assert slim.job({**body, "spec": {"backoffLimit": 0, "completions": 3}})["spec"] == {"completions": 3}
