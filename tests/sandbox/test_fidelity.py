@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -15,6 +16,7 @@ from kubernetes.client.rest import ApiException
 from kubesweep import api
 from kubesweep.sandbox.server import SandboxThread
 
+from ..integration.conftest import wait_for
 from .test_api_semantics import sweep_body
 
 SMP = "application/strategic-merge-patch+json"
@@ -247,3 +249,134 @@ def test_an_object_leaving_a_selected_watch_is_deleted_with_its_labels_from_befo
     # The object as it was before the change, at the change's resourceVersion.
     assert gone.metadata.labels == {"ours": "yes"} and gone.data == {"k": "1"}
     assert gone.metadata.resource_version == changed.metadata.resource_version
+
+
+# ---------------------------------------------------------------------------------------------
+# The job controller.
+
+TRACKING = "batch.kubernetes.io/job-tracking"
+
+
+def job_body(name: str, code: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            **spec,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "terminationGracePeriodSeconds": 7,
+                    "containers": [{"name": "main", "image": "python", "command": ["python", "-c", code]}],
+                }
+            },
+        },
+    }
+
+
+def pods_of(core: Any, namespace: str, job: str) -> list[Any]:
+    return list(core.list_namespaced_pod(namespace, label_selector=f"job-name={job}").items)
+
+
+def conditions(batch: Any, namespace: str, job: str) -> list[str]:
+    status = batch.read_namespaced_job_status(job, namespace).status
+    return [c.type for c in status.conditions or [] if c.status == "True"]
+
+
+def running_pod(core: Any, namespace: str, job: str) -> Any:
+    return wait_for(
+        lambda: next((p for p in pods_of(core, namespace, job) if p.status.phase == "Running"), None),
+        30,
+        f"a running pod of {job}",
+    )
+
+
+def test_a_job_pod_carries_the_tracking_finalizer_and_outlives_a_grace_zero_delete_until_accounted(
+    core: Any, batch: Any, namespace: str
+) -> None:
+    batch.create_namespaced_job(
+        namespace, job_body("tracked", "import time; time.sleep(120)", backoffLimit=3)
+    )
+    pod = running_pod(core, namespace, "tracked")
+    assert pod.metadata.finalizers == [TRACKING]
+    deleted = core.delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=0)
+    # The pod stays, deleting, until the job controller has counted it and removed its finalizer.
+    assert deleted.metadata.deletion_timestamp is not None and deleted.metadata.finalizers == [TRACKING]
+    wait_for(
+        lambda: pod.metadata.name not in {p.metadata.name for p in pods_of(core, namespace, "tracked")},
+        10,
+        "the deleted pod gone",
+    )
+    wait_for(
+        lambda: batch.read_namespaced_job_status("tracked", namespace).status.failed == 1, 10, "a failure"
+    )
+    batch.delete_namespaced_job("tracked", namespace, propagation_policy="Background")
+    wait_for(lambda: not pods_of(core, namespace, "tracked"), 10, "the Job's pods gone with it")
+
+
+@pytest.mark.parametrize(
+    ("code", "target", "terminal", "phase"),
+    [
+        ("pass", "SuccessCriteriaMet", "Complete", "Succeeded"),
+        ("raise SystemExit(2)", "FailureTarget", "Failed", "Failed"),
+    ],
+)
+def test_a_job_ends_about_a_second_after_its_pod_target_condition_first(
+    core: Any, batch: Any, namespace: str, code: str, target: str, terminal: str, phase: str
+) -> None:
+    name = f"lag-{phase.lower()}"
+    batch.create_namespaced_job(namespace, job_body(name, code))
+    ended = wait_for(
+        lambda: next((p for p in pods_of(core, namespace, name) if p.status.phase == phase), None),
+        30,
+        f"the pod {phase}",
+    )
+    seen = time.monotonic()
+    # In the second after the pod ended, the Job says nothing yet.
+    assert conditions(batch, namespace, name) == []
+    assert ended.metadata.finalizers == [TRACKING]
+    wait_for(lambda: terminal in conditions(batch, namespace, name), 10, terminal)
+    assert time.monotonic() - seen > 0.5
+    status = batch.read_namespaced_job_status(name, namespace).status
+    assert [c.type for c in status.conditions] == [target, terminal]
+    assert all(not p.metadata.finalizers for p in pods_of(core, namespace, name))
+
+
+def test_suspending_deletes_active_pods_with_their_grace_period_and_counts_no_failure(
+    core: Any, batch: Any, namespace: str
+) -> None:
+    batch.create_namespaced_job(namespace, job_body("pausing", "import time; time.sleep(120)"))
+    pod = running_pod(core, namespace, "pausing")
+    stream = core.list_namespaced_pod(
+        namespace,
+        field_selector=f"metadata.name={pod.metadata.name}",
+        resource_version=pod.metadata.resource_version,
+        watch=True,
+        timeout_seconds=5,
+        _preload_content=False,
+    )
+    batch.patch_namespaced_job("pausing", namespace, {"spec": {"suspend": True}})
+    graces = set()
+    for line in stream:
+        event = json.loads(line)
+        graces.add(event["object"]["metadata"].get("deletionGracePeriodSeconds"))
+        if event["type"] == "DELETED":
+            break
+    assert 7 in graces  # the pod's own terminationGracePeriodSeconds
+    wait_for(lambda: "Suspended" in conditions(batch, namespace, "pausing"), 10, "Suspended")
+    time.sleep(1.5)
+    status = batch.read_namespaced_job_status("pausing", namespace).status
+    assert not status.failed and "Failed" not in conditions(batch, namespace, "pausing")
+
+
+def test_a_pod_deleted_by_someone_else_before_a_suspend_fails_a_backoff_limit_zero_job(
+    core: Any, batch: Any, namespace: str
+) -> None:
+    batch.create_namespaced_job(namespace, job_body("killed", "import time; time.sleep(120)"))
+    pod = running_pod(core, namespace, "killed")
+    core.delete_namespaced_pod(pod.metadata.name, namespace)
+    batch.patch_namespaced_job("killed", namespace, {"spec": {"suspend": True}})
+    wait_for(lambda: "Failed" in conditions(batch, namespace, "killed"), 15, "Failed")
+    status = batch.read_namespaced_job_status("killed", namespace).status
+    failed = next(c for c in status.conditions if c.type == "Failed")
+    assert failed.reason == "BackoffLimitExceeded" and status.failed == 1

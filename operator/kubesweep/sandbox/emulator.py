@@ -9,7 +9,10 @@ the status subresource kept apart from spec; merge, JSON, strategic-merge and ap
 422 on a failed JSON-patch test; generateName; garbage collection by ownerReferences; namespaces;
 CRDs that register resources and validate, default and prune their objects; Job and Pod
 validation; pods that terminate gracefully; pods/log; discovery, OpenAPI and server-side tables
-for kubectl. Every bad request gets the Status body the real server sends.
+for kubectl. Every bad request gets the Status body the real server sends. What the real server
+does that clients trip on is done too: whole-number floats are stored as integers, a strategic
+merge patch merges metadata.finalizers, a watch with a selector sends an object that leaves it
+as DELETED with its content from before (see ../shared/k8s/README.md).
 
 All mutations run synchronously on the event loop, so each one is atomic without locks.
 """
