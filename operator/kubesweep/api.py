@@ -265,7 +265,17 @@ class SweepSpec(_Model):
         default=None, description="Stop poorly performing runs early (W&B early_terminate)."
     )
     seed: int | None = Field(
-        default=None, ge=0, description="Makes random and bayes suggestions reproducible."
+        default=None,
+        ge=0,
+        description="Makes random and bayes suggestions reproducible; without it each sweep draws "
+        "its own points (derived from its uid).",
+    )
+    start_timeout_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="How long a run's pod may be unable to start (ErrImagePull, ImagePullBackOff, "
+        "InvalidImageName, CreateContainerConfigError) before the run is Failed with that reason "
+        "and its pod deleted; default 300.",
     )
     template: dict[str, Any] = Field(
         description="A batch/v1 JobTemplateSpec: the Job of every run.",
@@ -312,6 +322,15 @@ class RunRecord(_Model):
     metrics: dict[str, float] = Field(default_factory=dict)
     bands: list[float] | None = Field(
         default=None, description="With earlyTerminate: the metric at each hyperband band the run reached."
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why a run that did not finish ended: the container's or pod's reason (Error, "
+        "StartError, OOMKilled, Evicted, DeadlineExceeded, ErrImagePull, ...).",
+    )
+    exit_code: int | None = Field(default=None, description="The exit code of its failed container.")
+    message: str | None = Field(
+        default=None, description="What the kubelet or the container said about the failure."
     )
 
 

@@ -133,3 +133,24 @@ def test_status_says_when_the_parameters_are_invalid() -> None:
     assert plugin.parameter_lines(s) == [
         "  Parameters: invalid: spec.parameters.x: a range needs both min and max; max is missing"
     ]
+
+
+def test_status_shows_why_each_run_that_did_not_finish_ended() -> None:
+    s = sweep()
+    s["status"]["recordedRuns"].append(  # type: ignore[index]
+        {
+            "name": "s-0009",
+            "number": 9,
+            "state": "Failed",
+            "parameters": {"x": 9},
+            "metrics": {},
+            "reason": "StartError",
+            "exitCode": 128,
+            "message": 'exec: "trian": executable file not found in $PATH',
+        }
+    )
+    records = {r["name"]: r for r in plugin.run_records(s, JOBS)}
+    assert records["s-0009"]["why"].startswith('StartError (exit 128): exec: "trian"')
+    assert records["s-0002"]["why"] == ""
+    text = plugin.status_text(s, plugin.run_records(s, JOBS))
+    assert "WHY" in text and "StartError (exit 128)" in text

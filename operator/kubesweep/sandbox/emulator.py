@@ -38,8 +38,8 @@ import kmock
 import yaml
 from kmock._internal import rendering
 
+from . import builtin_fields, selectors
 from . import schema as crd_schema
-from . import selectors
 from .resources import BUILTINS, Resource, from_crd
 from .store import LogSource, Obj, ResourceRef, StoreError, WatchEvent
 
@@ -458,6 +458,29 @@ class SandboxEmulator(kmock.KubernetesEmulator):
                     )
         return causes
 
+    @staticmethod
+    def _check_builtin_fields(
+        res: Resource, obj: Obj, field_validation: str | None, warnings: list[str] | None
+    ) -> None:
+        """A Job's or pod's unknown fields: refused under strict field validation (400, each
+        field named, as the API server's strict decoding does), else a warning each. Resource
+        quantities are stored as strings, as the API server writes them back (`cpu: 2` is "2")."""
+        model = builtin_fields.MODELS.get(res.ref.plural) if res.schema is None else None
+        if model is None:
+            return
+        builtin_fields.canonical_quantities(obj, res.ref.plural)
+        unknown = builtin_fields.unknown_fields(obj, model)
+        if not unknown:
+            return
+        if field_validation == "Strict":
+            fields = ", ".join(f'unknown field "{f}"' for f in unknown)
+            raise bad_request(
+                f'{res.kind} in version "{res.ref.version}" cannot be handled as a {res.kind}: '
+                f"strict decoding error: {fields}"
+            )
+        if warnings is not None and field_validation != "Ignore":
+            warnings.extend(f'unknown field "{f}"' for f in unknown)
+
     def _check_custom(
         self, res: Resource, obj: Obj, field_validation: str | None, warnings: list[str] | None
     ) -> Obj:
@@ -523,6 +546,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         causes = self._validate_meta(res, obj) + self._validate_builtin(res, obj)
         if causes:
             raise invalid(res, meta["name"], causes)
+        self._check_builtin_fields(res, obj, field_validation, warnings)
         obj = self._check_custom(res, obj, field_validation, warnings)
         meta = obj["metadata"]
         key = self._okey(res, namespace, meta["name"])
