@@ -74,13 +74,17 @@ def test_stale_resource_version_is_a_409_conflict(core: Any, namespace: str) -> 
 
 
 def test_watch_from_a_resource_version_replays_nothing_older(core: Any, namespace: str) -> None:
-    core.create_namespaced_config_map(namespace, {"metadata": {"name": "old"}})
-    listed = core.list_namespaced_config_map(namespace)
-    core.create_namespaced_config_map(namespace, {"metadata": {"name": "new"}})
+    # The test's own ConfigMaps only: a real cluster adds kube-root-ca.crt (and OpenShift's
+    # openshift-service-ca.crt) to a new namespace at any moment.
+    own = {"test": "replay"}
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "old", "labels": own}})
+    listed = core.list_namespaced_config_map(namespace, label_selector="test=replay")
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "new", "labels": own}})
     events = list(
         watch.Watch().stream(
             core.list_namespaced_config_map,
             namespace,
+            label_selector="test=replay",
             resource_version=listed.metadata.resource_version,
             timeout_seconds=1,
         )
