@@ -139,6 +139,61 @@ def whole_numbers(value: Any) -> Any:
     return value
 
 
+# The integer fields of the built-in kinds the sandbox runs, as (Go struct, path, Go type): a real
+# API server decodes a built-in kind into its Go types, which refuse any other JSON value there,
+# even a whole-number float (`600.0`), where a custom resource's would be read back as `600`.
+_POD_INTEGERS = (
+    ("terminationGracePeriodSeconds", "int64"),
+    ("activeDeadlineSeconds", "int64"),
+    ("priority", "int32"),
+)
+_BUILTIN_INTEGERS: dict[str, list[tuple[str, tuple[str, ...], str]]] = {
+    "jobs": [
+        *(
+            ("JobSpec", ("spec", field), kind)
+            for field, kind in (
+                ("parallelism", "int32"),
+                ("completions", "int32"),
+                ("activeDeadlineSeconds", "int64"),
+                ("backoffLimit", "int32"),
+                ("backoffLimitPerIndex", "int32"),
+                ("maxFailedIndexes", "int32"),
+                ("ttlSecondsAfterFinished", "int32"),
+            )
+        ),
+        *(("PodSpec", ("spec", "template", "spec", field), kind) for field, kind in _POD_INTEGERS),
+    ],
+    "pods": [("PodSpec", ("spec", field), kind) for field, kind in _POD_INTEGERS],
+    "deployments": [
+        *(
+            ("DeploymentSpec", ("spec", field), "int32")
+            for field in ("replicas", "minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds")
+        ),
+        *(("PodSpec", ("spec", "template", "spec", field), kind) for field, kind in _POD_INTEGERS),
+    ],
+}
+
+
+def undecodable_integer(plural: str, body: Mapping[str, Any]) -> str | None:
+    """Why a real API server cannot decode `body` of a built-in kind into its Go type, for a value
+    other than an integer in one of `_BUILTIN_INTEGERS`; None when it can."""
+    for struct, path, kind in _BUILTIN_INTEGERS.get(plural, []):
+        value: Any = body
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None or (type(value) is int):
+            continue
+        what = (
+            f"number {value!r}"
+            if isinstance(value, float)
+            else {str: "string", bool: "bool"}.get(
+                type(value), "object" if isinstance(value, dict) else "array"
+            )
+        )
+        return f"json: cannot unmarshal {what} into Go struct field {struct}.{'.'.join(path)} of type {kind}"
+    return None
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386."""
     if not isinstance(patch, dict):
@@ -190,14 +245,15 @@ def _directive(value: Any) -> str | None:
 def strategic_merge(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
     """A strategic merge patch to a built-in kind, as the API server applies it: maps merge, the
     lists in `list_strategy` merge (metadata.finalizers as a set, ownerReferences by uid,
-    containers by name...), other lists are replaced, `null` deletes. Directives: `$patch`
-    (replace, delete) in maps and list items, `$deleteFromPrimitiveList/<field>`,
-    `$setElementOrder/<field>`, `$retainKeys`."""
+    containers by name...) in the order of `_server_order`, other lists are replaced, `null`
+    deletes. Directives: `$patch` (replace, delete) in maps and list items,
+    `$deleteFromPrimitiveList/<field>`, `$setElementOrder/<field>`, `$retainKeys`."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     if _directive(patch) == "replace":
         return strategic_merge({}, {k: v for k, v in patch.items() if k != "$patch"}, path)
     result = dict(target) if isinstance(target, dict) else {}
+    before = dict(result)
     for key, value in patch.items():
         if key.startswith("$deleteFromPrimitiveList/") and isinstance(value, list):
             field = key.split("/", 1)[1]
@@ -215,7 +271,9 @@ def strategic_merge(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
     for key, order in patch.items():
         field = key.split("/", 1)[1] if key.startswith("$setElementOrder/") else None
         if field and isinstance(order, list) and isinstance(result.get(field), list):
-            result[field] = _in_order(result[field], order, list_strategy((*path, field)))
+            was = before.get(field)
+            original: list[Any] = was if isinstance(was, list) else []
+            result[field] = _server_order(result[field], order, original, list_strategy((*path, field)))
     retain = patch.get("$retainKeys")
     if isinstance(retain, list):
         result = {k: v for k, v in result.items() if k in retain}
@@ -226,34 +284,70 @@ def _merge_list(current: Any, patch: list[Any], path: tuple[str, ...]) -> list[A
     key = list_strategy(path)
     if key is None:
         return copy.deepcopy(patch)
-    out = copy.deepcopy(current) if isinstance(current, list) else []
+    original = copy.deepcopy(current) if isinstance(current, list) else []
     if key == "":
-        return out + [v for i, v in enumerate(patch) if v not in out and v not in patch[:i]]
-    if any(_directive(v) == "replace" for v in patch):
-        return [strategic_merge({}, v, path) for v in patch if _directive(v) != "replace"]
+        both = original + patch
+        merged = [v for i, v in enumerate(both) if v not in both[:i]]
+        return _server_order(merged, patch, original, None)
+    items: list[Any] = []
+    replace = False
     for item in patch:
+        directive = _directive(item)
+        if directive == "replace":
+            replace = True
+            continue
         if not isinstance(item, dict) or key not in item:
             raise bad_request(f"map: {item} does not contain declared merge key: {key}")
-        found = next((i for i, v in enumerate(out) if isinstance(v, dict) and v.get(key) == item[key]), None)
-        if _directive(item) == "delete":
-            if found is not None:
-                del out[found]
-        elif found is None:
-            out.append(strategic_merge({}, item, path))
+        if directive == "delete":
+            original = [v for v in original if not (isinstance(v, dict) and v.get(key) == item[key])]
         else:
-            out[found] = strategic_merge(out[found], item, path)
-    return out
+            items.append(item)
+    if replace:  # the list is the patch's items, as they are
+        original, items = [strategic_merge({}, v, path) for v in items], []
+    merged = list(original)
+    for item in items:
+        found = next(
+            (i for i, v in enumerate(merged) if isinstance(v, dict) and v.get(key) == item[key]), None
+        )
+        if found is None:
+            merged.append(strategic_merge({}, item, path))
+        else:
+            merged[found] = strategic_merge(merged[found], item, path)
+    return _server_order(merged, items, original, key)
 
 
-def _in_order(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
-    """`$setElementOrder`: the items it names in its order, then the others as they were."""
+def _server_order(merged: list[Any], patch: list[Any], original: list[Any], key: str | None) -> list[Any]:
+    """The order the API server leaves a merged list in (strategicpatch's normalizeElementOrder):
+    the items the patch names in the patch's order, the others in the original's, and an item of
+    the others goes before a patch item only when both were in the original, in that order. So a
+    new item goes first: ["c"] patched into ["a", "b"] gives ["c", "a", "b"]. `patch` is the
+    patch's list, or a `$setElementOrder` list."""
 
     def ident(v: Any) -> Any:
         return v.get(key) if key and isinstance(v, dict) else v
 
-    wanted = [ident(v) for v in order]
-    named = sorted((v for v in items if ident(v) in wanted), key=lambda v: wanted.index(ident(v)))
-    return named + [v for v in items if ident(v) not in wanted]
+    named = [ident(v) for v in patch]
+    server = [ident(v) for v in original]
+
+    def rank(ids: list[Any], v: Any) -> int:
+        return ids.index(ident(v)) if ident(v) in ids else len(ids)
+
+    def first(other: Any, patched: Any) -> bool:
+        return (
+            ident(other) in server
+            and ident(patched) in server
+            and rank(server, other) < rank(server, patched)
+        )
+
+    right = sorted((v for v in merged if ident(v) in named), key=lambda v: rank(named, v))
+    left = sorted((v for v in merged if ident(v) not in named), key=lambda v: rank(server, v))
+    out: list[Any] = []
+    while left or right:
+        if not right or (left and first(left[0], right[0])):
+            out.append(left.pop(0))
+        else:
+            out.append(right.pop(0))
+    return out
 
 
 def _selectable_changed(prev: Obj | None, obj: Obj) -> bool:
@@ -413,6 +507,13 @@ class SandboxEmulator(kmock.KubernetesEmulator):
                         )
         return causes
 
+    @staticmethod
+    def _check_decodable(res: Resource, body: Mapping[str, Any]) -> None:
+        if res.schema is None and (why := undecodable_integer(res.ref.plural, body)):
+            raise bad_request(
+                f'{res.kind} in version "{res.ref.version}" cannot be handled as a {res.kind}: {why}'
+            )
+
     def _validate_builtin(self, res: Resource, obj: Obj) -> list[crd_schema.Cause]:
         if res.ref.plural == "jobs":
             pod_spec = (((obj.get("spec") or {}).get("template") or {}).get("spec")) or {}
@@ -512,6 +613,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
     ) -> Obj:
         if not isinstance(body, dict):
             raise bad_request("the body of the request was in an unknown format")
+        self._check_decodable(res, body)
         obj = whole_numbers(body)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -713,6 +815,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
                 "please apply your changes to the latest version and try again",
                 {"name": name, "group": res.ref.group, "kind": res.ref.plural},
             )
+        self._check_decodable(res, new)
         new = whole_numbers(new)
         if subresource == "status" and res.has_status:
             merged = copy.deepcopy(old)
