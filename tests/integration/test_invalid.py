@@ -61,7 +61,7 @@ def test_a_grid_over_a_continuous_range_is_refused_at_apply_naming_it(kube: Kube
     with pytest.raises(ApiException) as info:
         kube.create_sweep(ns, "continuous", {**VALID, "parameters": {"lr": {"min": 0.1, "max": 1.0}}})
     assert info.value.status == 422
-    cause = json.loads(info.value.body)["details"]["causes"][0]
+    cause = json.loads(str(info.value.body))["details"]["causes"][0]
     assert cause["field"] == "spec.parameters"
     assert "lr is not: give it values, or use method random or bayes" in cause["message"]
     assert not kube.jobs(ns, "continuous")
