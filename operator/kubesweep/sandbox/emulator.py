@@ -583,11 +583,16 @@ class SandboxEmulator(kmock.KubernetesEmulator):
             warnings.extend(f'unknown field "{f}"' for f in unknown)
 
     def _check_custom(
-        self, res: Resource, obj: Obj, field_validation: str | None, warnings: list[str] | None
+        self,
+        res: Resource,
+        obj: Obj,
+        field_validation: str | None,
+        warnings: list[str] | None,
+        old: Obj | None = None,
     ) -> Obj:
         if res.schema is None:
             return obj
-        cleaned, outcome = crd_schema.check(obj, res.schema)
+        cleaned, outcome = crd_schema.check(obj, res.schema, old)
         if outcome.unknown:
             if field_validation == "Strict":
                 fields = ", ".join(f'unknown field "{f}"' for f in outcome.unknown)
@@ -850,7 +855,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         causes = self._validate_meta(res, new)
         if causes:
             raise invalid(res, name, causes)
-        new = self._check_custom(res, new, field_validation, warnings)
+        new = self._check_custom(res, new, field_validation, warnings, old)
         meta = new["metadata"]
         meta["generation"] = old["metadata"].get("generation", 1)
         meta["resourceVersion"] = old["metadata"]["resourceVersion"]
