@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from kubesweep import api
+from kubesweep.sandbox.controlplane import ControlPlane
 
 from .harness import Backend, Cluster, EventTimes, cluster, grid_spec, median, percentile, table
 
@@ -111,6 +112,20 @@ def measure(c: Cluster, active: int, trials: int) -> dict[str, list[float]]:
     return out
 
 
+def conflicts(c: Cluster) -> dict[str, int]:
+    """409s on Jobs so far, by user agent: a Job controller that met one backs off 1 s before
+    it removes the pods' job-tracking finalizer (issue 12's cancel tail)."""
+    if not isinstance(c.server, ControlPlane):
+        return {}
+    found: dict[str, int] = {}
+    for event in c.server.audit_events():
+        ref = event.get("objectRef") or {}
+        if ref.get("resource") == "jobs" and (event.get("responseStatus") or {}).get("code") == 409:
+            agent = str(event.get("userAgent", "")).split("/")[0]
+            found[agent] = found.get(agent, 0) + 1
+    return found
+
+
 def rows_of(backend: str, active: int, result: dict[str, list[float]]) -> list[tuple[Any, ...]]:
     rows = []
     for action, values in result.items():
@@ -131,6 +146,8 @@ def run(quick: bool, backends: Sequence[Backend] = ("sandbox",)) -> str:
             for active in sizes:
                 result = measure(c, active, trials)
                 rows.extend(rows_of(backend, active, result))
+                if backend == "real":
+                    print(f"reaction real {active}: {conflicts(c)}", file=sys.stderr, flush=True)
                 print(f"reaction: {rows[-4:]}", file=sys.stderr, flush=True)
     # Side by side: each size and action, one backend after the other.
     rows.sort(key=lambda r: (r[1], ACTIONS.index(r[2]), r[0] != "sandbox"))

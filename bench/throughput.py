@@ -33,6 +33,14 @@ def measure(backend: Backend, fill: int, steady_runs: int) -> list[tuple[str, fl
             fills.append(last - start)
             c.set_state(ns, "wide", "cancelled")
         rows.append((f"fill parallelism {fill} (Jobs created)", median(fills), fill / median(fills)))
+        # The cancelled pods' removal is work for the Job controller: let it end before the
+        # steady sweep, so that sweep measures its own pace only.
+        c.wait(
+            lambda: not c.core.list_pod_for_all_namespaces(label_selector=api.LABEL_SWEEP).items,
+            300,
+            "the cancelled runs' pods gone",
+            interval=0.5,
+        )
 
         ns = c.namespace("steady")
         start = time.monotonic()
