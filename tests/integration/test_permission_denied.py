@@ -13,7 +13,7 @@ import pytest
 
 from .conftest import Kube, Operator, python_run, released_jobs, result_of, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.emulator]
 
 REFUSAL = (
     'jobs.batch "granted-0001" is forbidden: cannot set blockOwnerDeletion if an ownerReference refers '

@@ -113,7 +113,7 @@ def test_a_label_change_moves_an_object_out_of_and_into_a_selected_watch(core: A
     assert seen == [
         ("ADDED", None, None),
         ("MODIFIED", None, "1"),
-        ("DELETED", "true", "1"),
+        ("DELETED", None, "1"),  # as it was before the change that moved it out
         ("ADDED", None, "2"),
     ]
 

@@ -9,7 +9,10 @@ the status subresource kept apart from spec; merge, JSON, strategic-merge and ap
 422 on a failed JSON-patch test; generateName; garbage collection by ownerReferences; namespaces;
 CRDs that register resources and validate, default and prune their objects; Job and Pod
 validation; pods that terminate gracefully; pods/log; discovery, OpenAPI and server-side tables
-for kubectl. Every bad request gets the Status body the real server sends.
+for kubectl. Every bad request gets the Status body the real server sends. What the real server
+does that clients trip on is done too: whole-number floats are stored as integers, a strategic
+merge patch merges metadata.finalizers, a watch with a selector sends an object that leaves it
+as DELETED with its content from before (see ../shared/k8s/README.md).
 
 All mutations run synchronously on the event loop, so each one is atomic without locks.
 """
@@ -50,9 +53,9 @@ LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 NAME_SUFFIX = "bcdfghjklmnpqrstvwxz2456789"
 Key = tuple[str, str]  # (group, plural)
 ObjKey = tuple[str, str, str | None, str]  # (group, plural, namespace, name)
-# A watch event as kept and sent: (resourceVersion, type, object, the labels it had before when
-# a MODIFIED changed them, else None).
-Change = tuple[int, str, Obj, dict[str, str] | None]
+# A watch event as kept and sent: (resourceVersion, type, object, the object before when a
+# MODIFIED changed its labels or selectable fields, else None).
+Change = tuple[int, str, Obj, Obj | None]
 
 
 def now_iso() -> str:
@@ -124,6 +127,18 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
+def whole_numbers(value: Any) -> Any:
+    """A value as the API server stores it: objects are JSON and a whole-number float decodes as
+    an integer (`min: 0.0` reads back as `0`), as it does into an unstructured object."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    return value
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386."""
     if not isinstance(patch, dict):
@@ -137,46 +152,117 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-_MERGE_KEYS = ("name", "uid", "type", "containerPort", "mountPath", "ip", "topologyKey")
+_CONTAINERS = ("containers", "initContainers", "ephemeralContainers")
+# The lists of the built-in kinds that a strategic merge patch merges (their Go types' patchStrategy
+# "merge"), by field name: the merge key of a list of objects.
+_MERGE_KEYS = {
+    "ownerReferences": "uid",
+    **{field: "name" for field in _CONTAINERS},
+    "env": "name",
+    "volumes": "name",
+    "imagePullSecrets": "name",
+    "resourceClaims": "name",
+    "volumeMounts": "mountPath",
+    "volumeDevices": "devicePath",
+    "hostAliases": "ip",
+    "topologySpreadConstraints": "topologyKey",
+}
 
 
-def strategic_merge(target: Any, patch: Any) -> Any:
-    """A strategic merge patch as kubectl sends it: maps merge, lists of objects merge by their
-    key (name, uid, type...), `$`-directives are dropped."""
+def list_strategy(path: tuple[str, ...]) -> str | None:
+    """How a strategic merge patch treats the list at `path` of a built-in kind: merged by the
+    merge key it returns, merged as a set of values (""), or replaced (None)."""
+    field = path[-1]
+    parent = path[-2] if len(path) > 1 else ""
+    if field == "finalizers":
+        return "" if parent == "metadata" else None  # a Namespace's spec.finalizers is replaced
+    if field == "ports":
+        return "containerPort" if parent in _CONTAINERS else "port" if parent == "spec" else None
+    if field == "conditions":
+        return "type" if parent == "status" else None
+    return _MERGE_KEYS.get(field)
+
+
+def _directive(value: Any) -> str | None:
+    return value.get("$patch") if isinstance(value, dict) else None
+
+
+def strategic_merge(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
+    """A strategic merge patch to a built-in kind, as the API server applies it: maps merge, the
+    lists in `list_strategy` merge (metadata.finalizers as a set, ownerReferences by uid,
+    containers by name...), other lists are replaced, `null` deletes. Directives: `$patch`
+    (replace, delete) in maps and list items, `$deleteFromPrimitiveList/<field>`,
+    `$setElementOrder/<field>`, `$retainKeys`."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
+    if _directive(patch) == "replace":
+        return strategic_merge({}, {k: v for k, v in patch.items() if k != "$patch"}, path)
     result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if key.startswith("$deleteFromPrimitiveList/") and isinstance(value, list):
+            field = key.split("/", 1)[1]
+            if isinstance(result.get(field), list):
+                result[field] = [v for v in result[field] if v not in value]
     for key, value in patch.items():
         if key.startswith("$"):
             continue
-        if value is None:
+        if value is None or _directive(value) == "delete":
             result.pop(key, None)
-        elif isinstance(value, list) and isinstance(result.get(key), list):
-            result[key] = _merge_list(result[key], value)
+        elif isinstance(value, list):
+            result[key] = _merge_list(result.get(key), value, (*path, key))
         else:
-            result[key] = strategic_merge(result.get(key), value)
+            result[key] = strategic_merge(result.get(key), value, (*path, key))
+    for key, order in patch.items():
+        field = key.split("/", 1)[1] if key.startswith("$setElementOrder/") else None
+        if field and isinstance(order, list) and isinstance(result.get(field), list):
+            result[field] = _in_order(result[field], order, list_strategy((*path, field)))
+    retain = patch.get("$retainKeys")
+    if isinstance(retain, list):
+        result = {k: v for k, v in result.items() if k in retain}
     return result
 
 
-def _merge_list(current: list[Any], patch: list[Any]) -> list[Any]:
-    items = [v for v in patch if not (isinstance(v, dict) and "$patch" in v)]
-    if (
-        not items
-        or not all(isinstance(v, dict) for v in items)
-        or not all(isinstance(v, dict) for v in current)
-    ):
-        return copy.deepcopy(items)
-    key = next((k for k in _MERGE_KEYS if all(k in v for v in items)), None)
+def _merge_list(current: Any, patch: list[Any], path: tuple[str, ...]) -> list[Any]:
+    key = list_strategy(path)
     if key is None:
-        return copy.deepcopy(items)
-    out = [dict(v) for v in current]
-    for item in items:
-        found = next((i for i, v in enumerate(out) if v.get(key) == item[key]), None)
-        if found is None:
-            out.append(strategic_merge({}, item))
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(current) if isinstance(current, list) else []
+    if key == "":
+        return out + [v for i, v in enumerate(patch) if v not in out and v not in patch[:i]]
+    if any(_directive(v) == "replace" for v in patch):
+        return [strategic_merge({}, v, path) for v in patch if _directive(v) != "replace"]
+    for item in patch:
+        if not isinstance(item, dict) or key not in item:
+            raise bad_request(f"map: {item} does not contain declared merge key: {key}")
+        found = next((i for i, v in enumerate(out) if isinstance(v, dict) and v.get(key) == item[key]), None)
+        if _directive(item) == "delete":
+            if found is not None:
+                del out[found]
+        elif found is None:
+            out.append(strategic_merge({}, item, path))
         else:
-            out[found] = strategic_merge(out[found], item)
+            out[found] = strategic_merge(out[found], item, path)
     return out
+
+
+def _in_order(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
+    """`$setElementOrder`: the items it names in its order, then the others as they were."""
+
+    def ident(v: Any) -> Any:
+        return v.get(key) if key and isinstance(v, dict) else v
+
+    wanted = [ident(v) for v in order]
+    named = sorted((v for v in items if ident(v) in wanted), key=lambda v: wanted.index(ident(v)))
+    return named + [v for v in items if ident(v) not in wanted]
+
+
+def _selectable_changed(prev: Obj | None, obj: Obj) -> bool:
+    """Whether a change can move an object into or out of a watch's label or field selector."""
+    if prev is None:
+        return False
+    return selectors.labels_of(prev) != selectors.labels_of(obj) or selectors.field_values(
+        prev
+    ) != selectors.field_values(obj)
 
 
 def _content(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -197,9 +283,10 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         self.history: dict[Key, deque[Change]] = {}
         self.compacted: dict[Key, int] = {}
         self.subscribers: dict[Key, set[asyncio.Queue[Change | None]]] = {}
-        # Each object's labels as last published: a watch with a label selector turns a change
-        # that moves an object in or out of it into ADDED or DELETED, as the API server does.
-        self.published_labels: dict[str, dict[str, str]] = {}
+        # Each object as last published (the snapshot its watch event carries): a watch with a
+        # selector turns a change that moves an object out of it into DELETED with the object as
+        # it was before, as the API server's watch cache does.
+        self.published: dict[str, Obj] = {}
         self.rv = 1
         self.log_source: LogSource = lambda namespace, name: None
         self.background: set[asyncio.Task[Any]] = set()
@@ -248,11 +335,10 @@ class SandboxEmulator(kmock.KubernetesEmulator):
             self.compacted[key] = history.popleft()[0]
         snapshot = copy.deepcopy(obj)
         uid = obj["metadata"].get("uid", "")
-        labels = dict(obj["metadata"].get("labels") or {})
-        before = self.published_labels.pop(uid, None) if kind == "DELETED" else self.published_labels.get(uid)
+        prev = self.published.pop(uid, None) if kind == "DELETED" else self.published.get(uid)
         if kind != "DELETED":
-            self.published_labels[uid] = labels
-        change = (rv, kind, snapshot, before if kind == "MODIFIED" and before != labels else None)
+            self.published[uid] = snapshot
+        change = (rv, kind, snapshot, prev if kind == "MODIFIED" and _selectable_changed(prev, obj) else None)
         history.append(change)
         for queue in list(self.subscribers.get(key, ())):
             queue.put_nowait(change)
@@ -403,7 +489,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
     ) -> Obj:
         if not isinstance(body, dict):
             raise bad_request("the body of the request was in an unknown format")
-        obj = copy.deepcopy(body)
+        obj = whole_numbers(body)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise bad_request("metadata must be an object")
@@ -603,7 +689,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
                 "please apply your changes to the latest version and try again",
                 {"name": name, "group": res.ref.group, "kind": res.ref.plural},
             )
-        new = copy.deepcopy(new)
+        new = whole_numbers(new)
         if subresource == "status" and res.has_status:
             merged = copy.deepcopy(old)
             if "status" in new:
@@ -650,7 +736,12 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         meta["resourceVersion"] = self._next_rv()
         self.store_objects[key] = new
         self._index_owners(key, old, new)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        if (
+            meta.get("deletionTimestamp")
+            and not meta.get("finalizers")
+            and not meta.get("deletionGracePeriodSeconds")
+        ):
+            # The last finalizer is gone; a pod still in its grace period waits for its kubelet.
             self._remove(key)
             return copy.deepcopy(new)
         self._publish(res, "MODIFIED", new)
@@ -781,7 +872,15 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         ):
             finalizers.append("foregroundDeletion")
         if finalizers:
-            if not meta.get("deletionTimestamp") or meta.get("finalizers") != finalizers:
+            # A delete with grace 0 of an object already deleting shortens its grace period to
+            # 0: it goes as soon as its finalizers do.
+            if (
+                not meta.get("deletionTimestamp")
+                or meta.get("finalizers") != finalizers
+                or meta.get("deletionGracePeriodSeconds")
+            ):
+                if meta.get("deletionGracePeriodSeconds"):
+                    meta["deletionTimestamp"] = now_iso()
                 meta.setdefault("deletionTimestamp", now_iso())
                 meta["deletionGracePeriodSeconds"] = 0
                 meta["finalizers"] = finalizers

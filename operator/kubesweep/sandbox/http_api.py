@@ -278,20 +278,25 @@ async def watch(
     except selectors.SelectorError as exc:
         raise bad_request(str(exc)) from None
 
-    def matches(obj: Obj, labels: Mapping[str, str] | None = None) -> bool:
+    def matches(obj: Obj) -> bool:
         if namespace and res.namespaced and obj["metadata"].get("namespace") != namespace:
             return False
-        return by_labels(selectors.labels_of(obj) if labels is None else labels) and by_fields(obj)
+        return by_labels(selectors.labels_of(obj)) and by_fields(obj)
 
-    def as_seen(kind: str, obj: Obj, labels_before: Mapping[str, str] | None) -> str | None:
-        """The event this watch sends, if any: a change of labels that moves an object into or
-        out of the selector is ADDED or DELETED to it, as the API server's watch cache does."""
+    def as_seen(kind: str, obj: Obj, prev: Obj | None) -> tuple[str, Obj] | None:
+        """The event this watch sends, if any: a change that moves an object into the selector
+        is ADDED, one that moves it out is DELETED carrying the object as it was before (with
+        the change's resourceVersion), as the API server's watch cache sends them."""
         now = matches(obj)
-        if kind == "MODIFIED" and labels_before is not None:
-            before = matches(obj, labels_before)
-            if before != now:
-                return "ADDED" if now else "DELETED"
-        return kind if now else None
+        if kind == "MODIFIED" and prev is not None:
+            before = matches(prev)
+            if before and not now:
+                gone = copy.deepcopy(prev)
+                gone["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
+                return ("DELETED", gone)
+            if now and not before:
+                return ("ADDED", obj)
+        return (kind, obj) if now else None
 
     queue = emu.subscribe(res)
     raw = request._raw_request
@@ -299,7 +304,7 @@ async def watch(
     response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
     try:
         rv_param = params.get("resourceVersion", "")
-        backlog: list[tuple[str, Obj, Mapping[str, str] | None]]
+        backlog: list[tuple[str, Obj, Obj | None]]
         if rv_param in ("", "0"):
             backlog = [("ADDED", o, None) for o in emu._list(res, namespace) if matches(o)]
         else:
@@ -328,7 +333,7 @@ async def watch(
 
         for kind, obj, before in backlog:
             if seen := as_seen(kind, obj, before):
-                await send(seen, obj)
+                await send(*seen)
         last_bookmark = time.monotonic()
         while True:
             wait = BOOKMARK_WAIT
@@ -345,7 +350,7 @@ async def watch(
             if item:
                 _, kind, obj, before = item
                 if seen := as_seen(kind, obj, before):
-                    await send(seen, obj)
+                    await send(*seen)
             if raw.transport is None or raw.transport.is_closing():
                 break
             # A bookmark promises every event up to its resourceVersion was sent: only true when
