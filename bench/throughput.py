@@ -36,7 +36,7 @@ def measure(backend: Backend, fill: int, steady_runs: int) -> list[tuple[str, fl
         # The cancelled pods' removal is work for the Job controller: let it end before the
         # steady sweep, so that sweep measures its own pace only.
         c.wait(
-            lambda: not c.core.list_pod_for_all_namespaces(label_selector=api.LABEL_SWEEP).items,
+            lambda: not any(c.core.list_namespaced_pod(f"fill-{trial}").items for trial in range(3)),
             300,
             "the cancelled runs' pods gone",
             interval=0.5,
