@@ -153,11 +153,24 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
 
 
-def active_jobs(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def active_jobs(jobs: list[dict[str, Any]], pods: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The Jobs whose runs are executing. A run whose pod has terminated is over, though its
+    Job is marked Complete or Failed by the Job controller only about a second later; list the
+    Jobs before the pods, so a run that just ended cannot hide behind one that replaced it."""
+    ended_pods: dict[str, bool] = {}
+    for pod in pods or []:
+        run = (pod["metadata"].get("labels") or {}).get(api.LABEL_RUN, "")
+        ended = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        ended_pods[run] = ended_pods.get(run, True) and ended
+
     def done(job: dict[str, Any]) -> bool:
         conds = job.get("status", {}).get("conditions") or []
         finished = any(c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in conds)
-        return finished or bool(job.get("spec", {}).get("suspend"))
+        return (
+            finished
+            or bool(job.get("spec", {}).get("suspend"))
+            or ended_pods.get(job["metadata"]["name"], False)
+        )
 
     return [j for j in jobs if not done(j)]
 

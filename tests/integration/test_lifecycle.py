@@ -47,7 +47,8 @@ class ActiveWatcher(threading.Thread):
 
     def run(self) -> None:
         while not self.done.is_set():
-            self.most = max(self.most, len(active_jobs(self.kube.jobs(self.ns, self.sweep))))
+            jobs = self.kube.jobs(self.ns, self.sweep)
+            self.most = max(self.most, len(active_jobs(jobs, self.kube.pods(self.ns, self.sweep))))
             time.sleep(0.02)
 
 

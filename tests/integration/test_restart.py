@@ -21,11 +21,6 @@ REPORT = (
 )
 
 
-@pytest.mark.xfail(
-    reason="issue 12: whole-number floats (min: 0.0, max: 1.0) are stored as 0 and 1, and the operator "
-    "then infers int_uniform",
-    strict=False,
-)
 def test_sigkill_mid_sweep_loses_and_duplicates_nothing(sandbox: Any, kube: Kube, tmp_path: Path) -> None:
     # An operator of its own: the session's shared one is not to be killed.
     op = Operator(Path(sandbox.kubeconfig_path), tmp_path / "operator.log", namespaces="r-*")
@@ -48,9 +43,11 @@ def test_sigkill_mid_sweep_loses_and_duplicates_nothing(sandbox: Any, kube: Kube
         op.kill_at_random(rng, 4, 0.5, 1.5)
         sweep = kube.wait_phase(ns, "restarts", "Finished", timeout=90)
         grid = kube.wait_phase(ns, "grid-restarts", "Finished", timeout=90)
+        # A run is released once its Job controller is done with it too (about a second after
+        # its pod ended): the operator must be there for that.
+        jobs = released_jobs(kube, ns, "restarts")
     finally:
         op.stop()
-    jobs = released_jobs(kube, ns, "restarts")
     assert sorted(j["metadata"]["name"] for j in jobs) == [f"restarts-{i:04d}" for i in range(1, 11)]
     assert all(result_of(j)["state"] == "Finished" for j in jobs)
     assert sweep["status"]["runs"]["total"] == 10
