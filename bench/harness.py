@@ -1,6 +1,14 @@
-"""The benchmarks' cluster: the sandbox with the simulated kubelet and the real operator as its
-own process, as in production. Measurements come from the bench's own watches and from the
-sandbox's record of every HTTP request."""
+"""The benchmarks' cluster, one of two backends, with the real operator as its own process as in
+production and the simulated kubelet as its node (no process per pod: a pod ends after its
+`sandbox.kubesweep.io/duration`):
+
+- "sandbox": the emulated API server with its own job controller;
+- "real": a real control plane (etcd, kube-apiserver, kube-controller-manager with the real Job
+  controller and garbage collector) from `KUBESWEEP_K8S_BIN`, by default `../shared/k8s/bin`
+  beside the repository when that exists.
+
+Measurements come from the bench's own watches and from each backend's record of the requests it
+served: the emulator's request record, or the API server's audit log."""
 
 from __future__ import annotations
 
@@ -17,14 +25,85 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from kubernetes import client, config, watch
 
 from kubesweep import api
+from kubesweep.sandbox.controlplane import ENV_BIN, ControlPlane, missing_binaries
 from kubesweep.sandbox.server import SandboxThread
 
 BENCH_AGENT = "kubesweep-bench"
+# The operator's own user agents: kopf's watches and patches, and the operator's API client.
+OPERATOR_AGENTS = ("kopf", "kubesweep-operator")
+Backend = Literal["sandbox", "real"]
+BACKENDS: tuple[Backend, ...] = ("sandbox", "real")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def k8s_bin() -> Path | None:
+    """The real control plane's binaries: `KUBESWEEP_K8S_BIN`, else `../shared/k8s/bin`."""
+    named = os.environ.get(ENV_BIN)
+    if named:
+        return Path(named)
+    default = REPO.parent / "shared" / "k8s" / "bin"
+    return default if default.is_dir() else None
+
+
+def real_unavailable() -> str | None:
+    """Why the real backend cannot run here, or None when it can."""
+    found = k8s_bin()
+    return missing_binaries(found) if found else f"{ENV_BIN} is not set and ../shared/k8s/bin is absent"
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request a backend served, as RBAC and audit logs name it."""
+
+    agent: str
+    verb: str
+    resource: str  # with its subresource: "pods/log"
+
+
+def from_operator(request: Request) -> bool:
+    return request.agent.startswith(OPERATOR_AGENTS)
+
+
+def request_of_emulator(record: Any) -> Request | None:
+    """A request of the emulator's record, or None for discovery (the audit log has no
+    resource for it either)."""
+    parts = [p for p in urlsplit(str(record.url)).path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) >= 3:
+        rest = parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 4:
+        rest = parts[3:]
+    else:
+        return None
+    if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
+        rest = rest[2:]
+    resource, name = rest[0], rest[1] if len(rest) > 1 else None
+    if len(rest) > 2:
+        resource = f"{resource}/{rest[2]}"
+    method = str(getattr(record.method, "value", record.method)).upper()
+    params = parse_qs(urlsplit(str(record.url)).query)
+    watching = (params.get("watch") or [""])[0] in ("true", "1")
+    verb = {
+        "GET": "get" if name else ("watch" if watching else "list"),
+        "POST": "create",
+        "PUT": "update",
+        "PATCH": "patch",
+        "DELETE": "delete" if name else "deletecollection",
+    }.get(method, method.lower())
+    return Request(record.headers.get("User-Agent") or "", verb, resource)
+
+
+def request_of_audit(event: dict[str, Any]) -> Request | None:
+    ref = event.get("objectRef") or {}
+    if not ref.get("resource"):
+        return None  # discovery, health checks
+    resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
+    return Request(event.get("userAgent", ""), event.get("verb", ""), resource)
 
 
 def simulated_template(duration: float, metric: str = "loss=0.5") -> dict[str, Any]:
@@ -58,7 +137,8 @@ def grid_spec(points: int, parallelism: int, duration: float, **extra: Any) -> d
 
 @dataclass
 class Cluster:
-    sandbox: SandboxThread
+    backend: Backend
+    server: SandboxThread | ControlPlane
     api_client: client.ApiClient
     operator: subprocess.Popen[bytes] | None = None
     log_path: Path = field(default_factory=lambda: Path(tempfile.mkdtemp()) / "operator.log")
@@ -76,7 +156,7 @@ class Cluster:
         return client.BatchV1Api(self.api_client)
 
     def start_operator(self) -> None:
-        env = {**os.environ, "KUBECONFIG": str(self.sandbox.kubeconfig_path), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "KUBECONFIG": str(self.server.kubeconfig_path), "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("ab") as log:
             self.operator = subprocess.Popen(
                 [sys.executable, "-m", "kubesweep.main", "run"], env=env, stdout=log, stderr=subprocess.STDOUT
@@ -104,6 +184,18 @@ class Cluster:
 
     def namespace(self, name: str) -> str:
         self.core.create_namespace({"metadata": {"name": name}})  # type: ignore[arg-type]
+        if self.backend == "real":
+            # The API server admits a pod only once its namespace has the `default`
+            # ServiceAccount; before that the Job controller's creates fail and back off.
+            self.wait(
+                lambda: (
+                    self.core.list_namespaced_service_account(
+                        name, field_selector="metadata.name=default"
+                    ).items
+                ),
+                30,
+                f"the default ServiceAccount of {name}",
+            )
         return name
 
     def create_sweep(self, namespace: str, name: str, spec: dict[str, Any]) -> None:
@@ -124,11 +216,24 @@ class Cluster:
     def phase(self, namespace: str, name: str) -> str | None:
         return (self.sweep(namespace, name).get("status") or {}).get("phase")
 
-    def operator_requests(self) -> list[Any]:
-        """Every HTTP request the sandbox served that did not come from the bench itself."""
-        return [
-            r for r in list(self.sandbox.emulator) if BENCH_AGENT not in (r.headers.get("User-Agent") or "")
-        ]
+    def _requests(self) -> list[tuple[object, Request]]:
+        """Every resource request the backend served, each with a key that names it."""
+        if isinstance(self.server, ControlPlane):
+            found = [(e.get("auditID"), request_of_audit(e)) for e in self.server.audit_events()]
+        else:
+            found = [(n, request_of_emulator(r)) for n, r in enumerate(list(self.server.emulator))]
+        return [(key, r) for key, r in found if r is not None]
+
+    def request_mark(self) -> set[object]:
+        """The requests served so far, for `operator_requests(since=...)`."""
+        return {key for key, _ in self._requests()}
+
+    def operator_requests(self, since: set[object] | None = None) -> list[Request]:
+        """The operator's requests (kopf's and its API client's user agents), after `since`:
+        not the bench's own, nor on the real backend the controller manager's or the kubelet's.
+        Discovery is left out on both backends."""
+        seen = since or set()
+        return [r for key, r in self._requests() if key not in seen and from_operator(r)]
 
     @staticmethod
     def wait(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
@@ -142,21 +247,28 @@ class Cluster:
 
 
 @contextmanager
-def cluster(*, operator: bool = True) -> Iterator[Cluster]:
-    sandbox = SandboxThread(executor="simulated")
-    sandbox.start()
-    api_client = config.new_client_from_config(str(sandbox.kubeconfig_path))
+def cluster(backend: Backend = "sandbox", *, operator: bool = True) -> Iterator[Cluster]:
+    server: SandboxThread | ControlPlane
+    if backend == "real":
+        reason = real_unavailable()
+        if reason:
+            raise RuntimeError(f"no real control plane: {reason}")
+        server = ControlPlane(k8s_bin() or "", executor="simulated")
+    else:
+        server = SandboxThread(executor="simulated")
+    server.start()
+    api_client = config.new_client_from_config(str(server.kubeconfig_path))
     api_client.user_agent = BENCH_AGENT
     # Many sweeps at once: more connections than the client's default pool of 4.
     api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] = 32
-    c = Cluster(sandbox, api_client)
+    c = Cluster(backend, server, api_client)
     try:
         if operator:
             c.start_operator()
         yield c
     finally:
         c.stop_operator()
-        sandbox.stop()
+        server.stop()
 
 
 class EventTimes:
@@ -182,6 +294,12 @@ class EventTimes:
     def next_after(
         self, since: float, match: Callable[[str, dict[str, Any]], bool], timeout: float = 30
     ) -> float:
+        return self.next_event_after(since, match, timeout)[0]
+
+    def next_event_after(
+        self, since: float, match: Callable[[str, dict[str, Any]], bool], timeout: float = 30
+    ) -> tuple[float, str, dict[str, Any]]:
+        """The first matching event from `since` on: when it arrived, its type and object."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -192,7 +310,7 @@ class EventTimes:
             except queue.Empty:
                 raise TimeoutError("no matching event") from None
             if when >= since and match(kind, body):
-                return when
+                return when, kind, body
 
     def drain(self) -> None:
         while not self.events.empty():

@@ -1,70 +1,71 @@
-"""API requests per run over its whole life, counted from the sandbox's record of every request
-the operator sent, against the minimum (1 create of the Job, a share of the status writes batched
-per pass, 1 Job patch that writes its result and releases it, 1 patch releasing its pod)."""
+"""API requests per run over its whole life, counted from each backend's record of the requests
+the operator sent (the emulator's request record, or the real API server's audit log; user
+agents kopf's and the operator's, discovery left out), against the minimum (1 create of the Job,
+a share of the status writes batched per pass, 1 Job patch that writes its result and releases
+it, 1 patch releasing its pod)."""
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
+from collections.abc import Sequence
+from typing import Any
 
 from kubesweep import api
 
-from .harness import cluster, grid_spec, table
+from .harness import Backend, cluster, grid_spec, table
+
+USES_CLUSTER = True
+MINIMUM = 3.5  # a Job create, its release patch, its pod's, a share of the batched status writes
 
 
-def _verb(request: object) -> str:
-    """The Kubernetes verb of a request, as RBAC and audit logs name it."""
-    method = str(getattr(getattr(request, "method", ""), "value", getattr(request, "method", ""))).upper()
-    name = getattr(request, "name", None)
-    params = getattr(request, "params", {}) or {}
-    if method == "GET":
-        if name:
-            return "get"
-        return "watch" if params.get("watch") in ("true", "1") else "list"
-    if method == "DELETE":
-        return "delete" if name else "deletecollection"
-    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
-
-
-def _kind(request: object) -> str:
-    resource = getattr(request, "resource", None)
-    plural = getattr(resource, "plural", None) or "other"
-    path = str(getattr(request, "path", ""))
-    if path.endswith("/status"):
-        return f"{plural}/status"
-    if path.endswith("/log"):
-        return f"{plural}/log"
-    return str(plural)
-
-
-def run(quick: bool) -> str:
-    runs = 50 if quick else 200
-    with cluster() as c:
-        before = len(c.operator_requests())
+def measure(backend: Backend, runs: int) -> Counter[tuple[str, str]]:
+    with cluster(backend) as c:
+        mark = c.request_mark()
         ns = c.namespace("requests")
         c.create_sweep(ns, "count", grid_spec(runs, 10, 0.05))
-        c.wait(lambda: c.phase(ns, "count") == "Finished", 600, "the sweep", interval=0.2)
+        c.wait(lambda: c.phase(ns, "count") == "Finished", 900, "the sweep", interval=0.2)
         # The last runs are released just after the status that says Finished.
         c.wait(
             lambda: all(
                 j.metadata is not None and (j.metadata.labels or {}).get(api.LABEL_RECORDED) == "true"
                 for j in c.batch.list_namespaced_job(ns).items
             ),
-            30,
+            60,
             "every Job released",
             interval=0.2,
         )
-        requests = c.operator_requests()[before:]
-    tally = Counter((_verb(r), _kind(r)) for r in requests)
-    rows: list[tuple[str, str, object, float]] = [
-        (verb, kind, n, n / runs) for (verb, kind), n in sorted(tally.items(), key=lambda kv: -kv[1])
-    ]
-    total = sum(tally.values())
-    rows.append(("all", "", total, total / runs))
-    minimum = 3.5  # a Job create, its release patch, its pod's, a share of the batched status writes
-    rows.append(("minimum", "", "", minimum))
-    rows.append(("ratio to minimum", "", "", total / runs / minimum))
+        requests = c.operator_requests(since=mark)
+    tally = Counter((r.verb, r.resource) for r in requests)
+    print(f"requests {backend}: {dict(tally)}", file=sys.stderr, flush=True)
+    return tally
+
+
+def run(quick: bool, backends: Sequence[Backend] = ("sandbox",)) -> str:
+    runs = 50 if quick else 200
+    tallies = {backend: measure(backend, runs) for backend in backends}
+    keys = sorted(
+        {k for t in tallies.values() for k in t}, key=lambda k: -max(t[k] for t in tallies.values())
+    )
+    header = ["verb", "resource"]
+    for backend in backends:
+        header += [f"{backend} requests", f"{backend} per run"]
+    rows: list[list[Any]] = []
+    for verb, resource in keys:
+        row: list[Any] = [verb, resource]
+        for backend in backends:
+            n = tallies[backend][(verb, resource)]
+            row += [n, n / runs]
+        rows.append(row)
+    totals: list[Any] = ["all", ""]
+    ratios: list[Any] = ["ratio to minimum", ""]
+    for backend in backends:
+        total = sum(tallies[backend].values())
+        totals += [total, total / runs]
+        ratios += ["", total / runs / MINIMUM]
+    rows += [totals, ["minimum", "", *(["", MINIMUM] * len(backends))], ratios]
     return table(
         f"API requests of the operator per run ({runs} runs, parallelism 10; watches are long-lived)",
-        ["verb", "resource", "requests", "per run"],
+        header,
         rows,
     )
