@@ -175,8 +175,8 @@ def told(params: Sequence[Param], history: Sequence[Any], goal: str) -> list[Fro
     left out while nothing was seen; Pending and Running runs as running trials, which the
     sampler treats as fantasies so parallel runs spread out. Runs from an earlier search space
     are left out."""
-    distributions = {p.path: _distribution(p) for p in params}
-    by_path = {p.path: p for p in params}
+    distributions = {p.key: _distribution(p) for p in params}
+    by_path = {p.key: p for p in params}
     worst = _worst(history, goal)
     out: list[FrozenTrial] = []
     for trial in _bounded(history, goal):
@@ -207,8 +207,8 @@ def suggest(
     run_number: int,
     goal: str,
 ) -> dict[str, Any]:
-    distributions = {p.path: _distribution(p) for p in params}
-    by_path = {p.path: p for p in params}
+    distributions = {p.key: _distribution(p) for p in params}
+    by_path = {p.key: p for p in params}
     derived = (0 if seed is None else seed) * 1_000_003 + run_number
     sampler = GPSampler(seed=derived % (2**31), startup_trials=STARTUP_TRIALS)
     study = optuna.create_study(direction="maximize" if goal == "maximize" else "minimize", sampler=sampler)

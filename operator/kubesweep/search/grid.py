@@ -71,18 +71,18 @@ def size(params: Sequence[Param]) -> int:
 
 
 def point(grid: Sequence[Axis], index: int) -> dict[str, Any]:
-    """The index-th point by flat path; the first parameter (by name) changes slowest."""
+    """The index-th point by flat key (Param.key); the first parameter (by name) changes slowest."""
     flat: dict[str, Any] = {}
     for axis in reversed(grid):
         index, rest = divmod(index, axis.size)
-        flat[axis.param.path] = axis[rest]
-    return dict(sorted(flat.items()))
+        flat[axis.param.key] = axis[rest]
+    return {axis.param.key: flat[axis.param.key] for axis in grid}
 
 
 def key(grid: Sequence[Axis], flat: Mapping[str, Any]) -> str | None:
     """A point's identity as W&B hashes it: the values of the searched (non-constant) parameters,
     by value; None for a run that lacks one of them (it matches no point)."""
-    searched = [axis.param.path for axis in grid if axis.param.kind != "constant"]
+    searched = [axis.param.key for axis in grid if axis.param.kind != "constant"]
     if any(path not in flat for path in searched):
         return None
     return canonical([flat[path] for path in searched])
@@ -106,9 +106,9 @@ def _axis_index(axis: Axis, value: Any) -> int | None:
 def _position(grid: Sequence[Axis], flat: Mapping[str, Any]) -> int | None:
     index = 0
     for axis in grid:
-        if axis.param.kind != "constant" and axis.param.path not in flat:
+        if axis.param.kind != "constant" and axis.param.key not in flat:
             return None
-        position = _axis_index(axis, flat.get(axis.param.path))
+        position = _axis_index(axis, flat.get(axis.param.key))
         if position is None:
             return None
         index = index * axis.size + position

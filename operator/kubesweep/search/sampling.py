@@ -61,4 +61,4 @@ def rng_for(seed: int | None, run_number: int, salt: str = "random") -> random.R
 
 def random_point(params: Sequence[Param], seed: int | None, run_number: int) -> dict[str, Any]:
     rng = rng_for(seed, run_number)
-    return nest({p.path: sample(p, rng) for p in params})
+    return nest({p.key: sample(p, rng) for p in params})

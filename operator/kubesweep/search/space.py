@@ -1,7 +1,8 @@
 """W&B's parameter syntax: parsing, type inference and validation, with the field to fix.
 
-A search space is a flat list of parameters with dotted paths ("optimizer.lr" for a parameter
-nested under `parameters`), each with one distribution. Values stay plain JSON.
+A search space is a flat list of parameters, each with one distribution, named by the keys
+leading to it (("optimizer", "lr") for `lr` nested under `optimizer`'s `parameters`; a dotted
+key such as "optimizer.lr" is one plain name, as in W&B). Values stay plain JSON.
 """
 
 from __future__ import annotations
@@ -66,11 +67,21 @@ class SearchSpaceError(ValueError):
 
 @dataclass(frozen=True)
 class Param:
-    path: str  # dotted, for nested parameters
+    path: str  # dotted, for nested parameters: for people (fields, descriptions), not identity
     kind: str
     config: Mapping[str, Any]  # the keys of `kind`, defaults filled
     # No `distribution` in the spec: `kind` is W&B's inference from the values' types.
     inferred: bool = dataclasses.field(default=False, compare=False)
+    keys: tuple[str, ...] = ()  # the keys leading to it: its identity (a key may hold a dot)
+
+    @property
+    def key(self) -> str:
+        """The parameter's flat key, unique whatever its keys hold (nest() reads it back): its
+        dotted path while no key holds a dot (or starts with '['), else its keys as JSON."""
+        keys = self.keys or (self.path,)
+        if keys[0].startswith("[") or any("." in k for k in keys):
+            return json.dumps(list(keys))
+        return ".".join(keys)
 
     @property
     def field(self) -> str:
@@ -189,7 +200,7 @@ def parse(parameters: Mapping[str, Any], prefix: str = "") -> list[Param]:
     return sorted(_parse(parameters, prefix), key=lambda p: p.path)
 
 
-def _parse(parameters: Mapping[str, Any], prefix: str) -> list[Param]:
+def _parse(parameters: Mapping[str, Any], prefix: str, keys: tuple[str, ...] = ()) -> list[Param]:
     """The flat, validated parameters in the order the spec gives them."""
     if not isinstance(parameters, Mapping) or not parameters:
         raise SearchSpaceError(
@@ -205,12 +216,14 @@ def _parse(parameters: Mapping[str, Any], prefix: str) -> list[Param]:
             others = sorted(k for k in spec if k != "parameters")
             if others:
                 raise SearchSpaceError(field, f"nested parameters cannot also have {', '.join(others)}")
-            out.extend(_parse(spec["parameters"], f"{path}."))
+            out.extend(_parse(spec["parameters"], f"{path}.", (*keys, str(name))))
             continue
         kind = infer_kind(path, spec)
         config = _check_keys(field, kind, spec)
         _check_param(path, kind, config)
-        out.append(Param(path, kind, config, inferred=spec.get("distribution") is None))
+        out.append(
+            Param(path, kind, config, inferred=spec.get("distribution") is None, keys=(*keys, str(name)))
+        )
     return out
 
 
@@ -275,11 +288,12 @@ def summary(parameters: Mapping[str, Any]) -> str:
 
 
 def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """{"a.b": 1} -> {"a": {"b": 1}}: nested parameters reach the run as dictionaries."""
+    """Values by Param.key -> the run's parameters: {"a.b": 1} -> {"a": {"b": 1}} (nested
+    parameters reach the run as dictionaries), {'["a.b"]': 1} -> {"a.b": 1}."""
     out: dict[str, Any] = {}
-    for path, value in flat.items():
+    for key, value in flat.items():
         node = out
-        *parents, leaf = path.split(".")
+        *parents, leaf = json.loads(key) if key.startswith("[") else key.split(".")
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
@@ -287,14 +301,14 @@ def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def flatten(values: Mapping[str, Any], params: list[Param]) -> dict[str, Any]:
-    """A run's (nested) parameters by the flat paths of `params`; absent ones are left out."""
+    """A run's (nested) parameters by the flat keys (Param.key) of `params`; absent ones are left out."""
     out: dict[str, Any] = {}
     for param in params:
         node: Any = values
-        for part in param.path.split("."):
+        for part in param.keys or (param.path,):
             if not isinstance(node, Mapping) or part not in node:
                 break
             node = node[part]
         else:
-            out[param.path] = node
+            out[param.key] = node
     return out
