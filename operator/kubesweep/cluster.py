@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import hashlib
 import json
 import logging
 import uuid
@@ -72,6 +73,21 @@ def release_patch(
     if result is not None:
         meta["annotations"] = {api.ANNOTATION_RESULT: result}
     return {"metadata": meta}
+
+
+# Object names such as an Event's are DNS subdomains of at most 253 characters.
+MAX_NAME = 253
+
+
+def event_name(sweep_name: str, suffix: str) -> str:
+    """`<sweep>.<suffix>`, the sweep's part shortened with a hash when the whole would pass
+    MAX_NAME (a sweep's name may itself be 253 characters long)."""
+    name = f"{sweep_name}.{suffix}"
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(sweep_name.encode()).hexdigest()[:6]
+    keep = MAX_NAME - len(suffix) - len(digest) - 2
+    return f"{sweep_name[:keep].rstrip('-.')}-{digest}.{suffix}"
 
 
 class Cluster:
@@ -231,7 +247,7 @@ class Cluster:
         now = datetime.datetime.now(datetime.UTC)
         event = client.CoreV1Event(
             metadata=client.V1ObjectMeta(
-                name=f"{meta['name']}.{uuid.uuid4().hex[:12]}", namespace=meta["namespace"]
+                name=event_name(meta["name"], uuid.uuid4().hex[:12]), namespace=meta["namespace"]
             ),
             involved_object=client.V1ObjectReference(
                 api_version=api.API_VERSION,

@@ -28,10 +28,11 @@ def _short_hash(text: str) -> str:
 
 
 def label_value(sweep_name: str) -> str:
-    """The sweep's name as a label value: itself when short enough, else shortened with a hash."""
+    """The sweep's name as a label value: itself when short enough, else shortened with a hash
+    joined by `_`, which no object name has: the shortened form is no other sweep's name."""
     if len(sweep_name) <= MAX_LABEL_VALUE:
         return sweep_name
-    return f"{sweep_name[: MAX_LABEL_VALUE - 7].rstrip('-.')}-{_short_hash(sweep_name)}"
+    return f"{sweep_name[: MAX_LABEL_VALUE - 7].rstrip('-.')}_{_short_hash(sweep_name)}"
 
 
 def job_name(sweep_name: str, number: int) -> str:
@@ -57,9 +58,15 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def verbatim(text: str) -> str:
+    """Text that Kubernetes' `$(VAR)` expansion of command, args and env leaves as written
+    (`$$` is its escape for `$`): a parameter value reaches the run as recorded."""
+    return text.replace("$", "$$")
+
+
 def args_list(parameters: Mapping[str, Any], hyphens: bool = True) -> list[str]:
     prefix = "--" if hyphens else ""
-    return [f"{prefix}{name}={format_value(value)}" for name, value in parameters.items()]
+    return [verbatim(f"{prefix}{name}={format_value(value)}") for name, value in parameters.items()]
 
 
 _PARAM_MACRO = re.compile(r"\$\{params\.([^}]+)\}")
@@ -79,13 +86,13 @@ def _lookup(parameters: Mapping[str, Any], dotted: str) -> Any:
 
 def expand_string(text: str, parameters: Mapping[str, Any]) -> str:
     """Expands every macro inside one string (lists joined with spaces)."""
-    text = text.replace("${args_json}", json.dumps(parameters, separators=(",", ":")))
+    text = text.replace("${args_json}", verbatim(json.dumps(parameters, separators=(",", ":"))))
     text = text.replace("${args_no_hyphens}", " ".join(args_list(parameters, hyphens=False)))
     text = text.replace("${args}", " ".join(args_list(parameters)))
 
     def param(match: re.Match[str]) -> str:
         try:
-            return format_value(_lookup(parameters, match.group(1)))
+            return verbatim(format_value(_lookup(parameters, match.group(1))))
         except KeyError:
             raise UnknownParameterError(match.group(1)) from None
 
@@ -155,7 +162,7 @@ def render_job(sweep: Mapping[str, Any], number: int, parameters: Mapping[str, A
     env = [
         {"name": "KUBESWEEP_SWEEP", "value": sweep_name},
         {"name": "KUBESWEEP_RUN", "value": name},
-        {"name": "KUBESWEEP_PARAMETERS", "value": json.dumps(parameters, separators=(",", ":"))},
+        {"name": "KUBESWEEP_PARAMETERS", "value": verbatim(json.dumps(parameters, separators=(",", ":")))},
     ]
     for container in pod_spec.get("containers") or []:
         _render_container(container, env, parameters)
