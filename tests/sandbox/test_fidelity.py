@@ -400,3 +400,23 @@ def test_a_pod_deleted_by_someone_else_before_a_suspend_fails_a_backoff_limit_ze
     status = batch.read_namespaced_job_status("killed", namespace).status
     failed = next(c for c in status.conditions if c.type == "Failed")
     assert failed.reason == "BackoffLimitExceeded" and status.failed == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Events.
+
+
+def test_a_core_event_is_not_held_to_the_object_name_rules(sandbox: SandboxThread, namespace: str) -> None:
+    # The API server validates a core/v1 Event's metadata only as a path segment (backwards
+    # compatibility): a 266-character name goes. events.k8s.io/v1 would refuse it.
+    core = client.CoreV1Api(config.new_client_from_config(str(sandbox.kubeconfig_path)))
+    name = "e" * 253 + ".0123456789ab"
+    body = {
+        "metadata": {"name": name},
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": namespace},
+        "reason": "Test",
+        "message": "a long name",
+        "type": "Normal",
+    }
+    core.create_namespaced_event(namespace, body)  # type: ignore[arg-type]
+    assert core.read_namespaced_event(name, namespace).reason == "Test"

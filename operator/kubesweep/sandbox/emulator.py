@@ -469,7 +469,11 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         pattern, limit = (DNS_LABEL, 63) if res.ref.plural in ("namespaces",) else (DNS_SUBDOMAIN, 253)
         if res.ref.plural == "jobs":
             limit = 63  # the name becomes a label value of its pods
-        if not isinstance(name, str) or not pattern.match(name) or len(name) > limit:
+        # A core/v1 Event's metadata is not validated, for backwards compatibility (only
+        # events.k8s.io's is): any name that can be a path segment goes.
+        legacy_event = (res.ref.group, res.ref.plural) == ("", "events") and isinstance(name, str)
+        path_segment = legacy_event and name not in ("", ".", "..") and "/" not in name
+        if not path_segment and (not isinstance(name, str) or not pattern.match(name) or len(name) > limit):
             rule = (
                 f"must be no more than {limit} characters"
                 if isinstance(name, str) and len(name) > limit
