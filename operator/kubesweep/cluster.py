@@ -154,6 +154,15 @@ class Cluster:
             raise
         return True
 
+    async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Job as the API server has it now; None when there is none."""
+        try:
+            job = await self._call("get", self.batch.read_namespaced_job, name, namespace)
+        except Gone:
+            return None
+        result: Any = self.api_client.sanitize_for_serialization(job)
+        return dict(result)
+
     async def patch_job(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         """A strategic merge patch (what the client sends for a dict): maps merge, and so do
         lists with a merge strategy such as metadata.finalizers. Use it for maps and scalars."""

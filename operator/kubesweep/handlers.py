@@ -82,6 +82,9 @@ class Reconciler:
         # Sweeps whose Jobs the API server refused to create for lack of permission: (refusals
         # in a row, when to try again, its message). Until then a pass starts no run.
         self._denied: dict[Key, tuple[int, float, str]] = {}
+        # Run names another object holds, found when a create was answered 409 (a Job of an
+        # earlier sweep of the same name, released or unlabelled, or anyone's): never a run's.
+        self._taken: dict[Key, set[str]] = {}
 
     def bind(self, **indexes: Any) -> None:
         self.sweeps = indexes["sweep_index"]
@@ -187,7 +190,8 @@ class Reconciler:
 
         if sweep is None or sweep["metadata"].get("deletionTimestamp"):
             # The sweep is gone: its Jobs are being garbage-collected; let them go.
-            for memory in (self._created, self._logs, self._released_jobs, self._released_pods, self._denied):
+            memories = (self._created, self._logs, self._released_jobs, self._released_pods, self._denied)
+            for memory in (*memories, self._taken):
                 memory.pop(key, None)
             for job in jobs:
                 meta = job["metadata"]
@@ -198,6 +202,16 @@ class Reconciler:
             return
 
         owned = [self._with_recorded(namespace, j) for j in jobs if self._owned_by(j, sweep)]
+        others = [j for j in jobs if not self._owned_by(j, sweep)]
+        # Jobs of an earlier sweep of the same name (deleted and created again): the garbage
+        # collector deletes them, and only our finalizer would keep them.
+        for job in others:
+            meta = job["metadata"]
+            if meta.get("deletionTimestamp") and api.JOB_FINALIZER in (meta.get("finalizers") or []):
+                await self.cluster.release_job(
+                    namespace, meta["name"], meta["finalizers"], meta["resourceVersion"]
+                )
+        taken = {j["metadata"]["name"] for j in others} | self._taken.get(key, set())
         early = bool((sweep.get("spec") or {}).get("earlyTerminate"))
         start_timeout = _start_timeout(sweep)
         logs = self._logs.pop(key, {}) if early else None
@@ -213,7 +227,7 @@ class Reconciler:
             self._logs[key] = {name: log for name, log in logs.items() if name in watched}
         denied = self._denied.get(key)
         holding = denied[2] if denied is not None and time.monotonic() < denied[1] else None
-        decision = reconcile.decide(sweep, observed, permission_denied=holding)
+        decision = reconcile.decide(sweep, observed, permission_denied=holding, taken=taken)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "Pass of %s/%s: %s -> %s",
@@ -321,6 +335,8 @@ class Reconciler:
                     raise result
             metrics.RUNS_STARTED.inc(sum(1 for r in results if r is True))
             for action, result in zip(creations, results, strict=True):
+                if result is False and not await self._ours_already(key, sweep, action.name):
+                    continue
                 if isinstance(result, bool):  # created now, or it existed already
                     pending = slim.job(action.job)
                     pending["metadata"]["ownerUid"] = sweep["metadata"].get("uid")
@@ -380,6 +396,24 @@ class Reconciler:
         await asyncio.gather(*(cluster.label_pod_recorded(namespace, p) for p in pods))
         self.note_released(key, pods=pods)
         return decision
+
+    async def _ours_already(self, key: Key, sweep: Mapping[str, Any], name: str) -> bool:
+        """After a 409 on creating run `name`: whether the Job is this sweep's run already (a
+        pass before created it). Else the name is taken (another object's, or a released run's)
+        and another pass picks a free one; a Job of an earlier sweep of the same name that is
+        being deleted is let go."""
+        assert self.cluster is not None
+        job = await self.cluster.read_job(key[0], name)
+        if job is not None and runs.is_run_of(job, sweep["metadata"].get("uid")):
+            return True
+        if job is not None:
+            meta = job["metadata"]
+            self._taken.setdefault(key, set()).add(name)
+            logger.warning("Sweep %s/%s: Job %s exists and is not its run; skipping the name", *key, name)
+            if meta.get("deletionTimestamp") and api.JOB_FINALIZER in (meta.get("finalizers") or []):
+                await self.cluster.release_job(key[0], name, meta["finalizers"], meta["resourceVersion"])
+        self._pending.add(key)  # another pass, with the name taken (or free again)
+        return False
 
     def _deny(self, key: Key, sweep: Mapping[str, Any], message: str) -> None:
         """Holds the sweep's Job creations back for a growing delay, then tries again."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -350,6 +350,7 @@ def decide(
     now: str | None = None,
     template_error: str | None = None,
     permission_denied: str | None = None,
+    taken: Collection[str] = (),
 ) -> Decision:
     """Everything the operator does to one sweep in one pass.
 
@@ -357,6 +358,8 @@ def decide(
     server's message when it rejected a run's Job in this pass; `permission_denied` its message
     when it refused to create one for lack of permission (in this pass, or in an earlier one
     whose retry is not due yet): no run starts, and the sweep keeps running, saying why.
+    `taken` are Job names that objects other than this sweep's runs hold (a Job of an earlier
+    sweep of the same name, anyone's Job): no run is given one.
     """
     now = now or _now()
     meta = sweep.get("metadata", {})
@@ -532,7 +535,10 @@ def decide(
         if spec.run_cap is not None:
             free = min(free, spec.run_cap - counted)
         history = trials(all_runs, spec)
-        numbers = _free_numbers({r.number for r in all_runs} | p.folded.numbers)
+        numbers = _free_numbers(
+            {r.number for r in all_runs} | p.folded.numbers,
+            lambda number: runs.job_name(meta.get("name", ""), number) in taken,
+        )
         for _ in range(max(free, 0)):
             next_number = next(numbers)
             parameters = search.suggest(
@@ -621,12 +627,13 @@ def _leaders(recorded: Sequence[Run], spec: api.SweepSpec, count: int) -> list[R
     return sorted(scored, key=lambda r: sign * r.metrics[name])[:count]
 
 
-def _free_numbers(used: set[int]) -> Iterator[int]:
+def _free_numbers(used: set[int], taken: Callable[[int], bool] = lambda _: False) -> Iterator[int]:
     """Run numbers in order, those no run has first: a Job whose creation failed leaves a gap
-    that the next run fills, so numbers (and random search's per-number points) stay dense."""
+    that the next run fills, so numbers (and random search's per-number points) stay dense.
+    A number whose Job name another object holds (`taken`) is skipped."""
     number = 1
     while True:
-        if number not in used:
+        if number not in used and not taken(number):
             yield number
         number += 1
 

@@ -420,6 +420,21 @@ def run_number(job: Mapping[str, Any]) -> int:
         return int(match.group(1)) if match else 0
 
 
+def owner_uid(job: Mapping[str, Any]) -> str | None:
+    """The uid of the Sweep that owns `job` (None: no Sweep does)."""
+    for owner in job.get("metadata", {}).get("ownerReferences") or []:
+        if owner.get("kind") == api.KIND and owner.get("apiVersion", "").startswith(api.GROUP + "/"):
+            return str(owner.get("uid") or "") or None
+    return None
+
+
+def is_run_of(job: Mapping[str, Any], sweep_uid: str | None) -> bool:
+    """Whether a Job found under a run's name (a create answered 409) is a run of this sweep still
+    to be watched: owned by it and not yet released (a released one's record is the status's)."""
+    labels = job.get("metadata", {}).get("labels") or {}
+    return sweep_uid is not None and owner_uid(job) == sweep_uid and api.LABEL_RECORDED not in labels
+
+
 def read_result(job: Mapping[str, Any]) -> dict[str, Any] | None:
     raw = (job["metadata"].get("annotations") or {}).get(api.ANNOTATION_RESULT)
     if not raw:

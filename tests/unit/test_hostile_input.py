@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 
-from kubesweep import runs, search
-from kubesweep import cluster
+from kubesweep import api, cluster, reconcile, runs, search
 from kubesweep.sandbox.kubelet import expand
 
 # Kubernetes' rule for object names (DNS subdomains) and for label values.
@@ -72,7 +72,9 @@ def test_parameter_values_reach_the_run_verbatim(value: str) -> None:
     parameters = {"path": value}
     assert [expand(a, env) for a in runs.expand_args(["${args}"], parameters)] == [f"--path={value}"]
     assert expand(runs.expand_string("x=${params.path}", parameters), env) == f"x={value}"
-    assert expand(runs.expand_string("${args_json}", parameters), env) == '{"path":"%s"}' % value
+    assert expand(runs.expand_string("${args_json}", parameters), env) == json.dumps(
+        {"path": value}, separators=(",", ":")
+    )
     # The template's own references still expand.
     assert expand(runs.expand_string("$(HOME)/${params.path}", parameters), env) == f"/root/{value}"
 
@@ -111,3 +113,35 @@ def test_event_names_are_valid_for_any_sweep_name(length: int) -> None:
         assert event.endswith(".0123456789ab")
     assert cluster.event_name("x" * 253, "1") != cluster.event_name("x" * 252 + "y", "1")
     assert cluster.event_name("lr-search", "0123456789ab") == "lr-search.0123456789ab"
+
+
+# Item 1: a run's name that another object holds is not this sweep's run.
+def _sweep() -> dict[str, Any]:
+    return {
+        "metadata": {"name": "s", "namespace": "ns", "uid": "new", "generation": 1},
+        "spec": {
+            "method": "grid",
+            "parameters": {"a": {"values": [1, 2]}},
+            "parallelism": 2,
+            "template": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}},
+        },
+    }
+
+
+def test_run_names_another_object_holds_are_skipped() -> None:
+    decision = reconcile.decide(_sweep(), [], now="2026-11-24T12:00:00Z", taken={"s-0001", "s-0003"})
+    creations = decision.of(reconcile.CreateRun)
+    assert [(c.number, c.job["metadata"]["name"]) for c in creations] == [(2, "s-0002"), (4, "s-0004")]
+    assert [dict(c.parameters) for c in creations] == [{"a": 1}, {"a": 2}]
+
+
+def _job(owner_uid: str | None, **labels: str) -> dict[str, Any]:
+    owners = [{"apiVersion": api.API_VERSION, "kind": api.KIND, "name": "s", "uid": owner_uid}]
+    return {"metadata": {"name": "s-0001", "labels": labels, "ownerReferences": owners if owner_uid else []}}
+
+
+def test_a_job_under_a_runs_name_is_its_run_only_if_the_sweep_owns_it_and_watches_it() -> None:
+    assert runs.is_run_of(_job("new"), "new")
+    assert not runs.is_run_of(_job("old"), "new")  # an earlier sweep of the same name
+    assert not runs.is_run_of(_job(None), "new")  # anyone's Job
+    assert not runs.is_run_of(_job("new", **{api.LABEL_RECORDED: "true"}), "new")  # released
