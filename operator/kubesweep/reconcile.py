@@ -632,9 +632,9 @@ def _finish(
     all_runs = sorted(p.runs.values(), key=lambda r: r.number)
 
     # Ended runs: their Jobs are let go once this status holds their records and the Job
-    # controller is done with them (a killed run's pods gone, an ended run's Job marked so: a
-    # write before would race the controller's status updates and delay it), and not in the pass
-    # that suspended it (that changed its Job). A Job being deleted is let go at once: only our
+    # controller is done with them (its Job marked Complete or Failed, or a killed run without
+    # pods: a write before would race the controller's status updates and delay it), and not in
+    # the pass that killed it (that changed its Job). A Job being deleted is let go at once: only our
     # finalizer holds it. A Job that carries its record needs the status only from its release
     # on, so Jobs kept from before (an upgrade) are released a bounded number at a time.
     recorded = [r for r in all_runs if r.recorded]
