@@ -43,13 +43,14 @@ class FakeQueue(threading.Thread):
     def run(self) -> None:
         while not self.done.is_set():
             if self.admitting.is_set():
-                jobs = self.kube.batch.list_namespaced_job(self.namespace, label_selector=api.LABEL_QUEUE)
-                for job in jobs.items:
-                    if job.spec.suspend:
+                found = self.kube.batch.list_namespaced_job(self.namespace, label_selector=api.LABEL_QUEUE)
+                for job in self.kube.api_client.sanitize_for_serialization(found.items):
+                    if job["spec"].get("suspend"):
+                        name = job["metadata"]["name"]
                         self.kube.batch.patch_namespaced_job(
-                            job.metadata.name, self.namespace, {"spec": {"suspend": False}}
+                            name, self.namespace, {"spec": {"suspend": False}}
                         )
-                        self.admitted.append(job.metadata.name)
+                        self.admitted.append(name)
             self.done.wait(0.05)
 
 
@@ -79,9 +80,14 @@ def pods_of(kube: Kube, ns: str, run: str) -> list[dict[str, Any]]:
 
 
 def job_failed(kube: Kube, ns: str, name: str) -> str | None:
-    job = kube.batch.read_namespaced_job(name, ns)
+    job = kube.api_client.sanitize_for_serialization(kube.batch.read_namespaced_job(name, ns))
     return next(
-        (c.reason for c in job.status.conditions or [] if c.type == "Failed" and c.status == "True"), None
+        (
+            c.get("reason")
+            for c in job.get("status", {}).get("conditions") or []
+            if c["type"] == "Failed" and c["status"] == "True"
+        ),
+        None,
     )
 
 
