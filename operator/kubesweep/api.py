@@ -12,6 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from kubesweep.search import space
+
 GROUP = "kubesweep.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -103,7 +105,31 @@ class Metric(_Model):
     )
 
 
+def _rule(rule: str, message: str, field_path: str | None = None, **extra: str) -> dict[str, str]:
+    out = {"rule": rule, "message": message}
+    if field_path:
+        out["fieldPath"] = field_path
+    out.update(extra)
+    return out
+
+
+EARLY_TERMINATE_RULES: list[Any] = [  # Any: pydantic types json_schema_extra as JSON
+    _rule(
+        "has(self.minIter) || has(self.maxIter)",
+        "hyperband needs minIter, or maxIter with s (W&B min_iter/max_iter)",
+    ),
+    _rule("!has(self.maxIter) || has(self.s)", "maxIter needs s, the number of bands", ".s"),
+    _rule(
+        "!has(self.maxIter) || double(self.maxIter) >= self.eta",
+        "maxIter divided by eta is below 1: no band is left (raise maxIter or lower eta)",
+        ".maxIter",
+    ),
+]
+
+
 class EarlyTerminate(_Model):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": EARLY_TERMINATE_RULES})
+
     type: Literal["hyperband"] = Field(description="The early termination algorithm: hyperband.")
     min_iter: int | None = Field(
         default=None, ge=1, description="The first bracket's step (W&B min_iter). Give minIter or maxIter."
@@ -118,68 +144,285 @@ class EarlyTerminate(_Model):
 
 
 # W&B's parameter syntax, kept verbatim: see search/ for its meaning and validation. The CRD
-# gives it a structural schema of its known keys; values are arbitrary JSON.
-PARAMETER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "A parameter in W&B's syntax: value, values (+probabilities), a distribution "
-    "with min/max, mu/sigma, q, a/b, or nested parameters.",
-    "properties": {
-        "value": {
-            "description": "A constant value.",
-            "x-kubernetes-preserve-unknown-fields": True,
+# gives it a structural schema of its known keys (values are arbitrary JSON) and the CEL rules
+# below, so most mistakes are refused at `kubectl apply` with the field named.
+#
+# What a rule can see: the API server hands CEL the typed fields only, so `value` and `values`
+# (free JSON) are invisible to it; and it stores `min: 0.0` as 0 and hands CEL every `type:
+# number` as a double, so a rule cannot tell 1 from 1.0. It can tell a whole number from a
+# fraction, which is what the operator sees when it reads the stored object back: min and max
+# of whole numbers without a distribution are int_uniform to both. Every rule refuses only what
+# search.space refuses too (tests/unit/test_crd.py checks it on a corpus); the rest (values
+# with min/max, probabilities per value and summing to 1, deeper nesting) stays the operator's
+# InvalidSpec condition.
+MAX_PARAMETERS = 200  # per level: bounds the rules' cost, which the API server checks
+MAX_NESTED_PARAMETERS = 50
+_TYPED_KEYS = space.KEYS - {"value", "values", "distribution"}
+_RANGE_KINDS = [k for k, (required, _) in space.DISTRIBUTIONS.items() if "min" in required]
+_LOG_KINDS = [k for k in _RANGE_KINDS if k.endswith("log_uniform_values")]
+# Kinds a grid cannot enumerate; deprecated ones have a rule of their own.
+_NON_GRID_KINDS = [
+    k for k in space.DISTRIBUTIONS if k not in space.GRID_KINDS and k != "categorical_w_probabilities"
+]
+
+
+def _cel_list(items: list[str]) -> str:
+    return "[" + ", ".join(f"'{i}'" for i in items) + "]"
+
+
+def _whole(x: str) -> str:
+    # int() of a double outside int64 is an error: bound it first (the int64 range, in which the
+    # API server writes a whole double as an integer, as the operator then reads it).
+    return f"({x} >= -9.2e18 && {x} <= 9.2e18 && double(int({x})) == {x})"
+
+
+def cel_kind(p: str) -> str:
+    """CEL: the distribution of parameter `p` as space.infer_kind sees it, where a rule can know
+    it (declared, or inferred from min and max); '' otherwise (value, values, or nothing)."""
+    return (
+        f"(has({p}.distribution) ? {p}.distribution : has({p}.min) && has({p}.max) ? "
+        f"({_whole(p + '.min')} && {_whole(p + '.max')} ? 'int_uniform' : 'uniform') : '')"
+    )
+
+
+def _none_of(p: str, keys: set[str]) -> str:
+    return " && ".join(f"!has({p}.{k})" for k in sorted(keys)) or "true"
+
+
+def _takes(kind: str) -> list[str]:
+    required, optional = space.DISTRIBUTIONS[kind]
+    return [*required, *optional]
+
+
+def _conflicts_rule() -> str:
+    """A kind's keys only; `[kind].all(t, ...)` binds the kind once (CEL has no let). Without a
+    distribution or a range, the typed keys other than probabilities and parameters conflict
+    with value, with values and with nothing alike."""
+    branches = [
+        f"t == '{kind}' ? ({_none_of('self', _TYPED_KEYS - set(_takes(kind)))})"
+        for kind in space.DISTRIBUTIONS
+        if kind != "categorical_w_probabilities"
+    ]
+    fallback = _none_of("self", _TYPED_KEYS - {"probabilities", "parameters"})
+    return f"[{cel_kind('self')}].all(t, " + " : ".join(branches) + f" : t == '' ? ({fallback}) : true)"
+
+
+def _takes_text() -> str:
+    texts = [
+        f"'{kind}': '{', '.join(_takes(kind))}'"
+        for kind in space.DISTRIBUTIONS
+        if kind != "categorical_w_probabilities"
+    ]
+    return "{" + ", ".join(texts) + "}"
+
+
+PARAMETER_RULES: list[dict[str, str]] = [
+    _rule(
+        f"!has(self.distribution) || !(self.distribution in {_cel_list(list(space.DEPRECATED))})",
+        "the exponent forms log_uniform, q_log_uniform and inv_log_uniform are deprecated in W&B and "
+        "not supported: use log_uniform_values, q_log_uniform_values or inv_log_uniform_values with "
+        "min/max as the actual values",
+        ".distribution",
+        messageExpression="self.distribution + ' (min/max as exponents) is deprecated in W&B and not "
+        "supported: use ' + self.distribution + '_values with min/max as the actual values'",
+    ),
+    _rule(
+        "!has(self.parameters) || ("
+        + _none_of("self", _TYPED_KEYS - {"parameters"} | {"distribution"})
+        + ")",
+        "nested parameters stand alone: move distribution, min, max and the other keys into the "
+        "nested parameters, or remove parameters",
+    ),
+    _rule(
+        "has(self.min) == has(self.max)",
+        "a range needs both min and max",
+        messageExpression="'a range needs both min and max; ' + (has(self.min) ? 'max' : 'min') + ' is missing'",
+    ),
+    _rule(
+        f"!has(self.distribution) || !(self.distribution in {_cel_list(_RANGE_KINDS)}) || "
+        "(has(self.min) && has(self.max))",
+        "this distribution needs min and max",
+        messageExpression="'a ' + self.distribution + ' parameter needs min and max'",
+    ),
+    _rule(
+        _conflicts_rule(),
+        "these keys do not go together: a distribution takes its own arguments only (uniform: min "
+        "and max; q_uniform: min, max and q; normal: mu and sigma; beta: a and b)",
+        messageExpression=f"[{cel_kind('self')}].map(t, t == '' ? 'mu, sigma, q, a and b need the "
+        "distribution they belong to: write distribution' : 'keys conflict: ' + (has(self.distribution) "
+        "? 'a ' + t : 'min and max without a distribution make an ' + t) + ' parameter, which takes "
+        f"only ' + {_takes_text()}[t] + ' (write the distribution that takes the others)')[0]",
+    ),
+    _rule(
+        "!has(self.min) || !has(self.max) || self.min < self.max || (self.min == self.max && "
+        f"{cel_kind('self')} == 'int_uniform')",
+        "max must be above min (or equal to it, in an int_uniform range)",
+        ".max",
+    ),
+    _rule(
+        f"!has(self.distribution) || !(self.distribution in {_cel_list(_LOG_KINDS)}) || !has(self.min) "
+        "|| self.min > 0",
+        "a logarithmic range needs min above 0",
+        ".min",
+    ),
+    _rule(
+        "!has(self.distribution) || self.distribution != 'int_uniform' || !has(self.min) || "
+        f"!has(self.max) || ({_whole('self.min')} && {_whole('self.max')})",
+        "int_uniform needs integer min and max (write distribution: uniform for a continuous range)",
+        ".min",
+    ),
+]
+
+
+def _parameter_schema(nested: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "A parameter in W&B's syntax: value, values (+probabilities), a distribution "
+        "with min/max, mu/sigma, q, a/b, or nested parameters.",
+        "properties": {
+            "value": {
+                "description": "A constant value.",
+                "x-kubernetes-preserve-unknown-fields": True,
+            },
+            "values": {
+                "type": "array",
+                "minItems": 1,
+                "description": "The values to choose from (categorical).",
+                "items": {"x-kubernetes-preserve-unknown-fields": True},
+            },
+            "probabilities": {
+                "type": "array",
+                "description": "The probability of each of values, in random and bayes search.",
+                "items": {"type": "number", "minimum": 0, "maximum": 1},
+            },
+            "distribution": {
+                "type": "string",
+                "description": "The distribution to sample from. Left out, it is inferred: constant "
+                "for value, categorical for values, int_uniform for integer min and max (0.0 is stored "
+                "as 0: write uniform for a continuous range), uniform otherwise.",
+                "enum": [
+                    "constant",
+                    "categorical",
+                    "int_uniform",
+                    "uniform",
+                    "q_uniform",
+                    "log_uniform_values",
+                    "q_log_uniform_values",
+                    "inv_log_uniform_values",
+                    "normal",
+                    "q_normal",
+                    "log_normal",
+                    "q_log_normal",
+                    "beta",
+                    "q_beta",
+                    # Deprecated exponent forms: accepted by the enum so that a rule can name
+                    # their _values replacement instead of a bare enum error.
+                    "log_uniform",
+                    "q_log_uniform",
+                    "inv_log_uniform",
+                ],
+            },
+            "min": {"type": "number", "description": "The lower bound."},
+            "max": {"type": "number", "description": "The upper bound."},
+            "mu": {"type": "number", "description": "The mean of a normal or log-normal distribution."},
+            "sigma": {
+                "type": "number",
+                "minimum": 0,
+                "exclusiveMinimum": True,
+                "description": "The standard deviation of a normal distribution, above 0.",
+            },
+            "q": {
+                "type": "number",
+                "minimum": 0,
+                "exclusiveMinimum": True,
+                "description": "The quantization step of q_ distributions, above 0.",
+            },
+            "a": {
+                "type": "number",
+                "minimum": 0,
+                "exclusiveMinimum": True,
+                "description": "The alpha of a beta distribution, above 0.",
+            },
+            "b": {
+                "type": "number",
+                "minimum": 0,
+                "exclusiveMinimum": True,
+                "description": "The beta of a beta distribution, above 0.",
+            },
+            "parameters": nested,
         },
-        "values": {
-            "type": "array",
-            "minItems": 1,
-            "description": "The values to choose from (categorical).",
-            "items": {"x-kubernetes-preserve-unknown-fields": True},
-        },
-        "probabilities": {
-            "type": "array",
-            "description": "The probability of each of values, in random and bayes search.",
-            "items": {"type": "number", "minimum": 0, "maximum": 1},
-        },
-        "distribution": {
-            "type": "string",
-            "description": "The distribution to sample from. Left out, it is inferred: constant "
-            "for value, categorical for values, int_uniform for integer min and max (0.0 is stored "
-            "as 0: write uniform for a continuous range), uniform otherwise.",
-            "enum": [
-                "constant",
-                "categorical",
-                "int_uniform",
-                "uniform",
-                "q_uniform",
-                "log_uniform_values",
-                "q_log_uniform_values",
-                "inv_log_uniform_values",
-                "normal",
-                "q_normal",
-                "log_normal",
-                "q_log_normal",
-                "beta",
-                "q_beta",
-                # Deprecated exponent forms: accepted by the schema so the operator can name
-                # their _values replacement in a condition instead of a bare enum error.
-                "log_uniform",
-                "q_log_uniform",
-                "inv_log_uniform",
-            ],
-        },
-        "min": {"type": "number", "description": "The lower bound."},
-        "max": {"type": "number", "description": "The upper bound."},
-        "mu": {"type": "number", "description": "The mean of a normal or log-normal distribution."},
-        "sigma": {"type": "number", "description": "The standard deviation of a normal distribution."},
-        "q": {"type": "number", "description": "The quantization step of q_ distributions."},
-        "a": {"type": "number", "description": "The alpha of a beta distribution."},
-        "b": {"type": "number", "description": "The beta of a beta distribution."},
-        "parameters": {
-            "type": "object",
-            "description": "Nested parameters: the run gets a dictionary for this one.",
-            "x-kubernetes-preserve-unknown-fields": True,
-        },
-    },
-}
+        "x-kubernetes-validations": PARAMETER_RULES,
+    }
+
+
+# Nested parameters have the same schema and rules one level down; deeper levels are free JSON
+# that the operator validates (a structural schema cannot recurse).
+PARAMETER_SCHEMA: dict[str, Any] = _parameter_schema(
+    {
+        "type": "object",
+        "description": "Nested parameters: the run gets a dictionary for this one.",
+        "maxProperties": MAX_NESTED_PARAMETERS,
+        "additionalProperties": _parameter_schema(
+            {
+                "type": "object",
+                "description": "Nested parameters: the run gets a dictionary for this one.",
+                "x-kubernetes-preserve-unknown-fields": True,
+            }
+        ),
+    }
+)
+
+
+def _grid_leaf_ok(p: str) -> str:
+    return f"[{cel_kind(p)}].all(t, !(t in {_cel_list(_NON_GRID_KINDS)}))"
+
+
+def _grid_ok(p: str) -> str:
+    nested = (
+        f"{p}.parameters.all(j, has({p}.parameters[j].parameters) || {_grid_leaf_ok(f'{p}.parameters[j]')})"
+    )
+    return f"(has({p}.parameters) ? {nested} : {_grid_leaf_ok(p)})"
+
+
+def _no_probabilities(p: str) -> str:
+    nested = f"{p}.parameters.all(j, !has({p}.parameters[j].probabilities))"
+    return f"(has({p}.parameters) ? {nested} : !has({p}.probabilities))"
+
+
+SPEC_RULES: list[Any] = [
+    _rule(
+        "self.method != 'bayes' || has(self.metric)",
+        "bayes search needs a metric to optimize: set metric.name and goal",
+        ".metric",
+    ),
+    _rule(
+        "!has(self.earlyTerminate) || has(self.metric)",
+        "earlyTerminate needs a metric: set metric.name and goal",
+        ".metric",
+    ),
+    _rule(
+        f"self.method != 'grid' || self.parameters.all(k, {_grid_ok('self.parameters[k]')})",
+        "a grid sweep can only use values, value, int_uniform or q_uniform parameters (min and max "
+        "of whole numbers make an int_uniform range): give each parameter values, or use method "
+        "random or bayes",
+        ".parameters",
+        messageExpression="'a grid sweep can only use values, value, int_uniform or q_uniform "
+        "parameters (min and max of whole numbers make an int_uniform range); ' + "
+        f"self.parameters.filter(k, !{_grid_ok('self.parameters[k]')})[0] + ' is not: give it "
+        "values, or use method random or bayes'",
+    ),
+    _rule(
+        f"self.method != 'grid' || self.parameters.all(k, {_no_probabilities('self.parameters[k]')})",
+        "a grid sweep tries every value once, so probabilities do not apply: remove them",
+        ".parameters",
+    ),
+    _rule(
+        "self.method != 'bayes' || self.parameters.exists(k, has(self.parameters[k].parameters) || "
+        f"{cel_kind('self.parameters[k]')} != 'constant')",
+        "bayes needs at least one parameter to search, not only constant values",
+        ".parameters",
+    ),
+]
 
 JOB_TEMPLATE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -234,6 +477,8 @@ JOB_TEMPLATE_SCHEMA: dict[str, Any] = {
 
 
 class SweepSpec(_Model):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": SPEC_RULES})
+
     state: State = Field(
         default=State.RUNNING,
         description="running creates runs; paused withholds new runs; stopped lets active runs "
@@ -250,8 +495,10 @@ class SweepSpec(_Model):
         "min/max int_uniform when both are integers, else uniform. The API server stores a "
         "whole-number float as an integer (min: 0.0 as 0), so for a continuous range write "
         "distribution: uniform (or another continuous one). Each parameter's distribution is in "
-        "the sweep's SearchSpace event and in `kubectl sweep status`.",
-        json_schema_extra={"additionalProperties": PARAMETER_SCHEMA},
+        "the sweep's SearchSpace event and in `kubectl sweep status`. "
+        f"At most {MAX_PARAMETERS} parameters, {MAX_NESTED_PARAMETERS} in a nested group (a bound "
+        "on the cost of the API server's checks).",
+        json_schema_extra={"additionalProperties": PARAMETER_SCHEMA, "maxProperties": MAX_PARAMETERS},
     )
     parallelism: int = Field(default=1, ge=1, le=10000, description="Runs executing at once.")
     run_cap: int | None = Field(
@@ -267,7 +514,17 @@ class SweepSpec(_Model):
         default=None, description="Stop poorly performing runs early (W&B early_terminate)."
     )
     seed: int | None = Field(
-        default=None, ge=0, description="Makes random and bayes suggestions reproducible."
+        default=None,
+        ge=0,
+        description="Makes random and bayes suggestions reproducible; without it each sweep draws "
+        "its own points (derived from its uid).",
+    )
+    start_timeout_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        description="How long a run's pod may be unable to start (ErrImagePull, ImagePullBackOff, "
+        "InvalidImageName, CreateContainerConfigError) before the run is Failed with that reason "
+        "and its pod deleted; default 300.",
     )
     template: dict[str, Any] = Field(
         description="A batch/v1 JobTemplateSpec: the Job of every run.",
@@ -317,6 +574,15 @@ class RunRecord(_Model):
     metrics: dict[str, float] = Field(default_factory=dict)
     bands: list[float] | None = Field(
         default=None, description="With earlyTerminate: the metric at each hyperband band the run reached."
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why a run that did not finish ended: the container's or pod's reason (Error, "
+        "StartError, OOMKilled, Evicted, DeadlineExceeded, ErrImagePull, ...).",
+    )
+    exit_code: int | None = Field(default=None, description="The exit code of its failed container.")
+    message: str | None = Field(
+        default=None, description="What the kubelet or the container said about the failure."
     )
 
 

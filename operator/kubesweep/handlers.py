@@ -42,6 +42,11 @@ def _rv(obj: Mapping[str, Any] | None) -> int:
         return 0
 
 
+def _start_timeout(sweep: Mapping[str, Any]) -> float:
+    value = (sweep.get("spec") or {}).get("startTimeoutSeconds")
+    return float(value) if isinstance(value, int) and value > 0 else runs.START_TIMEOUT
+
+
 def _normalized(status: Mapping[str, Any]) -> dict[str, Any]:
     """Status without empty values, to tell whether a write would change anything."""
     return {k: v for k, v in status.items() if v not in (None, [], {})}
@@ -72,6 +77,8 @@ class Reconciler:
         # runs now, and releasing them twice would only cost requests.
         self._released_jobs: dict[Key, set[str]] = {}
         self._released_pods: dict[Key, set[str]] = {}
+        # When a pass is due without an event (a run's wait for its pod runs out), per sweep.
+        self._wakeups: dict[Key, float] = {}
         # Sweeps whose Jobs the API server refused to create for lack of permission: (refusals
         # in a row, when to try again, its message). Until then a pass starts no run.
         self._denied: dict[Key, tuple[int, float, str]] = {}
@@ -192,11 +199,15 @@ class Reconciler:
 
         owned = [self._with_recorded(namespace, j) for j in jobs if self._owned_by(j, sweep)]
         early = bool((sweep.get("spec") or {}).get("earlyTerminate"))
+        start_timeout = _start_timeout(sweep)
         logs = self._logs.pop(key, {}) if early else None
         observed = [
-            await self._observe(namespace, job, pods_by_run.get(job["metadata"]["name"], []), logs)
+            await self._observe(
+                namespace, job, pods_by_run.get(job["metadata"]["name"], []), logs, start_timeout
+            )
             for job in owned
         ]
+        self._wake_at(key, [r.deadline for r in observed if r.deadline is not None])
         if logs:  # only the logs of pods still watched: an ended run's log is not read again
             watched = {p["metadata"]["name"] for run_pods in pods_by_run.values() for p in run_pods}
             self._logs[key] = {name: log for name, log in logs.items() if name in watched}
@@ -242,10 +253,11 @@ class Reconciler:
         job: dict[str, Any],
         pods: list[dict[str, Any]],
         logs: dict[str, tuple[float, str]] | None,
+        start_timeout: float = runs.START_TIMEOUT,
     ) -> runs.Run:
         """The run of `job`; with `logs` (hyperband), an executing run's log is read at most
         every STEP_LOG_INTERVAL for its intermediate values."""
-        run = runs.observe(job, pods)
+        run = runs.observe(job, pods, start_timeout=start_timeout)
         if run.recorded or not pods:
             return run
         latest = runs.latest_pod(pods)
@@ -254,14 +266,14 @@ class Reconciler:
         assert self.cluster is not None
         if run.needs_log:
             log = await self.cluster.read_log(namespace, name, latest.get("container"))
-            return runs.observe(job, pods, log)
+            return runs.observe(job, pods, log, start_timeout=start_timeout)
         if logs is not None:
             when, log = logs.get(name, (0.0, ""))
             # An ended run's log is read once more, whole: its record keeps its band values.
             if not run.active or time.monotonic() - when >= STEP_LOG_INTERVAL:
                 log = await self.cluster.read_log(namespace, name, latest.get("container"))
                 logs[name] = (time.monotonic(), log)
-            return runs.observe(job, pods, log)
+            return runs.observe(job, pods, log, start_timeout=start_timeout)
         return run
 
     async def _apply(
@@ -384,6 +396,18 @@ class Reconciler:
             delay,
         )
         self.start_background(self._schedule_later(key, delay))
+
+    def _wake_at(self, key: Key, deadlines: list[float]) -> None:
+        """A pass at the earliest deadline (seconds since the epoch) of a run's observation: no
+        event comes when a wait for a pod runs out. One wake-up per sweep at a time."""
+        if not deadlines:
+            return
+        due = min(deadlines)
+        scheduled = self._wakeups.get(key)
+        if scheduled is not None and scheduled <= due and scheduled > time.time():
+            return
+        self._wakeups[key] = due
+        self.start_background(self._schedule_later(key, max(due - time.time(), 0.0) + 0.05))
 
     async def _schedule_later(self, key: Key, delay: float) -> None:
         await asyncio.sleep(delay)

@@ -41,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.add_argument("--port", type=int, default=0)
     sandbox.add_argument("--executor", choices=["process", "simulated"], default="process")
     sandbox.add_argument("--no-operator", action="store_true", help="leave the operator out")
+    sandbox.add_argument(
+        "--k8s-bin",
+        default=None,
+        metavar="DIR",
+        help="a real control plane instead of the emulator: etcd, kube-apiserver and "
+        "kube-controller-manager from DIR, with the sandbox's kubelet as its node",
+    )
 
     args = parser.parse_args(argv)
     if args.command == "crd":

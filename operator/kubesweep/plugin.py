@@ -101,6 +101,7 @@ def run_records(sweep: dict[str, Any], jobs: Sequence[dict[str, Any]]) -> list[d
                 "state": state,
                 "metric": (result.get("metrics") or {}).get(metric) if metric else None,
                 "parameters": json.loads(annotations.get(api.ANNOTATION_PARAMETERS) or "{}"),
+                "why": why_text(result),
             }
         )
     with_jobs = {job["metadata"]["name"] for job in jobs}
@@ -113,6 +114,7 @@ def run_records(sweep: dict[str, Any], jobs: Sequence[dict[str, Any]]) -> list[d
                 "state": f"{removed.get('state')} (Job deleted)",
                 "metric": (removed.get("metrics") or {}).get(metric) if metric else None,
                 "parameters": removed.get("parameters") or {},
+                "why": why_text(removed),
             }
         )
     sign = -1 if goal == "maximize" else 1
@@ -124,6 +126,18 @@ def run_records(sweep: dict[str, Any], jobs: Sequence[dict[str, Any]]) -> list[d
         return (0, sign * float(value), record["name"])
 
     return sorted(records, key=order)
+
+
+def why_text(result: dict[str, Any], limit: int = 80) -> str:
+    """Why a run that did not finish ended: `StartError (exit 128): exec: "trian": ...`."""
+    if result.get("state") in (None, "Finished"):
+        return ""
+    text = str(result.get("reason") or "")
+    if isinstance(result.get("exitCode"), int):
+        text += f" (exit {result['exitCode']})"
+    if result.get("message"):
+        text += f": {' '.join(str(result['message']).split())}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _live_state(job: dict[str, Any]) -> str:
@@ -165,10 +179,16 @@ def status_text(sweep: dict[str, Any], records: Sequence[dict[str, Any]]) -> str
     lines.extend(parameter_lines(sweep))
     lines.append("")
     rows = [
-        [r["name"], r["state"], _metric_text(r["metric"]), json.dumps(r["parameters"], separators=(",", ":"))]
+        [
+            r["name"],
+            r["state"],
+            _metric_text(r["metric"]),
+            json.dumps(r["parameters"], separators=(",", ":")),
+            r.get("why") or "",
+        ]
         for r in records
     ]
-    lines.append(table(["RUN", "STATE", "METRIC", "PARAMETERS"], rows) if rows else "No runs yet.")
+    lines.append(table(["RUN", "STATE", "METRIC", "PARAMETERS", "WHY"], rows) if rows else "No runs yet.")
     folded = status.get("foldedRuns") or {}
     if folded.get("numbers"):
         lines.append(

@@ -13,6 +13,7 @@ not every run ever kept, and a restart rebuilds each sweep from its status and i
 from __future__ import annotations
 
 import datetime
+import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -173,6 +174,9 @@ def recorded_runs(status: Mapping[str, Any]) -> list[Run]:
                 recorded=True,
                 exists=False,
                 band_values=tuple(record.bands) if record.bands is not None else None,
+                reason=record.reason or "",
+                exit_code=record.exit_code,
+                message=record.message or "",
             )
         )
     return out
@@ -197,6 +201,16 @@ def counts_toward_cap(run: Run, spec: api.SweepSpec) -> bool:
     if run.state != RunState.KILLED:
         return True
     return bool(run.metrics) if spec.metric is None else _metric_of(run, spec) is not None
+
+
+def search_seed(spec: api.SweepSpec, uid: str | None) -> int | None:
+    """spec.seed, else one derived from the sweep's uid: two unseeded sweeps draw different
+    points, and a restarted operator draws the same ones again for the same sweep."""
+    if spec.seed is not None:
+        return spec.seed
+    if not uid:
+        return None
+    return int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16)
 
 
 def _better(a: float, b: float, goal: str) -> bool:
@@ -282,6 +296,13 @@ INVALID_SPEC = "InvalidSpec"
 PERMISSION_DENIED = "PermissionDenied"
 PERMISSION_RETRY_FIRST = 1.0
 PERMISSION_RETRY_MAX = 60.0
+# A run that finished without the sweep's metric: a Warning event of this reason.
+METRIC_MISSING = "MetricMissing"
+# Without maxFailedRuns a sweep stops as W&B's agent does: its first runs all failed, none finished.
+FIRST_RUNS_FAILED = 5
+# Completed=False reasons of a sweep that ended without a result.
+NO_RUN_FINISHED = "NoRunFinished"
+NO_METRIC_REPORTED = "NoMetricReported"
 # The event that says, when a sweep starts, which distribution each parameter samples from.
 SEARCH_SPACE = "SearchSpace"
 
@@ -323,7 +344,9 @@ class _Pass:
             config, metric = self.hyperband
             steps = runs.metric_steps(updated.steps, metric)
             updated = replace(updated, band_values=tuple(search.hyperband_band_values(config, steps)))
-        if updated.state == RunState.KILLED:
+        if updated.state == RunState.KILLED or updated.stuck:
+            # Its pods are stopped: the record goes on the Job first, which keeps it from
+            # creating more pods.
             updated = replace(updated, record_on_job=True)
             self.actions.append(
                 RecordRun(run.name, runs.result_annotation(updated), runs.stop_job_patch(run))
@@ -404,10 +427,28 @@ def decide(
         p.hyperband = (spec.early_terminate.model_dump(by_alias=True, exclude_none=True), spec.metric.name)
     # Runs that ended: record them once, with their metrics (a bounded number per pass, so one
     # status write never carries thousands of new records; the write brings the next pass).
-    ended = [r for r in p.runs.values() if r.exists and not r.recorded and not r.active]
+    # A run whose Job ended but whose pod's end has not reached us yet waits (awaiting_pod):
+    # its record would lack the metrics of its termination message and why it failed.
+    ended = [
+        r for r in p.runs.values() if r.exists and not r.recorded and not r.active and not r.awaiting_pod
+    ]
+    metric_name = spec.metric.name if spec.metric else None
     for run in sorted(ended, key=lambda r: r.number)[:RELEASES_PER_PASS]:
         p.record(run)
         p.actions.append(_run_event(run))
+        if run.stuck:
+            # Its pod cannot start (a wrong image, a missing Secret): nothing runs in it to stop
+            # gracefully.
+            p.actions.append(DeletePods(f"{api.LABEL_RUN}={run.name}", 0))
+        if run.state == RunState.FINISHED and metric_name is not None and metric_name not in run.metrics:
+            p.actions.append(
+                Event(
+                    "Warning",
+                    METRIC_MISSING,
+                    f"Run {run.name} finished without reporting {metric_name}: print "
+                    f"'{metric_name}=VALUE' or write it to /dev/termination-log",
+                )
+            )
 
     # Runs stopped by a person (annotation or Job deletion): they end Killed, and their pods
     # stop with their normal grace period (no signal is skipped) and stay, with their logs (a
@@ -457,7 +498,8 @@ def decide(
             p.actions.append(Event("Normal", "RunStoppedEarly", f"Hyperband stopped run {run.name}"))
 
     all_runs = list(p.runs.values())
-    active = [r for r in all_runs if r.exists and r.active]
+    # Runs awaiting their pod's end still hold their place: the sweep waits for their records.
+    active = [r for r in all_runs if r.exists and (r.active or r.awaiting_pod)]
 
     if state == State.PAUSED:
         return finish(Phase.PAUSED, "Paused", f"Paused: {len(active)} run(s) still executing", spec)
@@ -475,6 +517,16 @@ def decide(
             "MaxFailedRunsReached",
             f"{failures} run(s) failed, reaching maxFailedRuns={spec.max_failed_runs}; "
             "raise maxFailedRuns to continue",
+            spec,
+        )
+    finished = sum(1 for r in all_runs if r.state == RunState.FINISHED) + p.folded.states[RunState.FINISHED]
+    if spec.max_failed_runs is None and finished == 0 and failures >= FIRST_RUNS_FAILED:
+        return finish(
+            Phase.FAILED,
+            "FirstRunsFailed",
+            f"The first {failures} runs all failed and none finished (W&B's agent stops so); "
+            "kubectl sweep status shows why each failed. Fix the template, or set maxFailedRuns "
+            "to allow more failures",
             spec,
         )
     rejected = next(
@@ -513,7 +565,7 @@ def decide(
                 str(spec.method),
                 spec.parameters,
                 history,
-                seed=spec.seed,
+                seed=search_seed(spec, meta.get("uid")),
                 run_number=next_number,
                 goal=str(spec.metric.goal) if spec.metric else "minimize",  # type: ignore[arg-type]
                 grid_points_used=p.folded.grid_points,
@@ -605,6 +657,20 @@ def _free_numbers(used: set[int]) -> Iterator[int]:
         number += 1
 
 
+def _why(run: Run) -> dict[str, Any]:
+    """A record's reason, exit code and message: why a run that did not finish ended."""
+    if run.state == RunState.FINISHED:
+        return {}
+    why: dict[str, Any] = {}
+    if run.reason:
+        why["reason"] = run.reason
+    if run.exit_code is not None:
+        why["exitCode"] = run.exit_code
+    if run.message:
+        why["message"] = run.message
+    return why
+
+
 def _run_event(run: Run) -> Event:
     text = ", ".join(f"{k}={v:g}" for k, v in sorted(run.metrics.items()))
     detail = f" ({text})" if text else ""
@@ -612,7 +678,13 @@ def _run_event(run: Run) -> Event:
         return Event("Normal", "RunFinished", f"Run {run.name} finished{detail}")
     if run.state == RunState.KILLED:
         return Event("Normal", "RunKilled", f"Run {run.name} killed{detail}")
-    return Event("Warning", f"Run{run.state}", f"Run {run.name} {str(run.state).lower()}: {run.reason}")
+    code = f" (exit code {run.exit_code})" if run.exit_code is not None else ""
+    said = f": {run.message}" if run.message else ""
+    return Event(
+        "Warning",
+        f"Run{run.state}",
+        f"Run {run.name} {str(run.state).lower()}: {run.reason or 'Failed'}{code}{said}",
+    )
 
 
 def _finish(
@@ -664,6 +736,21 @@ def _finish(
 
     settled = phase in api.SETTLED_PHASES
     problem = reason in (INVALID_SPEC, TEMPLATE_REJECTED, PERMISSION_DENIED) or phase == Phase.FAILED
+    # Finished is Completed only with a result: a run that finished and, with a metric, reported it.
+    completed, completed_reason, completed_message = phase == Phase.FINISHED, reason, message
+    if (
+        completed
+        and not any(r.state == RunState.FINISHED for r in all_runs)
+        and not p.folded.states[RunState.FINISHED]
+    ):
+        completed, completed_reason = False, NO_RUN_FINISHED
+        completed_message = f"{message}, but no run finished: kubectl sweep status shows why they failed"
+    elif completed and spec is not None and spec.metric is not None and best is None:
+        completed, completed_reason = False, NO_METRIC_REPORTED
+        completed_message = (
+            f"{message}, but no run reported {spec.metric.name}: print '{spec.metric.name}=VALUE' "
+            "or write it to /dev/termination-log"
+        )
     conditions = [
         _condition(
             conditions_before, "Ready", not problem, reason if problem else "Reconciled",
@@ -674,8 +761,9 @@ def _finish(
             generation, now,
         ),
         _condition(
-            conditions_before, "Completed", phase == Phase.FINISHED,
-            reason if phase == Phase.FINISHED else str(phase), message, generation, now,
+            conditions_before, "Completed", completed,
+            completed_reason if phase == Phase.FINISHED else str(phase),
+            completed_message, generation, now,
         ),
     ]  # fmt: skip
 
@@ -700,6 +788,7 @@ def _finish(
                 "parameters": dict(r.parameters),
                 "metrics": dict(r.metrics),
                 **({"bands": list(r.band_values)} if r.band_values is not None else {}),
+                **_why(r),
             }
             for r in kept
         ],
@@ -707,8 +796,12 @@ def _finish(
     }
     actions = list(p.actions)
     if str(phase) != old_phase:
-        kind = "Warning" if phase in (Phase.FAILED, Phase.CRASHED) else "Normal"
-        actions.append(Event(kind, str(phase), message))
+        kind = (
+            "Warning"
+            if phase in (Phase.FAILED, Phase.CRASHED) or (not completed and phase == Phase.FINISHED)
+            else "Normal"
+        )
+        actions.append(Event(kind, str(phase), completed_message if phase == Phase.FINISHED else message))
     if any(isinstance(a, CreateRun) for a in actions):
         names = ", ".join(a.name for a in actions if isinstance(a, CreateRun))
         actions.append(Event("Normal", "RunsStarted", f"Started {names}"))

@@ -4,10 +4,12 @@ Job and pods. Pure functions; no API calls."""
 from __future__ import annotations
 
 import copy
+import datetime
 import hashlib
 import json
 import math
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -283,6 +285,15 @@ class Run:
     pod_failures: int = 0  # the Job's pods that failed so far (its status.failed)
     # Its pods still alive that no stop reached yet (see stop_job_patch): their names.
     unstopped_pods: tuple[str, ...] = ()
+    exit_code: int | None = None  # the failed container's exit code
+    message: str = ""  # why it failed, as the kubelet or the container said it
+    # The Job says the run ended but its pod's terminated state has not reached us (Jobs and pods
+    # come on separate watches): not recorded until it does, or until `deadline` (its pod gone).
+    awaiting_pod: bool = False
+    # Seconds since the epoch at which this run's observation changes without any event: the
+    # wait for its pod's end, or for a pod that cannot start, runs out. The shell passes again then.
+    deadline: float | None = None
+    stuck: bool = False  # its pod could not start within START_TIMEOUT: to be stopped, Failed
 
     @property
     def active(self) -> bool:
@@ -344,6 +355,63 @@ def stop_job_patch(run: Run) -> dict[str, Any]:
     return patch
 
 
+# Waiting reasons of a container that will not start by itself: past START_TIMEOUT seconds from
+# its pod's creation the run is Failed with that reason and its pod deleted (not Pending forever).
+CANNOT_START = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+START_TIMEOUT = 300.0
+# How long a run whose Job says it ended waits for its pod's terminated state (its metrics and
+# why it failed) before it is recorded without it: the pod may be gone for good (deleted, a TTL).
+POD_VIEW_TIMEOUT = 15.0
+MESSAGE_LIMIT = 512
+
+
+def _seconds(timestamp: Any) -> float | None:
+    """An RFC 3339 time as seconds since the epoch."""
+    if not isinstance(timestamp, str) or not timestamp:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _waiting(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The state of a container that cannot start (CANNOT_START), if any."""
+    for status in pod.get("status", {}).get("containerStatuses") or []:
+        waiting = status.get("state", {}).get("waiting")
+        if waiting and waiting.get("reason") in CANNOT_START:
+            return waiting
+    return None
+
+
+def failure(pods: Sequence[Mapping[str, Any]]) -> tuple[str, int | None, str]:
+    """Why the latest pod that failed did: (reason, exit code, message), e.g. ("StartError",
+    128, 'exec: "trian": executable file not found'), ("OOMKilled", 137, ""), ("Evicted", None, ...)."""
+    failed = [p for p in pods if _phase(p) == "Failed"]
+    pod = latest_pod(failed) or latest_pod(pods)
+    if pod is None:
+        return "", None, ""
+    status = pod.get("status", {})
+    terminated = _pod_terminated(pod)
+    if status.get("reason"):  # the pod's own: Evicted, DeadlineExceeded, NodeLost, ...
+        code = terminated.get("exitCode") if terminated else None
+        return str(status["reason"]), code, str(status.get("message") or "")[:MESSAGE_LIMIT]
+    if terminated:
+        code = terminated.get("exitCode")
+        reason = str(terminated.get("reason") or ("Error" if code else "Completed"))
+        return reason, code, str(terminated.get("message") or "")[:MESSAGE_LIMIT]
+    return "", None, ""
+
+
 def _condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
     for cond in job.get("status", {}).get("conditions") or []:
         if cond.get("type") == kind and cond.get("status") == "True":
@@ -401,8 +469,19 @@ def read_parameters(job: Mapping[str, Any]) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], log: str | None = None) -> Run:
-    """A run's state and metrics from its Job and its pods (and its log, where read)."""
+def observe(
+    job: Mapping[str, Any],
+    pods: Sequence[Mapping[str, Any]],
+    log: str | None = None,
+    *,
+    now: float | None = None,
+    start_timeout: float = START_TIMEOUT,
+) -> Run:
+    """A run's state and metrics from its Job and its pods (and its log, where read), at `now`
+    (seconds since the epoch; the bounds on waiting for a pod are measured against it).
+
+    A run is recorded only from a complete view of how it ended: its pod terminated (or gone,
+    POD_VIEW_TIMEOUT after its Job ended)."""
     meta = job["metadata"]
     annotations = meta.get("annotations") or {}
     pods_alive = any(
@@ -456,9 +535,12 @@ def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], log: str 
             else None,
             early_stopped=bool(result.get("earlyStopped")),
             reason=str(result.get("reason", "")),
+            exit_code=result["exitCode"] if isinstance(result.get("exitCode"), int) else None,
+            message=str(result.get("message", "")),
             **common,
         )
 
+    current = time.time() if now is None else now
     latest = latest_pod(pods)
     terminated = _pod_terminated(latest) if latest else None
     message_metrics = parse_termination_message(terminated.get("message") if terminated else None)
@@ -466,28 +548,60 @@ def observe(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], log: str 
     ended: dict[str, Any] = {"metrics": metrics, "needs_log": not message_metrics and log is None}
 
     # Its pods stopped by the operator (STOP_DEADLINE) whose result the Job does not show (the
-    # pods' watch ran ahead of the Jobs'): a kill, never a failure of the run.
+    # pods' watch ran ahead of the Jobs'): a kill, never a failure of the run. Before the wait
+    # for a pod's end below: a stopped pod has ended, so the view is complete.
     if any(_phase(p) == "Failed" and stopped_by_deadline(p) for p in pods):
         return Run(state=RunState.KILLED, reason="Stopped", **ended, **common)
+
+    job_end = _condition(job, "Complete") or _condition(job, "Failed")
+    if job_end is not None and (latest is None or _phase(latest) not in ("Succeeded", "Failed")):
+        # The Job controller has marked the run's end, but its pod's end (the termination
+        # message with its metrics, the exit code) has not reached us yet: the pod watch lags
+        # the Job watch. Wait for it, a bounded time (the pod may be gone for good).
+        since = _seconds(job_end.get("lastTransitionTime"))
+        deadline = (since if since is not None else current) + POD_VIEW_TIMEOUT
+        if current < deadline:
+            state = RunState.FINISHED if _condition(job, "Complete") else RunState.FAILED
+            return Run(state=state, awaiting_pod=True, deadline=deadline, **common)
+        ended["needs_log"] = ended["needs_log"] and latest is not None
+
+    def failed_run(state: RunState, job_reason: str = "") -> Run:
+        reason, code, message = failure(pods)
+        crash = _crash_reason(pods)
+        if crash:
+            state, reason = RunState.CRASHED, reason or crash
+        # The Job's own reason where it says more than its pods (DeadlineExceeded: it killed them).
+        if (job_reason and job_reason != "BackoffLimitExceeded") or not reason:
+            reason = job_reason or reason or "Failed"
+        return Run(state=state, reason=reason, exit_code=code, message=message, **ended, **common)
+
     if _condition(job, "Complete"):
         return Run(state=RunState.FINISHED, reason="Completed", **ended, **common)
     if failed := _condition(job, "Failed"):
-        crash = _crash_reason(pods)
-        return Run(
-            state=RunState.CRASHED if crash else RunState.FAILED,
-            reason=crash or str(failed.get("reason") or "Failed"),
-            **ended,
-            **common,
-        )
+        return failed_run(RunState.FAILED, str(failed.get("reason") or ""))
     # The pods may know before the Job does: a run that ended is never taken for an active one
     # (a cancel in that second would record a run that exited 0 as Killed, without metrics).
     outcome = pod_outcome(job, pods)
     if outcome == RunState.FINISHED:
         return Run(state=outcome, reason="Completed", **ended, **common)
     if outcome is not None:
-        reason = _crash_reason(pods) or "BackoffLimitExceeded"
-        return Run(state=outcome, reason=reason, **ended, **common)
+        return failed_run(outcome)
     running = any(_phase(p) == "Running" and not p.get("metadata", {}).get("deletionTimestamp") for p in pods)
+    waiting = _waiting(latest) if latest is not None and not running else None
+    if waiting is not None and latest is not None:
+        # A pod that cannot start (a wrong image, a missing Secret) is a failed run past a bound.
+        created = _seconds(latest.get("metadata", {}).get("creationTimestamp"))
+        deadline = (created if created is not None else current) + start_timeout
+        if current >= deadline:
+            return Run(
+                state=RunState.FAILED,
+                reason=str(waiting.get("reason")),
+                message=str(waiting.get("message") or "")[:MESSAGE_LIMIT],
+                stuck=True,
+                metrics=metrics,
+                **common,
+            )
+        common["deadline"] = deadline
     state = RunState.RUNNING if running else RunState.PENDING
     return Run(state=state, metrics=metrics, queued=common["suspended"] and not pods, **common)
 
@@ -503,6 +617,10 @@ def result_annotation(run: Run) -> str:
     result: dict[str, Any] = {"state": str(run.state), "metrics": dict(run.metrics)}
     if run.reason:
         result["reason"] = run.reason
+    if run.exit_code is not None:
+        result["exitCode"] = run.exit_code
+    if run.message:
+        result["message"] = run.message
     if run.early_stopped:
         result["earlyStopped"] = True
     if run.band_values is not None:

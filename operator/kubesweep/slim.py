@@ -9,6 +9,8 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from kubesweep.runs import CANNOT_START
+
 OURS = "kubesweep.io/"
 _SWEEP_META = ("name", "namespace", "uid", "resourceVersion", "generation", "deletionTimestamp", "finalizers")
 _JOB_META = ("name", "resourceVersion", "deletionTimestamp", "finalizers")
@@ -94,7 +96,18 @@ def job(body: Mapping[str, Any]) -> dict[str, Any]:
     # A recorded run's Job keeps only whether it ended: a killed run's Job is let go once it did.
     recorded = bool(meta["annotations"].get(f"{OURS}result"))
     out["status"]["conditions"] = [
-        {"type": _intern(c.get("type")), "status": "True", "reason": _intern(c.get("reason"))}
+        {
+            "type": _intern(c.get("type")),
+            "status": "True",
+            "reason": _intern(c.get("reason")),
+            # When the Job ended: how long its run waits for its pod's end (runs.observe), which
+            # a recorded run does not.
+            **(
+                {"lastTransitionTime": c["lastTransitionTime"]}
+                if not recorded and c.get("type") in ("Complete", "Failed") and c.get("lastTransitionTime")
+                else {}
+            ),
+        }
         for c in (body.get("status") or {}).get("conditions") or []
         if c.get("status") == "True" and (not recorded or c.get("type") in ("Complete", "Failed"))
     ]
@@ -116,7 +129,12 @@ def _state(state: Mapping[str, Any]) -> dict[str, Any]:
     if "running" in state:
         return {"running": {}}
     if "waiting" in state:
-        return {"waiting": {"reason": _intern((state["waiting"] or {}).get("reason"))}}
+        waiting = state["waiting"] or {}
+        reason = _intern(waiting.get("reason"))
+        # The message only of a container that cannot start: it says why (the image, the Secret).
+        if waiting.get("message") and reason in CANNOT_START:
+            return {"waiting": {"reason": reason, "message": waiting["message"]}}
+        return {"waiting": {"reason": reason}}
     return {}
 
 
@@ -124,7 +142,7 @@ def pod(body: Mapping[str, Any]) -> dict[str, Any]:
     status = body.get("status") or {}
     containers = (body.get("spec") or {}).get("containers") or [{}]
     deadline = (body.get("spec") or {}).get("activeDeadlineSeconds")
-    return {
+    out = {
         "metadata": _meta(body.get("metadata", {}), _POD_META, annotations=False),
         "container": containers[0].get("name"),
         # Whether a stop reached it (runs.STOP_DEADLINE).
@@ -137,3 +155,6 @@ def pod(body: Mapping[str, Any]) -> dict[str, Any]:
             ],
         },
     }
+    if status.get("reason") and status.get("message"):  # Evicted: why, as the kubelet says it
+        out["status"]["message"] = status["message"]
+    return out

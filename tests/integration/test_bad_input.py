@@ -41,6 +41,7 @@ class Case:
     change: Callable[[dict[str, Any]], object]
     field: str  # what the error or the condition must name
     by: str  # "schema" (refused at create) or "operator" (a condition)
+    words: str = ""  # what the message must say, for a person to act on
 
 
 def setting(**values: Any) -> Callable[[dict[str, Any]], None]:
@@ -166,26 +167,176 @@ CASES = [
         SCHEMA,
     ),
     Case("wandb-min-iter", setting(earlyTerminate={"type": "hyperband", "min_iter": 3}), "min_iter", SCHEMA),
-    # Valid to the schema, but not a search the operator can run: a condition names the field.
-    Case("grid-over-a-range", parameter("lr", {"min": 0.1, "max": 1.0}), "spec.parameters.lr", OPERATOR),
+    # Refused by the CRD's CEL rules (a map entry is named `spec.parameters[lr]`, as the API
+    # server names it), with a message that says what to do.
+    Case(
+        "grid-over-a-range",
+        parameter("lr", {"min": 0.1, "max": 1.0}),
+        "spec.parameters",
+        SCHEMA,
+        "lr is not: give it values, or use method random or bayes",
+    ),
     Case(
         "grid-over-normal",
         parameter("lr", {"distribution": "normal", "mu": 0, "sigma": 1}),
-        "spec.parameters.lr",
-        OPERATOR,
+        "spec.parameters",
+        SCHEMA,
+        "a grid sweep can only use values, value, int_uniform or q_uniform",
+    ),
+    Case(
+        "grid-over-a-nested-range",
+        parameter("opt", {"parameters": {"lr": {"distribution": "uniform", "min": 0, "max": 1}}}),
+        "spec.parameters",
+        SCHEMA,
+        "opt is not",
+    ),
+    Case(
+        "grid-with-probabilities",
+        parameter("o", {"values": [1, 2], "probabilities": [0.5, 0.5]}),
+        "spec.parameters",
+        SCHEMA,
+        "probabilities do not apply",
     ),
     Case(
         "deprecated-log-uniform",
         parameter("lr", {"distribution": "log_uniform", "min": -5, "max": 0}),
-        "spec.parameters.lr",
-        OPERATOR,
+        "spec.parameters[lr].distribution",
+        SCHEMA,
+        "use log_uniform_values",
+    ),
+    Case(
+        "deprecated-inv-log-uniform",
+        parameter("lr", {"distribution": "inv_log_uniform", "min": 0, "max": 5}),
+        "spec.parameters[lr].distribution",
+        SCHEMA,
+        "use inv_log_uniform_values",
     ),
     Case(
         "min-above-max",
         parameter("n", {"distribution": "int_uniform", "min": 9, "max": 1}),
-        "spec.parameters.n",
-        OPERATOR,
+        "spec.parameters[n].max",
+        SCHEMA,
+        "max must be above min",
     ),
+    Case(
+        "nested-min-above-max",
+        lambda s: s.update(
+            method="random", parameters={"g": {"parameters": {"lr": {"min": 1.5, "max": 0.5}}}}
+        ),
+        "spec.parameters[g].parameters[lr].max",
+        SCHEMA,
+        "max must be above min",
+    ),
+    Case(
+        "uniform-min-equals-max",
+        lambda s: s.update(
+            method="random", parameters={"lr": {"distribution": "uniform", "min": 1, "max": 1}}
+        ),
+        "spec.parameters[lr].max",
+        SCHEMA,
+        "int_uniform",
+    ),
+    Case(
+        "int-uniform-fraction",
+        lambda s: s.update(
+            method="random", parameters={"n": {"distribution": "int_uniform", "min": 0.5, "max": 4}}
+        ),
+        "spec.parameters[n].min",
+        SCHEMA,
+        "integer min and max",
+    ),
+    Case(
+        "uniform-without-max",
+        lambda s: s.update(method="random", parameters={"lr": {"distribution": "uniform", "min": 0}}),
+        "spec.parameters[lr]",
+        SCHEMA,
+        "max is missing",
+    ),
+    Case(
+        "log-uniform-values-from-zero",
+        lambda s: s.update(
+            method="random", parameters={"lr": {"distribution": "log_uniform_values", "min": 0, "max": 1}}
+        ),
+        "spec.parameters[lr].min",
+        SCHEMA,
+        "min above 0",
+    ),
+    Case(
+        "q-zero",
+        lambda s: s.update(
+            method="random", parameters={"x": {"distribution": "q_uniform", "min": 0, "max": 4, "q": 0}}
+        ),
+        "spec.parameters.x.q",
+        SCHEMA,
+        "greater than 0",
+    ),
+    Case(
+        "sigma-negative",
+        lambda s: s.update(method="random", parameters={"x": {"distribution": "normal", "sigma": -1}}),
+        "spec.parameters.x.sigma",
+        SCHEMA,
+        "greater than 0",
+    ),
+    Case(
+        "normal-with-a-range",
+        lambda s: s.update(method="random", parameters={"x": {"distribution": "normal", "min": 0, "max": 1}}),
+        "spec.parameters[x]",
+        SCHEMA,
+        "a normal parameter, which takes only mu, sigma",
+    ),
+    Case(
+        "q-without-its-distribution",
+        lambda s: s.update(method="random", parameters={"x": {"min": 0, "max": 10, "q": 2}}),
+        "spec.parameters[x]",
+        SCHEMA,
+        "write the distribution",
+    ),
+    Case(
+        "nested-beside-a-value",
+        lambda s: s.update(
+            method="random", parameters={"g": {"distribution": "uniform", "parameters": {"a": {"value": 1}}}}
+        ),
+        "spec.parameters[g]",
+        SCHEMA,
+        "nested parameters stand alone",
+    ),
+    Case(
+        "bayes-without-metric",
+        lambda s: (s.update(method="bayes"), s.pop("metric")),
+        "spec.metric",
+        SCHEMA,
+        "bayes search needs a metric",
+    ),
+    Case(
+        "hyperband-without-metric",
+        lambda s: (s.update(earlyTerminate={"type": "hyperband", "minIter": 3}), s.pop("metric")),
+        "spec.metric",
+        SCHEMA,
+        "earlyTerminate needs a metric",
+    ),
+    Case(
+        "hyperband-without-iterations",
+        setting(earlyTerminate={"type": "hyperband"}),
+        "spec.earlyTerminate",
+        SCHEMA,
+        "needs minIter, or maxIter with s",
+    ),
+    Case(
+        "hyperband-max-iter-without-s",
+        setting(earlyTerminate={"type": "hyperband", "maxIter": 27}),
+        "spec.earlyTerminate.s",
+        SCHEMA,
+        "maxIter needs s",
+    ),
+    Case(
+        "hyperband-max-iter-below-eta",
+        setting(earlyTerminate={"type": "hyperband", "maxIter": 2, "s": 2, "eta": 3}),
+        "spec.earlyTerminate.maxIter",
+        SCHEMA,
+        "no band is left",
+    ),
+    # Valid to the schema and its rules (CEL cannot see value and values, free JSON), but not a
+    # search the operator can run: a condition names the field.
     Case(
         "values-and-range",
         parameter("lr", {"values": [1, 2], "min": 0, "max": 3}),
@@ -206,28 +357,14 @@ CASES = [
         "spec.parameters.o",
         OPERATOR,
     ),
-    Case(
-        "uniform-without-max",
-        lambda s: s.update(method="random", parameters={"lr": {"distribution": "uniform", "min": 0}}),
-        "spec.parameters.lr",
-        OPERATOR,
-    ),
-    Case(
-        "log-uniform-values-from-zero",
-        lambda s: s.update(
-            method="random", parameters={"lr": {"distribution": "log_uniform_values", "min": 0, "max": 1}}
-        ),
-        "spec.parameters.lr",
-        OPERATOR,
-    ),
     Case("empty-parameter", parameter("lr", {}), "spec.parameters.lr", OPERATOR),
     Case(
-        "bayes-without-metric", lambda s: (s.update(method="bayes"), s.pop("metric")), "spec.metric", OPERATOR
-    ),
-    Case(
-        "hyperband-without-iterations",
-        setting(earlyTerminate={"type": "hyperband"}),
-        "spec.earlyTerminate",
+        "grid-over-a-nested-group",
+        parameter(
+            "opt",
+            {"parameters": {"deep": {"parameters": {"lr": {"distribution": "uniform", "min": 0, "max": 1}}}}},
+        ),
+        "spec.parameters.opt.deep.lr",
         OPERATOR,
     ),
     Case("unknown-parameter-macro", in_container(args=["--lr=${params.lr}"]), "spec.template", OPERATOR),
@@ -271,6 +408,7 @@ def test_the_schema_refuses_with_the_field(kube: Kube, ns: str, case: Case) -> N
         create(kube, ns, case.id, spec_of(case))
     assert info.value.status in (400, 422), info.value.body
     assert case.field in str(info.value.body), info.value.body
+    assert case.words in str(info.value.body), info.value.body
 
 
 def test_sweeps_the_operator_cannot_run_end_with_a_condition_naming_the_field(

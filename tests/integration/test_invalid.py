@@ -3,6 +3,7 @@ never stop the operator from serving the others."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -32,6 +33,17 @@ VALID: dict[str, Any] = {
             "spec.template.spec.template.spec.containers",
         ),
         ({"runCap": 0}, "spec.runCap"),
+        # The CRD's CEL rules: what used to crash the sweep after a successful apply.
+        ({"parameters": {"lr": {"min": 0.1, "max": 1.0}}}, "spec.parameters"),
+        (
+            {"parameters": {"lr": {"distribution": "int_uniform", "min": 9, "max": 1}}},
+            "spec.parameters[lr].max",
+        ),
+        ({"method": "bayes"}, "spec.metric"),
+        (
+            {"parameters": {"lr": {"distribution": "log_uniform", "min": -5, "max": 0}}},
+            "spec.parameters[lr].distribution",
+        ),
     ],
 )
 def test_schema_refuses_with_the_field(kube: Kube, ns: str, change: dict[str, Any], field: str) -> None:
@@ -45,23 +57,36 @@ def _ready(sweep: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in sweep["status"]["conditions"] if c["type"] == "Ready")
 
 
-def test_grid_over_a_continuous_range_gets_a_condition_naming_it(kube: Kube, ns: str) -> None:
-    kube.create_sweep(ns, "continuous", {**VALID, "parameters": {"lr": {"min": 0.1, "max": 1.0}}})
-    sweep = kube.wait_phase(ns, "continuous", "Crashed", timeout=10)
+def test_a_grid_over_a_continuous_range_is_refused_at_apply_naming_it(kube: Kube, ns: str) -> None:
+    with pytest.raises(ApiException) as info:
+        kube.create_sweep(ns, "continuous", {**VALID, "parameters": {"lr": {"min": 0.1, "max": 1.0}}})
+    assert info.value.status == 422
+    cause = json.loads(str(info.value.body))["details"]["causes"][0]
+    assert cause["field"] == "spec.parameters"
+    assert "lr is not: give it values, or use method random or bayes" in cause["message"]
+    assert not kube.jobs(ns, "continuous")
+
+
+def test_what_the_rules_cannot_see_gets_a_condition_naming_it_and_fixing_it_resumes(
+    kube: Kube, ns: str
+) -> None:
+    # values beside min and max: CEL cannot see values (free JSON), the operator refuses it.
+    kube.create_sweep(ns, "conflict", {**VALID, "parameters": {"lr": {"values": [1, 2], "min": 0, "max": 3}}})
+    sweep = kube.wait_phase(ns, "conflict", "Crashed", timeout=10)
     ready = _ready(sweep)
     assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
     assert "spec.parameters.lr" in ready["message"]
-    assert not kube.jobs(ns, "continuous")
+    assert not kube.jobs(ns, "conflict")
     # Fixing the spec brings it back to life.
     kube.custom.patch_namespaced_custom_object(
         "kubesweep.io",
         "v1alpha1",
         ns,
         "sweeps",
-        "continuous",
-        {"spec": {"parameters": {"lr": {"min": None, "max": None, "values": [0.1, 1.0]}}}},
+        "conflict",
+        {"spec": {"parameters": {"lr": {"min": None, "max": None}}}},
     )
-    kube.wait_phase(ns, "continuous", "Finished", timeout=30)
+    kube.wait_phase(ns, "conflict", "Finished", timeout=30)
 
 
 def test_a_template_the_api_server_rejects_crashes_with_its_message(kube: Kube, ns: str) -> None:
@@ -75,9 +100,13 @@ def test_a_template_the_api_server_rejects_crashes_with_its_message(kube: Kube, 
 
 
 def test_bad_sweeps_do_not_disturb_good_ones(kube: Kube, ns: str, operator: Operator) -> None:
-    kube.create_sweep(ns, "bayes-no-metric", {**VALID, "method": "bayes"})
+    kube.create_sweep(
+        ns,
+        "bad-probabilities",
+        {**VALID, "method": "random", "parameters": {"a": {"values": [1, 2], "probabilities": [0.2, 0.2]}}},
+    )
     kube.create_sweep(ns, "good", VALID)
     kube.wait_phase(ns, "good", "Finished", timeout=30)
-    crashed = kube.wait_phase(ns, "bayes-no-metric", "Crashed", timeout=10)
-    assert "spec.metric" in _ready(crashed)["message"]
+    crashed = kube.wait_phase(ns, "bad-probabilities", "Crashed", timeout=10)
+    assert "spec.parameters.a.probabilities" in _ready(crashed)["message"]
     assert "Traceback" not in operator.log

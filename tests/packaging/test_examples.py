@@ -10,6 +10,8 @@ import jsonschema
 import pytest
 import yaml
 
+from kubesweep.sandbox import emulator, schema
+
 from .k8s import ROOT, Obj, sweep_crd, validate
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -40,6 +42,8 @@ def test_the_example_is_valid(path: Path) -> None:
         if doc.get("kind") == "Sweep":
             assert doc["apiVersion"] == "kubesweep.io/v1alpha1"
             jsonschema.validate(doc, sweep_schema(), cls=jsonschema.Draft4Validator)
+            # The CRD's CEL rules too (jsonschema knows nothing of x-kubernetes-validations).
+            assert not schema.check(emulator.whole_numbers(doc), sweep_schema())[1].causes
             validate([run_job(doc)])
         validate([doc])
 

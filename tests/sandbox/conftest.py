@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import shutil
+import ssl
 import subprocess
+import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client, config
 
 from kubesweep.sandbox.server import SandboxThread
@@ -40,6 +45,43 @@ class Kubectl:
     def popen(self, *args: str) -> subprocess.Popen[str]:
         command = [self.binary, "--kubeconfig", str(self.kubeconfig), "-n", self.namespace, *args]
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def open_request(
+    sandbox: SandboxThread,
+    method: str,
+    path: str,
+    body: Any = None,
+    content_type: str = "application/json",
+    timeout: float = 10,
+) -> Any:
+    """A raw HTTP request to the cluster with the kubeconfig's credentials (the sandbox's plain
+    HTTP, or a real API server's CA and token): the open response, as `urllib.request.urlopen`
+    returns it; an error status raises `urllib.error.HTTPError`."""
+    kubeconfig = yaml.safe_load(Path(sandbox.kubeconfig_path).read_text())
+    cluster = kubeconfig["clusters"][0]["cluster"]
+    token = (kubeconfig["users"][0].get("user") or {}).get("token") if kubeconfig.get("users") else None
+    headers = {"Content-Type": content_type, "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    context = None
+    if ca := cluster.get("certificate-authority-data"):
+        context = ssl.create_default_context(cadata=base64.b64decode(ca).decode())
+    request = urllib.request.Request(
+        f"{cluster['server']}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers=headers,
+    )
+    return urllib.request.urlopen(request, timeout=timeout, context=context)
+
+
+def raw(
+    sandbox: SandboxThread, method: str, path: str, body: Any = None, content_type: str = "application/json"
+) -> Any:
+    """A request as JSON text over HTTP: what the server stores, without the client's typing."""
+    with open_request(sandbox, method, path, body, content_type) as response:
+        return json.loads(response.read())
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from kubesweep import api
 from kubesweep.sandbox.server import SandboxThread
 
 from ..integration.conftest import wait_for
+from .conftest import open_request, raw
 
 
 def sweep_body(name: str) -> dict[str, Any]:
@@ -74,13 +74,17 @@ def test_stale_resource_version_is_a_409_conflict(core: Any, namespace: str) -> 
 
 
 def test_watch_from_a_resource_version_replays_nothing_older(core: Any, namespace: str) -> None:
-    core.create_namespaced_config_map(namespace, {"metadata": {"name": "old"}})
-    listed = core.list_namespaced_config_map(namespace)
-    core.create_namespaced_config_map(namespace, {"metadata": {"name": "new"}})
+    # The test's own ConfigMaps only: a real cluster adds kube-root-ca.crt (and OpenShift's
+    # openshift-service-ca.crt) to a new namespace at any moment.
+    own = {"test": "replay"}
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "old", "labels": own}})
+    listed = core.list_namespaced_config_map(namespace, label_selector="test=replay")
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": "new", "labels": own}})
     events = list(
         watch.Watch().stream(
             core.list_namespaced_config_map,
             namespace,
+            label_selector="test=replay",
             resource_version=listed.metadata.resource_version,
             timeout_seconds=1,
         )
@@ -118,6 +122,7 @@ def test_a_label_change_moves_an_object_out_of_and_into_a_selected_watch(core: A
     ]
 
 
+@pytest.mark.emulator  # reads sandbox.emulator to compact its history, which etcd does on its own clock
 def test_a_too_old_resource_version_is_410_gone(sandbox: SandboxThread, core: Any, namespace: str) -> None:
     emulator = sandbox.emulator
     key = ("", "configmaps")
@@ -136,7 +141,9 @@ def test_generate_name_and_collection_delete_by_label(core: Any, namespace: str)
         )
         assert made.metadata.name.startswith("gen-") and len(made.metadata.name) == 9
     core.delete_collection_namespaced_config_map(namespace, label_selector="team=a")
-    left = core.list_namespaced_config_map(namespace).items
+    # Only this test's own: a real cluster puts kube-root-ca.crt (and OpenShift's
+    # openshift-service-ca.crt) in every namespace.
+    left = core.list_namespaced_config_map(namespace, label_selector="team").items
     assert [cm.metadata.labels["team"] for cm in left] == ["b"]
 
 
@@ -146,14 +153,14 @@ def test_a_failed_json_patch_test_is_422(sandbox: SandboxThread, core: Any, name
         {"op": "test", "path": "/data/k", "value": "other"},
         {"op": "replace", "path": "/data/k", "value": "x"},
     ]
-    request = urllib.request.Request(
-        f"{sandbox.url}/api/v1/namespaces/{namespace}/configmaps/jp",
-        data=json.dumps(patch).encode(),
-        method="PATCH",
-        headers={"Content-Type": "application/json-patch+json"},
-    )
     with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(request, timeout=5)
+        raw(
+            sandbox,
+            "PATCH",
+            f"/api/v1/namespaces/{namespace}/configmaps/jp",
+            patch,
+            "application/json-patch+json",
+        )
     assert info.value.code == 422
     assert json.loads(info.value.read())["reason"] == "Invalid"
     assert core.read_namespaced_config_map("jp", namespace).data == {"k": "v"}
@@ -204,24 +211,27 @@ def test_a_bookmark_never_skips_events_still_queued_for_a_slow_client(
     sandbox: SandboxThread, core: Any, namespace: str
 ) -> None:
     # A client that reads nothing while events pile up, then resumes from the last bookmark it
-    # read, must still get every event.
-    import http.client
-
+    # read (or the last event, when the server ends the stream first), must still get every event.
     from kubesweep.sandbox import http_api
 
-    host, port = sandbox.url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
     start = core.list_namespaced_config_map(namespace).metadata.resource_version
-    connection.request(
+    # The watch's own deadline: a real API server sends its bookmark two seconds before it (and
+    # otherwise once a minute); the sandbox sends one whenever nothing is queued for 5 s.
+    deadline_seconds = int(2 * http_api.BOOKMARK_WAIT + 5)
+    response = open_request(
+        sandbox,
         "GET",
-        f"/api/v1/namespaces/{namespace}/configmaps?watch=true&allowWatchBookmarks=true&resourceVersion={start}",
+        f"/api/v1/namespaces/{namespace}/configmaps?watch=true&allowWatchBookmarks=true"
+        f"&labelSelector=test%3Dslow&resourceVersion={start}&timeoutSeconds={deadline_seconds}",
+        timeout=deadline_seconds + 5,
     )
-    response = connection.getresponse()
     # Big objects and no reading for longer than the bookmark interval: the stream's buffers fill
     # and events stay queued on the server when the next bookmark is due.
     payload = {"blob": "x" * 40_000}
     for i in range(300):
-        core.create_namespaced_config_map(namespace, {"metadata": {"name": f"slow-{i}"}, "data": payload})
+        core.create_namespaced_config_map(
+            namespace, {"metadata": {"name": f"slow-{i}", "labels": {"test": "slow"}}, "data": payload}
+        )
     time.sleep(http_api.BOOKMARK_WAIT + 1)
     seen: set[str] = set()
     last_rv = start
@@ -229,15 +239,21 @@ def test_a_bookmark_never_skips_events_still_queued_for_a_slow_client(
     deadline = time.monotonic() + 2 * http_api.BOOKMARK_WAIT + 5
     while time.monotonic() < deadline and not bookmarked:
         line = response.readline()
+        if not line:  # the server ended the stream (its deadline, or a client too slow for it)
+            break
         event = json.loads(line)
         last_rv = event["object"]["metadata"]["resourceVersion"]
         if event["type"] == "ADDED":
             seen.add(event["object"]["metadata"]["name"])
         bookmarked = event["type"] == "BOOKMARK"
-    connection.close()
+    response.close()
     resumed = list(
         watch.Watch().stream(
-            core.list_namespaced_config_map, namespace, resource_version=last_rv, timeout_seconds=1
+            core.list_namespaced_config_map,
+            namespace,
+            label_selector="test=slow",
+            resource_version=last_rv,
+            timeout_seconds=1,
         )
     )
     seen |= {e["object"].metadata.name for e in resumed if e["type"] == "ADDED"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
-import urllib.request
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from kubesweep import api
 from kubesweep.sandbox.server import SandboxThread
 
 from ..integration.conftest import wait_for
+from .conftest import raw
 from .test_api_semantics import sweep_body
 
 SMP = "application/strategic-merge-patch+json"
@@ -27,18 +27,6 @@ JSON_PATCH = "application/json-patch+json"
 @pytest.fixture
 def custom(sandbox: SandboxThread) -> client.CustomObjectsApi:
     return client.CustomObjectsApi(config.new_client_from_config(str(sandbox.kubeconfig_path)))
-
-
-def raw(sandbox: SandboxThread, method: str, path: str, body: Any = None, content_type: str = "") -> Any:
-    """A request as JSON text over HTTP: what the server stores, without the client's typing."""
-    request = urllib.request.Request(
-        f"{sandbox.url}{path}",
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={"Content-Type": content_type or "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 def is_int(value: Any) -> bool:
@@ -75,23 +63,26 @@ def test_whole_number_floats_read_back_as_integers_on_get_list_and_watch(
         assert seen["spec"]["parameters"]["x"]["values"] == [0.5, 2] and is_int(
             seen["spec"]["parameters"]["x"]["values"][1]
         )
-    # Built-in kinds too: a Job's whole-number float is an integer.
-    job = raw(
-        sandbox,
-        "POST",
-        f"/apis/batch/v1/namespaces/{namespace}/jobs",
-        {
-            "metadata": {"name": "floaty"},
-            "spec": {
-                "activeDeadlineSeconds": 600.0,
-                "suspend": True,
-                "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}},
-            },
+    # Not so for a built-in kind: the API server decodes it into its Go types, whose integer
+    # fields refuse a float, even a whole-number one (kubectl sends 600 for YAML's 600.0).
+    job: dict[str, Any] = {
+        "metadata": {"name": "floaty"},
+        "spec": {
+            "activeDeadlineSeconds": 600.0,
+            "suspend": True,
+            "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}},
         },
+    }
+    jobs = f"/apis/batch/v1/namespaces/{namespace}/jobs"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        raw(sandbox, "POST", jobs, job)
+    assert refused.value.code == 400
+    assert json.loads(refused.value.read())["message"] == (
+        'Job in version "v1" cannot be handled as a Job: json: cannot unmarshal number 600.0 into Go '
+        "struct field JobSpec.spec.activeDeadlineSeconds of type int64"
     )
-    assert is_int(job["spec"]["activeDeadlineSeconds"])
-    got = raw(sandbox, "GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/floaty")
-    assert is_int(got["spec"]["activeDeadlineSeconds"])
+    job["spec"]["activeDeadlineSeconds"] = 600
+    assert is_int(raw(sandbox, "POST", jobs, job)["spec"]["activeDeadlineSeconds"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,8 +99,19 @@ def test_a_strategic_merge_patch_merges_finalizers_and_its_directives_remove_the
     )
     merged = core.patch_namespaced_config_map("fin", namespace, {"metadata": {"finalizers": ["x.io/b"]}})
     assert merged.metadata.finalizers == ["x.io/a", "x.io/b"]
+    # The merged list's order is the API server's: the patch's items in the patch's order, and a
+    # kept item goes before a patch item only if both were there before, in that order. So a new
+    # finalizer goes first, and a patch naming kept ones reorders them.
     added = core.patch_namespaced_config_map("fin", namespace, {"metadata": {"finalizers": ["x.io/c"]}})
-    assert added.metadata.finalizers == ["x.io/a", "x.io/b", "x.io/c"]
+    assert added.metadata.finalizers == ["x.io/c", "x.io/a", "x.io/b"]
+    reordered = core.patch_namespaced_config_map(
+        "fin", namespace, {"metadata": {"finalizers": ["x.io/b", "x.io/a"]}}
+    )
+    assert reordered.metadata.finalizers == ["x.io/c", "x.io/b", "x.io/a"]
+    ordered = core.patch_namespaced_config_map(
+        "fin", namespace, {"metadata": {"$setElementOrder/finalizers": ["x.io/a", "x.io/c"]}}
+    )
+    assert ordered.metadata.finalizers == ["x.io/b", "x.io/a", "x.io/c"]
     removed = core.patch_namespaced_config_map(
         "fin", namespace, {"metadata": {"$deleteFromPrimitiveList/finalizers": ["x.io/a"]}}
     )
@@ -174,36 +176,54 @@ def test_a_strategic_merge_patch_merges_owner_references_by_uid_and_containers_b
     ]
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "owned", "ownerReferences": refs[:1]}})
     both = core.patch_namespaced_config_map("owned", namespace, {"metadata": {"ownerReferences": refs[1:]}})
-    assert [r.uid for r in both.metadata.owner_references] == [o.metadata.uid for o in owners]
+    # The new reference first, as with finalizers above.
+    assert [r.uid for r in both.metadata.owner_references] == [owners[1].metadata.uid, owners[0].metadata.uid]
     one = core.patch_namespaced_config_map(
         "owned",
         namespace,
         {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": owners[0].metadata.uid}]}},
     )
     assert [r.uid for r in one.metadata.owner_references] == [owners[1].metadata.uid]
-    # Lists of objects with a merge key merge by it; other lists are replaced.
-    pod = {
+    # Lists of objects with a merge key merge by it; other lists are replaced. A Deployment's pod
+    # template, since a pod's own spec is immutable but for images on a real API server.
+    deployment = {
         "metadata": {"name": "smp"},
         "spec": {
-            "containers": [
-                {"name": "a", "image": "i", "args": ["1", "2"], "env": [{"name": "X", "value": "1"}]},
-                {"name": "b", "image": "i"},
-            ]
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "smp"}},
+            "template": {
+                "metadata": {"labels": {"app": "smp"}},
+                "spec": {
+                    "containers": [
+                        {"name": "a", "image": "i", "args": ["1", "2"], "env": [{"name": "X", "value": "1"}]},
+                        {"name": "b", "image": "i"},
+                    ]
+                },
+            },
         },
     }
-    raw(sandbox, "POST", f"/api/v1/namespaces/{namespace}/pods", pod)
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    raw(sandbox, "POST", path, deployment)
     patched = raw(
         sandbox,
         "PATCH",
-        f"/api/v1/namespaces/{namespace}/pods/smp",
-        {"spec": {"containers": [{"name": "a", "args": ["3"], "env": [{"name": "Y", "value": "2"}]}]}},
+        f"{path}/smp",
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [{"name": "a", "args": ["3"], "env": [{"name": "Y", "value": "2"}]}]
+                    }
+                }
+            }
+        },
         SMP,
     )
-    containers = patched["spec"]["containers"]
-    assert [c["name"] for c in containers] == ["a", "b"]
+    containers = patched["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["a", "b"]  # both were there: their order stays
     assert containers[0]["args"] == ["3"] and containers[0]["image"] == "i"
-    assert containers[0]["env"] == [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]
-    raw(sandbox, "DELETE", f"/api/v1/namespaces/{namespace}/pods/smp?gracePeriodSeconds=0")
+    assert containers[0]["env"] == [{"name": "Y", "value": "2"}, {"name": "X", "value": "1"}]
+    raw(sandbox, "DELETE", f"{path}/smp")
 
 
 def test_a_custom_resource_refuses_a_strategic_merge_patch_with_415(custom: Any, namespace: str) -> None:

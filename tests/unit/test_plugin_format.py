@@ -146,3 +146,24 @@ def test_status_shows_runs_waiting_in_a_queue() -> None:
     text = plugin.status_text(s, plugin.run_records(s, [*JOBS, queued]))
     assert "  Runs: 3 (1 queued, 2 running)" in text.splitlines()
     assert any(line.split()[:2] == ["lr-0003", "Queued"] for line in text.splitlines())
+
+
+def test_status_shows_why_each_run_that_did_not_finish_ended() -> None:
+    s = sweep()
+    s["status"]["recordedRuns"].append(  # type: ignore[index]
+        {
+            "name": "s-0009",
+            "number": 9,
+            "state": "Failed",
+            "parameters": {"x": 9},
+            "metrics": {},
+            "reason": "StartError",
+            "exitCode": 128,
+            "message": 'exec: "trian": executable file not found in $PATH',
+        }
+    )
+    records = {r["name"]: r for r in plugin.run_records(s, JOBS)}
+    assert records["s-0009"]["why"].startswith('StartError (exit 128): exec: "trian"')
+    assert records["s-0002"]["why"] == ""
+    text = plugin.status_text(s, plugin.run_records(s, JOBS))
+    assert "WHY" in text and "StartError (exit 128)" in text

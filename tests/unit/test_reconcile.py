@@ -497,3 +497,101 @@ def test_runs_waiting_in_a_queue_are_counted_queued_not_pending_and_fill_paralle
     # Cancelled, a queued run is Killed like any other: its Job never makes a pod.
     cancelled = decide(sweep(state="cancelled"), waiting)
     assert cancelled.status["runs"]["queued"] == 0 and cancelled.status["runs"]["killed"] == 2
+
+
+def test_a_run_awaiting_its_pods_end_is_not_recorded_and_holds_the_sweep() -> None:
+    waiting = run(1, RunState.FINISHED, {"a": 1, "b": "x"}, recorded=False, awaiting_pod=True)
+    d = decide(sweep(parallelism=1, parameters={"a": {"values": [1]}}), [waiting])
+    assert d.status["recordedRuns"] == [] and not d.of(ReleaseJob) and not d.of(CreateRun)
+    assert d.phase == Phase.RUNNING  # draining: the sweep waits for its record
+    cancelled = decide(sweep(state="cancelled"), [waiting])
+    assert not cancelled.of(RecordRun) and cancelled.status["recordedRuns"] == []
+
+
+def test_unseeded_sweeps_draw_points_of_their_own_and_the_same_again() -> None:
+    def points(uid: str, **spec: Any) -> list[dict[str, Any]]:
+        s = sweep(method="random", parameters={"x": {"distribution": "uniform", "min": 0, "max": 1}}, **spec)
+        s["metadata"]["uid"] = uid
+        return [p for _, p in created(decide(s, []))]
+
+    assert points("uid-1") != points("uid-2")
+    assert points("uid-1") == points("uid-1")  # a restart reproduces it
+    assert points("uid-1", seed=7) == points("uid-2", seed=7)
+
+
+def test_a_run_that_cannot_start_is_recorded_failed_on_its_job_and_its_pod_deleted() -> None:
+    stuck = run(
+        1,
+        RunState.FAILED,
+        {"a": 1, "b": "x"},
+        recorded=False,
+        stuck=True,
+        reason="ErrImagePull",
+        has_pods=True,
+    )
+    d = decide(sweep(parallelism=1), [stuck])
+    (record,) = d.of(RecordRun)
+    # Never a suspend (a queue undoes it): its deleted pod is the Job's last failure, no replacement.
+    assert record.job_spec == {"backoffLimit": 0} and '"reason":"ErrImagePull"' in record.result
+    assert DeletePods(f"{api.LABEL_RUN}=s-0001", 0) in d.of(DeletePods)
+    assert d.status["runs"]["failed"] == 1  # its record reaches the status with its Job's release
+
+
+def test_a_failed_runs_record_and_event_say_why() -> None:
+    failed = run(
+        1,
+        RunState.FAILED,
+        {"a": 1, "b": "x"},
+        recorded=False,
+        reason="StartError",
+        exit_code=128,
+        message="no trian",
+    )
+    d = decide(sweep(), [failed])
+    record = d.status["recordedRuns"][0]
+    assert (record["reason"], record["exitCode"], record["message"]) == ("StartError", 128, "no trian")
+    (event,) = [e for e in d.of(reconcile.Event) if e.reason == "RunFailed"]
+    assert event.type == "Warning" and "StartError (exit code 128): no trian" in event.message
+    # The record survives its Job's release: read back from the status.
+    (again,) = reconcile.recorded_runs(d.status)
+    assert (again.reason, again.exit_code, again.message) == ("StartError", 128, "no trian")
+
+
+def _failures(count: int, **kw: Any) -> list[Run]:
+    return [run(i, RunState.FAILED, {"a": i}, reason="Error", **kw) for i in range(1, count + 1)]
+
+
+def test_a_sweep_whose_first_five_runs_failed_ends_failed_without_max_failed_runs() -> None:
+    many = {"a": {"values": list(range(1, 20))}}
+    assert decide(sweep(parameters=many), _failures(4)).phase == Phase.RUNNING
+    d = decide(sweep(parameters=many), _failures(5))
+    assert d.phase == Phase.FAILED and not d.of(CreateRun)
+    ready = next(c for c in d.status["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "FirstRunsFailed")
+    # A run that finished: failures no longer stop it, unless maxFailedRuns says so.
+    one_done = [*_failures(5), run(6, RunState.FINISHED, {"a": 6}, metrics={"loss": 1.0})]
+    assert decide(sweep(parameters=many), one_done).phase == Phase.RUNNING
+    assert decide(sweep(parameters=many, maxFailedRuns=10), _failures(5)).phase == Phase.RUNNING
+
+
+def test_a_finished_sweep_without_a_result_is_not_completed() -> None:
+    one = {"a": {"values": [1]}}
+    quiet = run(1, RunState.FINISHED, {"a": 1}, recorded=False)
+    d = decide(sweep(parameters=one, parallelism=1), [quiet])
+    assert d.phase == Phase.FINISHED
+    completed = next(c for c in d.status["conditions"] if c["type"] == "Completed")
+    assert (completed["status"], completed["reason"]) == ("False", "NoMetricReported")
+    (warning,) = [e for e in d.of(reconcile.Event) if e.reason == "MetricMissing"]
+    assert warning.type == "Warning" and "loss" in warning.message
+    failed = decide(sweep(parameters=one, parallelism=1, maxFailedRuns=5), _failures(1))
+    completed = next(c for c in failed.status["conditions"] if c["type"] == "Completed")
+    assert (failed.phase, completed["status"], completed["reason"]) == (
+        Phase.FINISHED,
+        "False",
+        "NoRunFinished",
+    )
+    good = run(1, RunState.FINISHED, {"a": 1}, metrics={"loss": 1.0})
+    completed = next(
+        c for c in decide(sweep(parameters=one), [good]).status["conditions"] if c["type"] == "Completed"
+    )
+    assert completed["status"] == "True"

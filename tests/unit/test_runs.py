@@ -299,3 +299,62 @@ def test_a_job_with_a_queue_label_is_created_suspended_as_kueues_webhook_would()
     assert job["spec"]["suspend"] is True and job["metadata"]["labels"][api.LABEL_QUEUE] == "team-a"
     assert job["spec"]["template"]["metadata"]["labels"][api.LABEL_QUEUE] == "team-a"
     assert "suspend" not in runs.render_job(sweep(), 1, PARAMS)["spec"]
+
+
+T_END = "2026-01-01T00:00:10Z"
+T_END_S = 1767225610.0  # T_END in seconds since the epoch
+COMPLETE_AT = [{"type": "Complete", "status": "True", "lastTransitionTime": T_END}]
+FAILED_AT = [
+    {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "lastTransitionTime": T_END}
+]
+
+
+def test_a_job_marked_complete_before_its_pod_is_seen_terminated_waits_for_the_pod() -> None:
+    # Jobs and pods come on separate watches: the Job's Complete can arrive first. Its metrics
+    # are in the pod's termination message: the run is not taken as ended without it.
+    job = _job(conditions=COMPLETE_AT)
+    early = runs.observe(job, [_pod("Running")], now=T_END_S + 1)
+    assert early.awaiting_pod and not early.active and not early.needs_log
+    assert early.deadline == T_END_S + runs.POD_VIEW_TIMEOUT
+    seen = runs.observe(job, [_pod("Succeeded", {"exitCode": 0, "message": "loss=0.1"})], now=T_END_S + 1)
+    assert not seen.awaiting_pod and (seen.state, seen.metrics) == (RunState.FINISHED, {"loss": 0.1})
+    # Its pod gone for good: past the bound the run ends with what is known.
+    gone = runs.observe(job, [], now=T_END_S + runs.POD_VIEW_TIMEOUT)
+    assert not gone.awaiting_pod and gone.state == RunState.FINISHED and not gone.needs_log
+    assert runs.observe(job, [], now=T_END_S + 1).awaiting_pod
+
+
+def test_a_failed_run_keeps_its_exit_code_reason_and_message() -> None:
+    missing = {"exitCode": 128, "reason": "StartError", "message": 'exec: "trian": executable file not found'}
+    run = runs.observe(_job(conditions=FAILED_AT), [_pod("Failed", missing)], now=T_END_S)
+    assert (run.state, run.reason, run.exit_code) == (RunState.FAILED, "StartError", 128)
+    assert "trian" in run.message
+    back = runs.observe(_job(annotations={api.ANNOTATION_RESULT: runs.result_annotation(run)}), [])
+    assert (back.reason, back.exit_code, back.message) == (run.reason, 128, run.message)
+    oom = runs.observe(_job(), [_pod("Failed", {"exitCode": 137, "reason": "OOMKilled"})])
+    assert (oom.state, oom.reason, oom.exit_code) == (RunState.CRASHED, "OOMKilled", 137)
+    evicted = runs.observe(
+        _job(conditions=FAILED_AT), [_pod("Failed", reason="Evicted", message="low memory")]
+    )
+    assert (evicted.state, evicted.reason, evicted.message) == (RunState.CRASHED, "Evicted", "low memory")
+    deadline = [
+        {"type": "Failed", "status": "True", "reason": "DeadlineExceeded", "lastTransitionTime": T_END}
+    ]
+    killed = runs.observe(_job(conditions=deadline), [_pod("Failed", {"exitCode": 143, "reason": "Error"})])
+    assert (killed.reason, killed.exit_code) == ("DeadlineExceeded", 143)
+
+
+def test_a_pod_that_cannot_start_fails_its_run_past_the_start_timeout() -> None:
+    pod = _pod("Pending")
+    pod["status"]["containerStatuses"] = [
+        {"state": {"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "x"'}}}
+    ]
+    created = 1767225600.0  # the pod's creationTimestamp
+    waiting = runs.observe(_job(), [pod], now=created + 10, start_timeout=60)
+    assert waiting.state == RunState.PENDING and waiting.deadline == created + 60 and not waiting.stuck
+    stuck = runs.observe(_job(), [pod], now=created + 60, start_timeout=60)
+    assert (stuck.state, stuck.reason, stuck.stuck) == (RunState.FAILED, "ImagePullBackOff", True)
+    assert "Back-off" in stuck.message
+    pulling = _pod("Pending")
+    pulling["status"]["containerStatuses"] = [{"state": {"waiting": {"reason": "ContainerCreating"}}}]
+    assert runs.observe(_job(), [pulling], now=created + 3600).state == RunState.PENDING

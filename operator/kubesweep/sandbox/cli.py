@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +25,26 @@ from kubesweep import api
 
 from .emulator import ApiError, SandboxEmulator
 from .server import SandboxServer
-from .store import ResourceRef
+from .store import ResourceRef, Store, StoreError
 
 ENDED = {"Finished", "Failed", "Crashed", "Stopped", "Cancelled"}
 
 
-def _plural_ref(emulator: SandboxEmulator, obj: dict[str, Any]) -> ResourceRef:
-    api_version = str(obj.get("apiVersion", ""))
-    group, _, version = api_version.rpartition("/")
-    kind = obj.get("kind")
-    for res in emulator.served.values():
-        if res.ref.group == group and res.ref.version == version and res.kind == kind:
-            return res.ref
-    raise ApiError(404, "NotFound", f'no matches for kind "{kind}" in version "{api_version}"')
+Resolver = Callable[[str, str], Awaitable[ResourceRef]]  # (apiVersion, kind) -> its resource
 
 
-async def apply_files(emulator: SandboxEmulator, files: list[str]) -> list[tuple[str, str]]:
+def emulator_resolver(emulator: SandboxEmulator) -> Resolver:
+    async def resolve(api_version: str, kind: str) -> ResourceRef:
+        group, _, version = api_version.rpartition("/")
+        for res in emulator.served.values():
+            if res.ref.group == group and res.ref.version == version and res.kind == kind:
+                return res.ref
+        raise ApiError(404, "NotFound", f'no matches for kind "{kind}" in version "{api_version}"')
+
+    return resolve
+
+
+async def apply_files(store: Store, resolve: Resolver, files: list[str]) -> list[tuple[str, str]]:
     """Create every object of the files; the Sweeps among them, as (namespace, name)."""
     sweeps = []
     for file in files:
@@ -51,10 +56,10 @@ async def apply_files(emulator: SandboxEmulator, files: list[str]) -> list[tuple
             if not isinstance(doc, dict):
                 raise SystemExit(f"kubesweep sandbox: {file}: not a Kubernetes object")
             doc.setdefault("metadata", {}).setdefault("namespace", "default")
-            ref = _plural_ref(emulator, doc)
             try:
-                created = await emulator.store.create(ref, doc)
-            except ApiError as exc:
+                ref = await resolve(str(doc.get("apiVersion", "")), str(doc.get("kind", "")))
+                created = await store.create(ref, doc)
+            except (ApiError, StoreError) as exc:
                 raise SystemExit(f"kubesweep sandbox: {file}: {exc.message}") from None
             meta = created["metadata"]
             print(f"{doc['kind'].lower()}/{meta['name']} created", flush=True)
@@ -86,14 +91,14 @@ def _line(sweep: dict[str, Any]) -> str:
 
 
 async def follow(
-    emulator: SandboxEmulator, sweeps: list[tuple[str, str]], operator: subprocess.Popen[bytes] | None
+    store: Store, sweeps: list[tuple[str, str]], operator: subprocess.Popen[bytes] | None
 ) -> int:
     ref = ResourceRef(api.GROUP, api.VERSION, api.PLURAL)
     shown: dict[tuple[str, str], str] = {}
     while True:
         ended = 0
         for key in sweeps:
-            sweep = await emulator.store.get(ref, *key)
+            sweep = await store.get(ref, *key)
             if sweep is None:
                 ended += 1
                 continue
@@ -111,32 +116,68 @@ async def follow(
         await asyncio.sleep(0.2)
 
 
-async def main_async(args: argparse.Namespace) -> int:
+@contextlib.asynccontextmanager
+async def cluster(args: argparse.Namespace) -> AsyncIterator[tuple[Store, Resolver, Path, str]]:
+    """The sandbox, or with --k8s-bin a real control plane: (store, resolver, kubeconfig, url)."""
     kubeconfig = Path(args.kubeconfig) if args.kubeconfig else None
-    async with SandboxServer(port=args.port, executor=args.executor, kubeconfig_path=kubeconfig) as sandbox:
+    if not args.k8s_bin:
+        async with SandboxServer(
+            port=args.port, executor=args.executor, kubeconfig_path=kubeconfig
+        ) as sandbox:
+            yield (
+                sandbox.emulator.store,
+                emulator_resolver(sandbox.emulator),
+                sandbox.kubeconfig_path,
+                sandbox.url,
+            )
+        return
+    from .controlplane import ControlPlane, ControlPlaneError
+    from .remote_store import RemoteStore
+
+    print(f"Starting a control plane from {args.k8s_bin} ...", flush=True)
+    try:
+        plane = await asyncio.to_thread(ControlPlane(args.k8s_bin, executor=args.executor).start)
+    except ControlPlaneError as exc:
+        raise SystemExit(f"kubesweep sandbox: {exc}") from None
+    store = RemoteStore(plane.url, plane.token, str(plane.paths.ca))
+    try:
+        await store.start()
+        path = plane.kubeconfig_path
+        if kubeconfig is not None:
+            kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+            kubeconfig.write_text(path.read_text())
+            path = kubeconfig
+        yield store, store.resolve, path, plane.url
+    finally:
+        await store.close()
+        await asyncio.to_thread(plane.stop)
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    async with cluster(args) as (store, resolve, kubeconfig_path, url):
         operator = None
-        log_path = sandbox.workdir / "operator.log"
+        log_path = kubeconfig_path.parent / "operator.log"
         if not args.no_operator:
-            operator = start_operator(sandbox.kubeconfig_path, log_path)
+            operator = start_operator(kubeconfig_path, log_path)
         try:
             if args.serve:
-                print(f"Sandbox API server on {sandbox.url}", flush=True)
-                print(f"Kubeconfig: {sandbox.kubeconfig_path}", flush=True)
-                print(f"  export KUBECONFIG={sandbox.kubeconfig_path}", flush=True)
-                print("  kubectl get sweeps -A   # Ctrl-C stops the sandbox", flush=True)
+                print(f"API server on {url}", flush=True)
+                print(f"Kubeconfig: {kubeconfig_path}", flush=True)
+                print(f"  export KUBECONFIG={kubeconfig_path}", flush=True)
+                print("  kubectl get sweeps -A   # Ctrl-C stops it", flush=True)
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(sig, stop.set)
-                await apply_files(sandbox.emulator, args.files)
+                await apply_files(store, resolve, args.files)
                 await stop.wait()
                 return 0
-            sweeps = await apply_files(sandbox.emulator, args.files)
+            sweeps = await apply_files(store, resolve, args.files)
             if not sweeps:
                 print("kubesweep sandbox: no Sweep in the files; nothing to follow", file=sys.stderr)
                 return 0
             started = time.monotonic()
-            code = await follow(sandbox.emulator, sweeps, operator)
+            code = await follow(store, sweeps, operator)
             print(f"All sweeps ended in {time.monotonic() - started:.1f}s.", flush=True)
             return code
         finally:

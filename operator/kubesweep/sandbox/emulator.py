@@ -38,8 +38,8 @@ import kmock
 import yaml
 from kmock._internal import rendering
 
+from . import builtin_fields, selectors
 from . import schema as crd_schema
-from . import selectors
 from .resources import BUILTINS, Resource, from_crd
 from .store import LogSource, Obj, ResourceRef, StoreError, WatchEvent
 
@@ -154,6 +154,61 @@ def whole_numbers(value: Any) -> Any:
     return value
 
 
+# The integer fields of the built-in kinds the sandbox runs, as (Go struct, path, Go type): a real
+# API server decodes a built-in kind into its Go types, which refuse any other JSON value there,
+# even a whole-number float (`600.0`), where a custom resource's would be read back as `600`.
+_POD_INTEGERS = (
+    ("terminationGracePeriodSeconds", "int64"),
+    ("activeDeadlineSeconds", "int64"),
+    ("priority", "int32"),
+)
+_BUILTIN_INTEGERS: dict[str, list[tuple[str, tuple[str, ...], str]]] = {
+    "jobs": [
+        *(
+            ("JobSpec", ("spec", field), kind)
+            for field, kind in (
+                ("parallelism", "int32"),
+                ("completions", "int32"),
+                ("activeDeadlineSeconds", "int64"),
+                ("backoffLimit", "int32"),
+                ("backoffLimitPerIndex", "int32"),
+                ("maxFailedIndexes", "int32"),
+                ("ttlSecondsAfterFinished", "int32"),
+            )
+        ),
+        *(("PodSpec", ("spec", "template", "spec", field), kind) for field, kind in _POD_INTEGERS),
+    ],
+    "pods": [("PodSpec", ("spec", field), kind) for field, kind in _POD_INTEGERS],
+    "deployments": [
+        *(
+            ("DeploymentSpec", ("spec", field), "int32")
+            for field in ("replicas", "minReadySeconds", "revisionHistoryLimit", "progressDeadlineSeconds")
+        ),
+        *(("PodSpec", ("spec", "template", "spec", field), kind) for field, kind in _POD_INTEGERS),
+    ],
+}
+
+
+def undecodable_integer(plural: str, body: Mapping[str, Any]) -> str | None:
+    """Why a real API server cannot decode `body` of a built-in kind into its Go type, for a value
+    other than an integer in one of `_BUILTIN_INTEGERS`; None when it can."""
+    for struct, path, kind in _BUILTIN_INTEGERS.get(plural, []):
+        value: Any = body
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None or (type(value) is int):
+            continue
+        what = (
+            f"number {value!r}"
+            if isinstance(value, float)
+            else {str: "string", bool: "bool"}.get(
+                type(value), "object" if isinstance(value, dict) else "array"
+            )
+        )
+        return f"json: cannot unmarshal {what} into Go struct field {struct}.{'.'.join(path)} of type {kind}"
+    return None
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386."""
     if not isinstance(patch, dict):
@@ -205,14 +260,15 @@ def _directive(value: Any) -> str | None:
 def strategic_merge(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
     """A strategic merge patch to a built-in kind, as the API server applies it: maps merge, the
     lists in `list_strategy` merge (metadata.finalizers as a set, ownerReferences by uid,
-    containers by name...), other lists are replaced, `null` deletes. Directives: `$patch`
-    (replace, delete) in maps and list items, `$deleteFromPrimitiveList/<field>`,
-    `$setElementOrder/<field>`, `$retainKeys`."""
+    containers by name...) in the order of `_server_order`, other lists are replaced, `null`
+    deletes. Directives: `$patch` (replace, delete) in maps and list items,
+    `$deleteFromPrimitiveList/<field>`, `$setElementOrder/<field>`, `$retainKeys`."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     if _directive(patch) == "replace":
         return strategic_merge({}, {k: v for k, v in patch.items() if k != "$patch"}, path)
     result = dict(target) if isinstance(target, dict) else {}
+    before = dict(result)
     for key, value in patch.items():
         if key.startswith("$deleteFromPrimitiveList/") and isinstance(value, list):
             field = key.split("/", 1)[1]
@@ -230,7 +286,9 @@ def strategic_merge(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
     for key, order in patch.items():
         field = key.split("/", 1)[1] if key.startswith("$setElementOrder/") else None
         if field and isinstance(order, list) and isinstance(result.get(field), list):
-            result[field] = _in_order(result[field], order, list_strategy((*path, field)))
+            was = before.get(field)
+            original: list[Any] = was if isinstance(was, list) else []
+            result[field] = _server_order(result[field], order, original, list_strategy((*path, field)))
     retain = patch.get("$retainKeys")
     if isinstance(retain, list):
         result = {k: v for k, v in result.items() if k in retain}
@@ -241,34 +299,70 @@ def _merge_list(current: Any, patch: list[Any], path: tuple[str, ...]) -> list[A
     key = list_strategy(path)
     if key is None:
         return copy.deepcopy(patch)
-    out = copy.deepcopy(current) if isinstance(current, list) else []
+    original = copy.deepcopy(current) if isinstance(current, list) else []
     if key == "":
-        return out + [v for i, v in enumerate(patch) if v not in out and v not in patch[:i]]
-    if any(_directive(v) == "replace" for v in patch):
-        return [strategic_merge({}, v, path) for v in patch if _directive(v) != "replace"]
+        both = original + patch
+        merged = [v for i, v in enumerate(both) if v not in both[:i]]
+        return _server_order(merged, patch, original, None)
+    items: list[Any] = []
+    replace = False
     for item in patch:
+        directive = _directive(item)
+        if directive == "replace":
+            replace = True
+            continue
         if not isinstance(item, dict) or key not in item:
             raise bad_request(f"map: {item} does not contain declared merge key: {key}")
-        found = next((i for i, v in enumerate(out) if isinstance(v, dict) and v.get(key) == item[key]), None)
-        if _directive(item) == "delete":
-            if found is not None:
-                del out[found]
-        elif found is None:
-            out.append(strategic_merge({}, item, path))
+        if directive == "delete":
+            original = [v for v in original if not (isinstance(v, dict) and v.get(key) == item[key])]
         else:
-            out[found] = strategic_merge(out[found], item, path)
-    return out
+            items.append(item)
+    if replace:  # the list is the patch's items, as they are
+        original, items = [strategic_merge({}, v, path) for v in items], []
+    merged = list(original)
+    for item in items:
+        found = next(
+            (i for i, v in enumerate(merged) if isinstance(v, dict) and v.get(key) == item[key]), None
+        )
+        if found is None:
+            merged.append(strategic_merge({}, item, path))
+        else:
+            merged[found] = strategic_merge(merged[found], item, path)
+    return _server_order(merged, items, original, key)
 
 
-def _in_order(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
-    """`$setElementOrder`: the items it names in its order, then the others as they were."""
+def _server_order(merged: list[Any], patch: list[Any], original: list[Any], key: str | None) -> list[Any]:
+    """The order the API server leaves a merged list in (strategicpatch's normalizeElementOrder):
+    the items the patch names in the patch's order, the others in the original's, and an item of
+    the others goes before a patch item only when both were in the original, in that order. So a
+    new item goes first: ["c"] patched into ["a", "b"] gives ["c", "a", "b"]. `patch` is the
+    patch's list, or a `$setElementOrder` list."""
 
     def ident(v: Any) -> Any:
         return v.get(key) if key and isinstance(v, dict) else v
 
-    wanted = [ident(v) for v in order]
-    named = sorted((v for v in items if ident(v) in wanted), key=lambda v: wanted.index(ident(v)))
-    return named + [v for v in items if ident(v) not in wanted]
+    named = [ident(v) for v in patch]
+    server = [ident(v) for v in original]
+
+    def rank(ids: list[Any], v: Any) -> int:
+        return ids.index(ident(v)) if ident(v) in ids else len(ids)
+
+    def first(other: Any, patched: Any) -> bool:
+        return (
+            ident(other) in server
+            and ident(patched) in server
+            and rank(server, other) < rank(server, patched)
+        )
+
+    right = sorted((v for v in merged if ident(v) in named), key=lambda v: rank(named, v))
+    left = sorted((v for v in merged if ident(v) not in named), key=lambda v: rank(server, v))
+    out: list[Any] = []
+    while left or right:
+        if not right or (left and first(left[0], right[0])):
+            out.append(left.pop(0))
+        else:
+            out.append(right.pop(0))
+    return out
 
 
 def _selectable_changed(prev: Obj | None, obj: Obj) -> bool:
@@ -428,6 +522,13 @@ class SandboxEmulator(kmock.KubernetesEmulator):
                         )
         return causes
 
+    @staticmethod
+    def _check_decodable(res: Resource, body: Mapping[str, Any]) -> None:
+        if res.schema is None and (why := undecodable_integer(res.ref.plural, body)):
+            raise bad_request(
+                f'{res.kind} in version "{res.ref.version}" cannot be handled as a {res.kind}: {why}'
+            )
+
     def _validate_builtin(self, res: Resource, obj: Obj) -> list[crd_schema.Cause]:
         if res.ref.plural == "jobs":
             pod_spec = (((obj.get("spec") or {}).get("template") or {}).get("spec")) or {}
@@ -473,12 +574,40 @@ class SandboxEmulator(kmock.KubernetesEmulator):
                     )
         return causes
 
+    @staticmethod
+    def _check_builtin_fields(
+        res: Resource, obj: Obj, field_validation: str | None, warnings: list[str] | None
+    ) -> None:
+        """A Job's or pod's unknown fields: refused under strict field validation (400, each
+        field named, as the API server's strict decoding does), else a warning each. Resource
+        quantities are stored as strings, as the API server writes them back (`cpu: 2` is "2")."""
+        model = builtin_fields.MODELS.get(res.ref.plural) if res.schema is None else None
+        if model is None:
+            return
+        builtin_fields.canonical_quantities(obj, res.ref.plural)
+        unknown = builtin_fields.unknown_fields(obj, model)
+        if not unknown:
+            return
+        if field_validation == "Strict":
+            fields = ", ".join(f'unknown field "{f}"' for f in unknown)
+            raise bad_request(
+                f'{res.kind} in version "{res.ref.version}" cannot be handled as a {res.kind}: '
+                f"strict decoding error: {fields}"
+            )
+        if warnings is not None and field_validation != "Ignore":
+            warnings.extend(f'unknown field "{f}"' for f in unknown)
+
     def _check_custom(
-        self, res: Resource, obj: Obj, field_validation: str | None, warnings: list[str] | None
+        self,
+        res: Resource,
+        obj: Obj,
+        field_validation: str | None,
+        warnings: list[str] | None,
+        old: Obj | None = None,
     ) -> Obj:
         if res.schema is None:
             return obj
-        cleaned, outcome = crd_schema.check(obj, res.schema)
+        cleaned, outcome = crd_schema.check(obj, res.schema, old)
         if outcome.unknown:
             if field_validation == "Strict":
                 fields = ", ".join(f'unknown field "{f}"' for f in outcome.unknown)
@@ -504,6 +633,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
     ) -> Obj:
         if not isinstance(body, dict):
             raise bad_request("the body of the request was in an unknown format")
+        self._check_decodable(res, body)
         obj = whole_numbers(body)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
@@ -538,6 +668,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         causes = self._validate_meta(res, obj) + self._validate_builtin(res, obj)
         if causes:
             raise invalid(res, meta["name"], causes)
+        self._check_builtin_fields(res, obj, field_validation, warnings)
         obj = self._check_custom(res, obj, field_validation, warnings)
         meta = obj["metadata"]
         key = self._okey(res, namespace, meta["name"])
@@ -704,6 +835,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
                 "please apply your changes to the latest version and try again",
                 {"name": name, "group": res.ref.group, "kind": res.ref.plural},
             )
+        self._check_decodable(res, new)
         new = whole_numbers(new)
         if subresource == "status" and res.has_status:
             merged = copy.deepcopy(old)
@@ -740,7 +872,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
             causes += _pod_deadline_update(old, new)
         if causes:
             raise invalid(res, name, causes)
-        new = self._check_custom(res, new, field_validation, warnings)
+        new = self._check_custom(res, new, field_validation, warnings, old)
         meta = new["metadata"]
         meta["generation"] = old["metadata"].get("generation", 1)
         meta["resourceVersion"] = old["metadata"]["resourceVersion"]

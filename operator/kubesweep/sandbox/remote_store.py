@@ -184,6 +184,15 @@ class RemoteStore:
                 logger.debug("watch of %s broke (%s); watching again", ref.plural, exc)
                 await asyncio.sleep(0.5)
 
+    async def resolve(self, api_version: str, kind: str) -> ResourceRef:
+        """The resource that serves `kind` in `api_version`, from the API server's discovery."""
+        group, _, version = api_version.rpartition("/")
+        path = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        for resource in (await self.request("GET", path)).get("resources") or []:
+            if resource.get("kind") == kind and "/" not in resource.get("name", ""):
+                return ResourceRef(group, version, resource["name"])
+        raise StoreError(404, "NotFound", f'no matches for kind "{kind}" in version "{api_version}"')
+
     def set_log_source(self, source: LogSource) -> None:
         self.log_source = source
 

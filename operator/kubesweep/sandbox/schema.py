@@ -1,14 +1,18 @@
 """Custom objects checked as the API server checks them against a CRD's openAPIV3Schema: nulls and
 unknown fields pruned (or refused under strict field validation), defaults applied, then
-validated, every violation reported with its field path and the server's wording."""
+validated, every violation reported with its field path and the server's wording; then the
+schema's CEL rules (x-kubernetes-validations), evaluated with a CEL library as the server does."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import cel
 
 Schema = Mapping[str, Any]
 MAX_SAFE_INT = 2**53
@@ -182,8 +186,112 @@ def _invalid(path: str, value: Any, rule: str) -> Cause:
     return Cause("FieldValueInvalid", path, f"{path}: Invalid value: {_show(value)}: {path} in body {rule}")
 
 
-def check(obj: dict[str, Any], schema: Schema) -> tuple[dict[str, Any], Outcome]:
-    """The object as stored (pruned, defaulted) and what was wrong with it."""
+# The server skips the rules when a value has the wrong type, and says so in a cause of its own.
+RULES_NOT_CHECKED = Cause(
+    "FieldValueInvalid",
+    "<nil>",
+    "<nil>: Invalid value: null: some validation rules were not checked because the object was "
+    "invalid; correct the existing errors to complete validation",
+)
+
+
+def has_rules(schema: Any) -> bool:
+    if isinstance(schema, Mapping):
+        return "x-kubernetes-validations" in schema or any(has_rules(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(has_rules(v) for v in schema)
+    return False
+
+
+@functools.lru_cache(maxsize=512)
+def _program(expression: str) -> Any:
+    return cel.compile(expression)
+
+
+def _visible(schema: Schema) -> bool:
+    """Whether CEL sees a field: the server declares typed fields only, so free JSON (a field
+    without a type, or an array of such items) is not there for a rule."""
+    if not schema.get("type"):
+        return False
+    items = schema.get("items")
+    return schema["type"] != "array" or (isinstance(items, Mapping) and _visible(items))
+
+
+def cel_value(value: Any, schema: Schema) -> Any:
+    """A value as CEL gets it from the server: `number` a double even when stored as 0,
+    `integer` an int, objects with only their typed fields."""
+    kind = schema.get("type")
+    if kind == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, dict):
+        props: Mapping[str, Schema] = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, Mapping):
+            return {k: cel_value(v, extra) for k, v in value.items()}
+        return {k: cel_value(v, props[k]) for k, v in value.items() if k in props and _visible(props[k])}
+    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        return [cel_value(v, schema["items"]) for v in value]
+    return value
+
+
+def _rule_failure(rule: Mapping[str, Any], self_value: Any) -> str | None:
+    """None when the rule holds, else the message the server gives."""
+    try:
+        held = _program(rule["rule"]).execute({"self": self_value})
+    except Exception as exc:  # a rule that errs fails, as on the server
+        return f"{exc} evaluating rule: {rule['rule']}"
+    if held is True:
+        return None
+    if rule.get("messageExpression"):
+        try:
+            message = _program(rule["messageExpression"]).execute({"self": self_value})
+            if isinstance(message, str) and message.strip():
+                return message
+        except Exception:  # the server falls back to the static message
+            pass
+    return str(rule.get("message") or f"failed rule: {rule['rule']}")
+
+
+def validate_rules(value: Any, schema: Schema, path: str, out: Outcome, old: Any = None) -> None:
+    """Every x-kubernetes-validations rule, the node's own before its children's. Paths are the
+    server's: map entries as `spec.parameters[lr]`, a rule's fieldPath appended. A value equal to
+    the old object's at the same place is not checked again (the server's validation ratcheting),
+    so an object stored before a rule existed stays writable."""
+    if old is not None and value == old:
+        return
+    rules = schema.get("x-kubernetes-validations") or []
+    if rules:
+        self_value = cel_value(value, schema)
+        for rule in rules:
+            message = _rule_failure(rule, self_value)
+            if message is not None:
+                field = path + str(rule.get("fieldPath") or "")
+                out.causes.append(
+                    Cause(
+                        str(rule.get("reason") or "FieldValueInvalid"),
+                        field,
+                        f"{field}: Invalid value: {message}",
+                    )
+                )
+    if isinstance(value, dict):
+        props: Mapping[str, Schema] = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        olds = old if isinstance(old, dict) else {}
+        for key, item in value.items():
+            if key in props:
+                validate_rules(item, props[key], _join(path, key), out, olds.get(key))
+            elif isinstance(extra, Mapping):
+                validate_rules(item, extra, f"{path}[{key}]", out, olds.get(key))
+    elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        for i, item in enumerate(value):
+            validate_rules(item, schema["items"], f"{path}[{i}]", out)
+
+
+def check(
+    obj: dict[str, Any], schema: Schema, old: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], Outcome]:
+    """The object as stored (pruned, defaulted) and what was wrong with it; `old` is the stored
+    object an update replaces."""
     out = Outcome()
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
     properties = {
@@ -194,6 +302,12 @@ def check(obj: dict[str, Any], schema: Schema) -> tuple[dict[str, Any], Outcome]
     top = {**schema, "properties": properties}
     cleaned = prune_and_default(body, top, "", out)
     validate(cleaned, top, "", out)
+    if has_rules(top):
+        if any(c.reason == "FieldValueTypeInvalid" for c in out.causes):
+            out.causes.append(RULES_NOT_CHECKED)
+        else:
+            old_body = {k: v for k, v in (old or {}).items() if k not in ("apiVersion", "kind", "metadata")}
+            validate_rules(cleaned, top, "", out, old_body if old is not None else None)
     result = {
         "apiVersion": obj.get("apiVersion"),
         "kind": obj.get("kind"),
