@@ -38,6 +38,8 @@ JOB_FINALIZER = "kubesweep.io/run-record"
 # On a run's Job and pods once the Sweep's status holds its record: the operator's watches
 # exclude them, so its memory grows with the runs executing, not with every run ever kept.
 LABEL_RECORDED = "kubesweep.io/recorded"
+# Kueue's queue label: a Job that carries it waits, suspended, until its queue admits it.
+LABEL_QUEUE = "kueue.x-k8s.io/queue-name"
 
 
 class _Model(BaseModel):
@@ -541,6 +543,9 @@ class Condition(_Model):
 
 class RunCounts(_Model):
     total: int = 0
+    queued: int = Field(
+        default=0, description="Runs whose Jobs wait in a queue (suspended by Kueue or the like, no pod yet)."
+    )
     pending: int = 0
     running: int = 0
     finished: int = 0

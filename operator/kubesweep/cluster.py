@@ -20,6 +20,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from kubesweep import api
+from kubesweep.runs import STOP_DEADLINE
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -207,6 +208,18 @@ class Cluster:
         patch = {"metadata": {"labels": {api.LABEL_RECORDED: "true"}}}
         with contextlib.suppress(Gone):
             await self._call("patch", self.core.patch_namespaced_pod, name, namespace, patch)
+
+    async def stop_pod(self, namespace: str, name: str) -> None:
+        """Lowers the pod's spec.activeDeadlineSeconds to runs.STOP_DEADLINE: its kubelet stops it
+        with its grace period and keeps it (phase Failed, reason DeadlineExceeded), log and all.
+        The API server refuses to raise a pod's deadline or remove it, so no one undoes this."""
+        patch = {"spec": {"activeDeadlineSeconds": STOP_DEADLINE}}
+        try:
+            await self._call("patch", self.core.patch_namespaced_pod, name, namespace, patch)
+        except Gone:
+            pass
+        except Rejected as exc:
+            logger.warning("Could not stop pod %s/%s: %s", namespace, name, exc.message)
 
     async def delete_pods(
         self,

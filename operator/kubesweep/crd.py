@@ -91,6 +91,8 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "State", "type": "string", "jsonPath": ".spec.state"},
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Running", "type": "integer", "jsonPath": ".status.runs.running"},
+    # Runs waiting in a queue (Kueue): in `kubectl get sweeps -o wide`.
+    {"name": "Queued", "type": "integer", "jsonPath": ".status.runs.queued", "priority": 1},
     {"name": "Finished", "type": "integer", "jsonPath": ".status.runs.finished"},
     {"name": "Total", "type": "integer", "jsonPath": ".status.runs.total"},
     {"name": "Best", "type": "number", "jsonPath": ".status.bestRun.metric"},

@@ -251,8 +251,8 @@ class Reconciler:
             **job,
             "metadata": {**job["metadata"], "annotations": {**annotations, **written["annotations"]}},
         }
-        if written.get("suspend"):
-            patched["spec"] = {**job.get("spec", {}), "suspend": True}
+        if written.get("spec"):
+            patched["spec"] = {**job.get("spec", {}), **written["spec"]}
         return patched
 
     @staticmethod
@@ -303,19 +303,20 @@ class Reconciler:
         cluster = self.cluster
         namespace = key[0]
 
-        # Killed runs' records and suspends first, then the kills: the Job controller's sync
-        # that the pods' deletion brings then sees each Job as we left it, so its status update
-        # does not conflict with our write (a 409 costs it a 1 s backoff, and the pods wait that
-        # long for it to remove their job-tracking finalizer). Pods deleted after the suspend do
-        # not count as the Job's failures, and a restart between the two finds the run recorded
-        # Killed on its Job (and its pods still alive, so the cancel deletes them again).
+        # Killed runs' records (and the Job spec that lets the stopped pod be its last) first,
+        # then the kills: the Job controller's sync that the pods' end brings then sees each Job
+        # as we left it, so its status update does not conflict with our write (a 409 costs it a
+        # 1 s backoff, and the pods wait that long for it to remove their job-tracking
+        # finalizer), and a restart between the two finds the run recorded Killed on its Job
+        # (and its pods still alive, so the next pass stops them again).
         records = decision.of(reconcile.RecordRun)
         await asyncio.gather(*(self._record(namespace, a) for a in records))
         await asyncio.gather(
             *(
                 cluster.delete_pods(namespace, a.label_selector, a.grace_period_seconds, a.field_selector)
                 for a in decision.of(reconcile.DeletePods)
-            )
+            ),
+            *(cluster.stop_pod(namespace, name) for a in decision.of(reconcile.StopPods) for name in a.names),
         )
         for action in records:
             if '"state":"Killed"' in action.result:
@@ -467,13 +468,13 @@ class Reconciler:
     async def _record(self, namespace: str, action: RecordRun) -> None:
         assert self.cluster is not None
         patch: dict[str, Any] = {"metadata": {"annotations": {api.ANNOTATION_RESULT: action.result}}}
-        if action.suspend:
-            patch["spec"] = {"suspend": True}
+        if action.job_spec:
+            patch["spec"] = dict(action.job_spec)
         with contextlib.suppress(Gone):
             await self.cluster.patch_job(namespace, action.name, patch)
             self._recorded[(namespace, action.name)] = {
                 "annotations": {api.ANNOTATION_RESULT: action.result},
-                "suspend": action.suspend,
+                "spec": dict(action.job_spec or {}),
             }
 
     def note_spec(self, key: Key, generation: int | None) -> None:

@@ -144,7 +144,18 @@ def _live_state(job: dict[str, Any]) -> str:
     status = job.get("status") or {}
     if status.get("active"):
         return "Running"
+    if (job.get("spec") or {}).get("suspend"):
+        return "Queued"  # waiting for its queue (Kueue) to admit it
     return "Pending"
+
+
+RUN_COUNTS = ("queued", "pending", "running", "finished", "failed", "crashed", "killed")
+
+
+def counts_line(runs: dict[str, Any]) -> str:
+    """`Runs: 5 (1 queued, 2 running, 2 finished)`: the counts that are not zero."""
+    parts = [f"{runs[k]} {k}" for k in RUN_COUNTS if runs.get(k)]
+    return f"  Runs: {runs.get('total', 0)}" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def status_text(sweep: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
@@ -158,6 +169,8 @@ def status_text(sweep: dict[str, Any], records: Sequence[dict[str, Any]]) -> str
         lines.append(
             f"  {condition['type']}={condition['status']} {condition.get('reason', '')}: {condition.get('message', '')}"
         )
+    if status.get("runs"):
+        lines.append(counts_line(status["runs"]))
     best = status.get("bestRun")
     if best:
         lines.append(

@@ -40,17 +40,27 @@ class CreateRun:
 
 @dataclass(frozen=True)
 class RecordRun:
-    """Save a killed run's outcome on its Job (kubesweep.io/result) at once, with `suspend` to keep
-    the Job from creating more pods; its release waits for its pods to be gone."""
+    """Save a killed run's outcome on its Job (kubesweep.io/result) at once, with `job_spec`
+    (runs.stop_job_patch) so the Job creates no more pods, whoever else controls it; its release
+    waits for its pods to end."""
 
     name: str
     result: str
-    suspend: bool = False
+    job_spec: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class StopPods:
+    """Stop these pods gracefully and keep them, logs and all: each gets
+    spec.activeDeadlineSeconds runs.STOP_DEADLINE, and the kubelet stops it with its grace period."""
+
+    names: tuple[str, ...]
 
 
 # The pods a kill deletes: those not yet terminated. A pod that ended keeps its log (and an
 # ended run's pods are its logs: `kubectl logs` must find them after a cancel).
 ALIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
+PENDING_PODS = "status.phase=Pending"
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,7 @@ class Event:
     message: str
 
 
-Action = CreateRun | RecordRun | DeletePods | WriteStatus | ReleaseJob | Event
+Action = CreateRun | RecordRun | StopPods | DeletePods | WriteStatus | ReleaseJob | Event
 
 
 @dataclass(frozen=True)
@@ -327,7 +337,7 @@ class _Pass:
 
     def record(self, run: Run, **changes: Any) -> Run:
         """An ended run's record goes into the status (its Job gets it when released); a killed
-        run's goes on its Job at once, with the Job suspended."""
+        run's goes on its Job at once, with the spec that keeps the Job from creating pods."""
         updated = replace(run, recorded=True, **changes)
         if self.hyperband is not None and updated.band_values is None:
             # An ended run keeps its values at hyperband's bands: later thresholds count it.
@@ -338,9 +348,20 @@ class _Pass:
             # Its pods are stopped: the record goes on the Job first, which keeps it from
             # creating more pods.
             updated = replace(updated, record_on_job=True)
-            self.actions.append(RecordRun(run.name, runs.result_annotation(updated), suspend=True))
+            self.actions.append(
+                RecordRun(run.name, runs.result_annotation(updated), runs.stop_job_patch(run))
+            )
         self.runs[run.name] = updated
         return updated
+
+    def stop(self, run: Run) -> None:
+        """A graceful stop that keeps the run's pods and logs (not a deletion, nor a suspend,
+        whose pod deletion loses them). A pod not started yet has no log, and a deadline does
+        not reach a pod no node runs: it is deleted."""
+        if run.unstopped_pods:
+            self.actions.append(StopPods(run.unstopped_pods))
+        if run.state == RunState.PENDING and run.has_pods:
+            self.actions.append(DeletePods(f"{api.LABEL_RUN}={run.name}", None, PENDING_PODS))
 
 
 def decide(
@@ -433,15 +454,20 @@ def decide(
             )
 
     # Runs stopped by a person (annotation or Job deletion): they end Killed, and their pods
-    # stop with their normal grace period (no signal is skipped).
+    # stop with their normal grace period (no signal is skipped) and stay, with their logs (a
+    # deleted Job's pods are then garbage-collected by the cluster).
     for run in list(p.runs.values()):
         if run.exists and run.active and (run.stop_requested or run.deleting):
             p.record(run, state=RunState.KILLED, reason="StoppedByUser")
-            p.actions.append(DeletePods(f"{api.LABEL_RUN}={run.name}", None))
+            p.stop(run)
             p.actions.append(Event("Normal", "RunStopped", f"Run {run.name} stopped by a person: Killed"))
+        elif run.exists and run.state == RunState.KILLED and run.record_on_job and state != State.CANCELLED:
+            # Killed in an earlier pass whose stop did not reach every pod (the operator
+            # restarted in between, or a pod appeared since): stop them now.
+            p.stop(run)
 
     # Cancel: every pod of the sweep killed at once, in one collection delete, and every
-    # active run recorded Killed with its Job suspended so no pod comes back.
+    # active run recorded Killed with its Job kept from creating another pod.
     if state == State.CANCELLED:
         active = [r for r in p.runs.values() if r.exists and r.active]
         lingering = [r for r in p.runs.values() if r.exists and r.pods_alive]
@@ -471,7 +497,7 @@ def decide(
             p.record(
                 run, state=RunState.KILLED, reason="EarlyTerminated", early_stopped=True, metrics=metrics
             )
-            p.actions.append(DeletePods(f"{api.LABEL_RUN}={run.name}", None))
+            p.stop(run)
             p.actions.append(Event("Normal", "RunStoppedEarly", f"Hyperband stopped run {run.name}"))
 
     all_runs = list(p.runs.values())
@@ -685,9 +711,9 @@ def _finish(
     all_runs = sorted(p.runs.values(), key=lambda r: r.number)
 
     # Ended runs: their Jobs are let go once this status holds their records and the Job
-    # controller is done with them (a killed run's pods gone, an ended run's Job marked so: a
-    # write before would race the controller's status updates and delay it), and not in the pass
-    # that suspended it (that changed its Job). A Job being deleted is let go at once: only our
+    # controller is done with them (its Job marked Complete or Failed, or a killed run without
+    # pods: a write before would race the controller's status updates and delay it), and not in
+    # the pass that killed it (that changed its Job). A Job being deleted is let go at once: only our
     # finalizer holds it. A Job that carries its record needs the status only from its release
     # on, so Jobs kept from before (an upgrade) are released a bounded number at a time.
     recorded = [r for r in all_runs if r.recorded]
@@ -704,8 +730,10 @@ def _finish(
     in_status = [r for r in recorded if not r.exists or not r.record_on_job or r.name in released]
 
     counts = {state.value.lower(): 0 for state in RunState}
+    counts["queued"] = 0
     for run in all_runs:
-        counts[run.state.value.lower()] += 1
+        # A run waiting in a queue (Kueue) is not running yet, nor pending on a node.
+        counts["queued" if run.queued and run.active else run.state.value.lower()] += 1
     for state, count in p.folded.states.items():
         counts[state.value.lower()] += count
     counts["total"] = len(all_runs) + len(p.folded.numbers)

@@ -171,6 +171,9 @@ def render_job(sweep: Mapping[str, Any], number: int, parameters: Mapping[str, A
     # A run is one attempt: W&B retries nothing unless the template says so.
     job_spec.setdefault("backoffLimit", 0)
     job_spec.pop("suspend", None)
+    if api.LABEL_QUEUE in labels:
+        # Created suspended, as Kueue's admission webhook would: no pod before the queue admits it.
+        job_spec["suspend"] = True
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -283,6 +286,12 @@ class Run:
     steps: Sequence[tuple[int, Mapping[str, float]]] = ()  # intermediate values, per step
     band_values: tuple[float, ...] | None = None  # hyperband: the metric at the bands it reached
     reason: str = ""
+    # Suspended by someone else (a queue such as Kueue) before any pod of it existed.
+    queued: bool = False
+    has_pods: bool = False
+    pod_failures: int = 0  # the Job's pods that failed so far (its status.failed)
+    # Its pods still alive that no stop reached yet (see stop_job_patch): their names.
+    unstopped_pods: tuple[str, ...] = ()
     exit_code: int | None = None  # the failed container's exit code
     message: str = ""  # why it failed, as the kubelet or the container said it
     # The Job says the run ended but its pod's terminated state has not reached us (Jobs and pods
@@ -324,6 +333,33 @@ def _crash_reason(pods: Sequence[Mapping[str, Any]]) -> str | None:
         if terminated and terminated.get("reason") in ("OOMKilled", "ContainerCannotRun", "DeadlineExceeded"):
             return str(terminated["reason"])
     return None
+
+
+# A stopped run's pods get this spec.activeDeadlineSeconds: the kubelet then stops them with
+# their grace period and keeps them (phase Failed, reason DeadlineExceeded), logs and all. 1 is
+# the lowest value the API server takes, already past for any pod that ran a second, and the API
+# server lets a pod's deadline only be lowered, never raised or removed, so no one undoes it.
+STOP_DEADLINE = 1
+
+
+def stopped_by_deadline(pod: Mapping[str, Any]) -> bool:
+    return (pod.get("spec") or {}).get("activeDeadlineSeconds") == STOP_DEADLINE
+
+
+def stop_job_patch(run: Run) -> dict[str, Any]:
+    """The Job spec patch that ends a killed run for good, whatever else controls the Job.
+
+    Not `suspend`: a queue (Kueue) owns it and sets it back to false on admission, and the Job
+    controller deletes a suspended Job's pods, logs and all. A backoffLimit of the failures so far
+    makes the Job Failed with the next one, so the stopped (or deleted) pod is its last: no
+    replacement. A Job without pods (waiting in a queue, or not started yet) gets parallelism 0,
+    so no pod is ever created, and activeDeadlineSeconds 1, so it ends Failed the moment it is
+    admitted (its quota freed) instead of waiting forever. The API server takes all three on a
+    running Job."""
+    patch: dict[str, Any] = {"backoffLimit": run.pod_failures}
+    if not run.has_pods:
+        patch.update({"parallelism": 0, "activeDeadlineSeconds": STOP_DEADLINE})
+    return patch
 
 
 # Waiting reasons of a container that will not start by itself: past START_TIMEOUT seconds from
@@ -480,6 +516,13 @@ def observe(
     )
     result = read_result(job)
     job_ended = _condition(job, "Complete") or _condition(job, "Failed")
+    unstopped = tuple(
+        p["metadata"]["name"]
+        for p in pods
+        if _phase(p) not in ("Succeeded", "Failed")
+        and not p.get("metadata", {}).get("deletionTimestamp")
+        and not stopped_by_deadline(p)
+    )
     common: dict[str, Any] = {
         "name": meta["name"],
         "number": run_number(job),
@@ -488,7 +531,12 @@ def observe(
         "deleting": bool(meta.get("deletionTimestamp")),
         "suspended": bool(job.get("spec", {}).get("suspend")),
         "pods_alive": pods_alive,
-        "settled": not pods_busy and (result is not None or job_ended is not None),
+        # A killed run's Job is done with once its pods are: without pods it never starts one
+        # (stop_job_patch); with pods, once the Job controller marked it Failed.
+        "settled": not pods_busy and (job_ended is not None or (result is not None and not pods)),
+        "has_pods": bool(pods),
+        "pod_failures": int((job.get("status") or {}).get("failed") or 0),
+        "unstopped_pods": unstopped,
     }
     steps: list[tuple[int, dict[str, float]]] = []
     log_metrics: dict[str, float] = {}
@@ -520,6 +568,12 @@ def observe(
     message_metrics = parse_termination_message(terminated.get("message") if terminated else None)
     metrics = message_metrics or log_metrics
     ended: dict[str, Any] = {"metrics": metrics, "needs_log": not message_metrics and log is None}
+
+    # Its pods stopped by the operator (STOP_DEADLINE) whose result the Job does not show (the
+    # pods' watch ran ahead of the Jobs'): a kill, never a failure of the run. Before the wait
+    # for a pod's end below: a stopped pod has ended, so the view is complete.
+    if any(_phase(p) == "Failed" and stopped_by_deadline(p) for p in pods):
+        return Run(state=RunState.KILLED, reason="Stopped", **ended, **common)
 
     job_end = _condition(job, "Complete") or _condition(job, "Failed")
     if job_end is not None and (latest is None or _phase(latest) not in ("Succeeded", "Failed")):
@@ -570,7 +624,8 @@ def observe(
                 **common,
             )
         common["deadline"] = deadline
-    return Run(state=RunState.RUNNING if running else RunState.PENDING, metrics=metrics, **common)
+    state = RunState.RUNNING if running else RunState.PENDING
+    return Run(state=state, metrics=metrics, queued=common["suspended"] and not pods, **common)
 
 
 def metric_steps(

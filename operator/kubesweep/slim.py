@@ -93,22 +93,26 @@ def job(body: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("podFailurePolicy", "backoffLimitPerIndex"):
         if spec.get(key) is not None:
             out["spec"][key] = True
-    if not meta["annotations"].get(f"{OURS}result"):
-        out["status"]["conditions"] = [
-            {
-                "type": _intern(c.get("type")),
-                "status": "True",
-                "reason": _intern(c.get("reason")),
-                # When the Job ended: how long its run waits for its pod's end (runs.observe).
-                **(
-                    {"lastTransitionTime": c["lastTransitionTime"]}
-                    if c.get("type") in ("Complete", "Failed") and c.get("lastTransitionTime")
-                    else {}
-                ),
-            }
-            for c in (body.get("status") or {}).get("conditions") or []
-            if c.get("status") == "True"
-        ]
+    # A recorded run's Job keeps only whether it ended: a killed run's Job is let go once it did.
+    recorded = bool(meta["annotations"].get(f"{OURS}result"))
+    out["status"]["conditions"] = [
+        {
+            "type": _intern(c.get("type")),
+            "status": "True",
+            "reason": _intern(c.get("reason")),
+            # When the Job ended: how long its run waits for its pod's end (runs.observe), which
+            # a recorded run does not.
+            **(
+                {"lastTransitionTime": c["lastTransitionTime"]}
+                if not recorded and c.get("type") in ("Complete", "Failed") and c.get("lastTransitionTime")
+                else {}
+            ),
+        }
+        for c in (body.get("status") or {}).get("conditions") or []
+        if c.get("status") == "True" and (not recorded or c.get("type") in ("Complete", "Failed"))
+    ]
+    if (body.get("status") or {}).get("failed"):
+        out["status"]["failed"] = body["status"]["failed"]  # a stop's backoffLimit (runs.stop_job_patch)
     return out
 
 
@@ -137,9 +141,12 @@ def _state(state: Mapping[str, Any]) -> dict[str, Any]:
 def pod(body: Mapping[str, Any]) -> dict[str, Any]:
     status = body.get("status") or {}
     containers = (body.get("spec") or {}).get("containers") or [{}]
+    deadline = (body.get("spec") or {}).get("activeDeadlineSeconds")
     out = {
         "metadata": _meta(body.get("metadata", {}), _POD_META, annotations=False),
         "container": containers[0].get("name"),
+        # Whether a stop reached it (runs.STOP_DEADLINE).
+        "spec": {"activeDeadlineSeconds": deadline} if deadline is not None else {},
         "status": {
             "phase": _intern(status.get("phase")),
             "reason": _intern(status.get("reason")),

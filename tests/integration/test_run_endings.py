@@ -85,10 +85,19 @@ def test_cancel_kills_the_active_runs_and_keeps_the_pods_and_logs_of_runs_that_e
     assert "loss=1" in kube.core.read_namespaced_pod_log(pod["metadata"]["name"], ns)
     done = records(kube, ns, "keeplogs")
     assert (done["keeplogs-0001"]["state"], done["keeplogs-0001"]["metrics"]) == ("Finished", {"loss": 1.0})
-    killed = next(j for j in kube.jobs(ns, "keeplogs") if j["metadata"]["name"] == "keeplogs-0002")
-    # Suspended before its pods were deleted: their deletion is no failure of the Job.
-    assert result_of(killed)["state"] == "Killed" and killed["spec"]["suspend"]
-    assert not failed(killed), killed["status"]
+    # Not suspended (a queue such as Kueue would undo it): its deleted pod is the Job's last
+    # failure, so it ends Failed and makes no other pod.
+    killed = wait_for(
+        lambda: (
+            (j := next(j for j in kube.jobs(ns, "keeplogs") if j["metadata"]["name"] == "keeplogs-0002"))
+            and failed(j)
+            and j
+        ),
+        10,
+        "run 2's Job Failed",
+    )
+    assert result_of(killed)["state"] == "Killed" and not killed["spec"].get("suspend")
+    assert not pod_of(kube, ns, "keeplogs", "keeplogs-0002")
 
 
 def test_cancel_just_after_a_pod_succeeded_records_its_run_finished_with_its_metrics(

@@ -4,6 +4,7 @@ judged by the API server alone, and a sweep without a result does not say Comple
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -122,6 +123,7 @@ def test_a_pod_that_cannot_start_fails_its_run_past_the_start_timeout(kube: Kube
     # that cannot pull the image would.
     template = python_run("print('loss=1')")
     template["spec"]["template"]["spec"]["nodeName"] = "kubesweep-test-no-such-node"
+    template["spec"]["backoffLimit"] = 3  # retries: only the stop keeps a replacement pod away
     kube.create_sweep(ns, "noimage", {**grid("", [1]), "template": template, "startTimeoutSeconds": 1})
     (pod,) = wait_for(lambda: kube.pods(ns, "noimage"), 30, "the run's pod")
     waiting = {"reason": "ErrImagePull", "message": 'pull access denied for "python:3.11-slim"'}
@@ -143,6 +145,23 @@ def test_a_pod_that_cannot_start_fails_its_run_past_the_start_timeout(kube: Kube
     assert (done["state"], done["reason"]) == ("Failed", "ErrImagePull"), done
     assert "pull access denied" in done["message"]
     wait_for(lambda: not kube.pods(ns, "noimage"), 30, "the pod that could not start deleted")
+    # Never suspended (a queue such as Kueue would undo it): the deleted pod is the Job's last
+    # failure, so it ends Failed and makes no other pod.
+    (job,) = wait_for(
+        lambda: (
+            (jobs := kube.jobs(ns, "noimage"))
+            and any(
+                c["type"] == "Failed" and c["status"] == "True"
+                for c in jobs[0]["status"].get("conditions") or []
+            )
+            and jobs
+        ),
+        30,
+        "the Job Failed",
+    )
+    assert not job["spec"].get("suspend") and job["spec"]["backoffLimit"] == 0, job["spec"]
+    time.sleep(1.0)  # a replacement would come within the Job controller's next sync
+    assert not kube.pods(ns, "noimage")
 
 
 def test_a_sweep_whose_first_runs_all_fail_ends_failed_not_completed(kube: Kube, ns: str) -> None:

@@ -135,6 +135,19 @@ def test_status_says_when_the_parameters_are_invalid() -> None:
     ]
 
 
+def test_status_shows_runs_waiting_in_a_queue() -> None:
+    s = sweep()
+    s["status"]["runs"] = {"total": 3, "queued": 1, "running": 2, "finished": 0}  # type: ignore[index]
+    queued = {
+        "metadata": {"name": "lr-0003", "annotations": {}},
+        "spec": {"suspend": True},
+        "status": {},
+    }
+    text = plugin.status_text(s, plugin.run_records(s, [*JOBS, queued]))
+    assert "  Runs: 3 (1 queued, 2 running)" in text.splitlines()
+    assert any(line.split()[:2] == ["lr-0003", "Queued"] for line in text.splitlines())
+
+
 def test_status_shows_why_each_run_that_did_not_finish_ended() -> None:
     s = sweep()
     s["status"]["recordedRuns"].append(  # type: ignore[index]

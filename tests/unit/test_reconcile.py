@@ -9,7 +9,7 @@ from typing import Any
 
 from kubesweep import api, reconcile, runs
 from kubesweep.api import Phase, RunState
-from kubesweep.reconcile import CreateRun, DeletePods, RecordRun, ReleaseJob, WriteStatus
+from kubesweep.reconcile import CreateRun, DeletePods, RecordRun, ReleaseJob, StopPods, WriteStatus
 from kubesweep.runs import Run
 
 NOW = "2026-11-24T12:00:00Z"
@@ -139,13 +139,21 @@ def test_stopped_is_stopping_until_runs_finish() -> None:
 
 
 def test_cancel_kills_every_pod_at_once_and_records_active_runs_killed() -> None:
-    active = [run(1, RunState.RUNNING, {"a": 1, "b": "x"}), run(2, RunState.PENDING, {"a": 1, "b": "y"})]
+    active = [
+        run(1, RunState.RUNNING, {"a": 1, "b": "x"}, has_pods=True, pod_failures=0),
+        run(2, RunState.PENDING, {"a": 1, "b": "y"}, queued=True),
+    ]
     d = decide(sweep(state="cancelled"), active)
     assert d.phase == Phase.CANCELLED
     assert d.actions[0] == DeletePods("kubesweep.io/sweep=s", 0)
     records = d.of(RecordRun)
-    assert sorted(r.name for r in records) == ["s-0001", "s-0002"]
-    assert all(r.suspend and '"state":"Killed"' in r.result for r in records)
+    assert all('"state":"Killed"' in r.result for r in records)
+    # Never a suspend, which a queue (Kueue) undoes: the deleted pod is the Job's last failure,
+    # and a Job still waiting in its queue gets no pod and fails as soon as it is admitted.
+    assert [(r.name, r.job_spec) for r in records] == [
+        ("s-0001", {"backoffLimit": 0}),
+        ("s-0002", {"backoffLimit": 0, "parallelism": 0, "activeDeadlineSeconds": 1}),
+    ]
     assert created(d) == []
 
 
@@ -189,18 +197,34 @@ def test_metric_target_finishes() -> None:
 
 
 def test_a_run_stopped_by_hand_is_killed_and_replaced() -> None:
-    stopping = run(1, RunState.RUNNING, {"a": 1, "b": "x"}, stop_requested=True)
+    stopping = run(
+        1, RunState.RUNNING, {"a": 1, "b": "x"}, stop_requested=True, has_pods=True,
+        pod_failures=2, unstopped_pods=("s-0001-abcde",),
+    )  # fmt: skip
     d = decide(sweep(parallelism=1), [stopping])
-    assert DeletePods("kubesweep.io/run=s-0001", None) in d.actions
-    assert any(r.name == "s-0001" and '"Killed"' in r.result for r in d.of(RecordRun))
+    # Its pod is stopped by its deadline, gracefully, and kept with its log; never deleted.
+    assert d.of(StopPods) == [StopPods(("s-0001-abcde",))] and d.of(DeletePods) == []
+    assert [(r.name, '"Killed"' in r.result, r.job_spec) for r in d.of(RecordRun)] == [
+        ("s-0001", True, {"backoffLimit": 2})
+    ]
     assert created(d) == [(2, {"a": 1, "b": "y"})]
+    # Recorded Killed on its Job, a pod the stop did not reach (a restart in between) is stopped
+    # in the next pass; one stopped already is not patched again.
+    killed = run(1, RunState.KILLED, {"a": 1, "b": "x"}, unstopped_pods=("s-0001-abcde",))
+    assert decide(sweep(parallelism=1), [killed]).of(StopPods) == [StopPods(("s-0001-abcde",))]
+    assert decide(sweep(parallelism=1), [replace(killed, unstopped_pods=())]).of(StopPods) == []
+    # A pod no node started has no log, and no deadline reaches it: deleted.
+    pending = run(1, RunState.PENDING, {"a": 1, "b": "x"}, stop_requested=True, has_pods=True)
+    assert decide(sweep(parallelism=1), [pending]).of(DeletePods) == [
+        DeletePods("kubesweep.io/run=s-0001", None, "status.phase=Pending")
+    ]
 
 
 def test_a_deleted_job_is_killed_then_its_record_moves_into_status_and_it_is_released() -> None:
     finished = run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 1})
     deleting = run(2, RunState.RUNNING, {"a": 1, "b": "y"}, deleting=True, pods_alive=True)
     d = decide(sweep(parallelism=1), [finished, deleting])
-    assert [(r.name, r.suspend) for r in d.of(RecordRun)] == [("s-0002", True)]
+    assert [r.name for r in d.of(RecordRun)] == ["s-0002"]
     assert [r.name for r in d.of(ReleaseJob)] == ["s-0001"]  # not the Job the record just changed
     # The next pass: the deleted Job carries its record (its pods still stopping) and is let go.
     killed = run(2, RunState.KILLED, {"a": 1, "b": "y"}, deleting=True, pods_alive=True)
@@ -439,9 +463,6 @@ def test_cancel_kills_only_the_pods_still_alive_so_ended_runs_keep_their_logs() 
     (kill,) = decide(sweep(state="cancelled"), [ended, active]).of(DeletePods)
     assert kill.grace_period_seconds == 0
     assert kill.field_selector == "status.phase!=Succeeded,status.phase!=Failed"
-    stop = run(2, RunState.RUNNING, {"a": 1, "b": "y"}, pods_alive=True, stop_requested=True)
-    (kill,) = decide(sweep(), [ended, stop]).of(DeletePods)
-    assert kill.field_selector == "status.phase!=Succeeded,status.phase!=Failed"
 
 
 def test_a_job_is_released_only_once_the_job_controller_is_done_with_it() -> None:
@@ -462,6 +483,20 @@ def test_a_job_is_released_only_once_the_job_controller_is_done_with_it() -> Non
     s = sweep(state="cancelled")
     assert not decide(s, [runs.observe(killed, [dying])]).of(ReleaseJob)
     assert decide(s, [runs.observe(killed, [])]).of(ReleaseJob) == [ReleaseJob("s-0001", None)]
+
+
+def test_runs_waiting_in_a_queue_are_counted_queued_not_pending_and_fill_parallelism() -> None:
+    waiting = [
+        run(1, RunState.PENDING, {"a": 1, "b": "x"}, queued=True, suspended=True),
+        run(2, RunState.RUNNING, {"a": 1, "b": "y"}),
+    ]
+    d = decide(sweep(parallelism=2), waiting)
+    assert created(d) == []
+    counts = d.status["runs"]
+    assert (counts["queued"], counts["pending"], counts["running"], counts["total"]) == (1, 0, 1, 2)
+    # Cancelled, a queued run is Killed like any other: its Job never makes a pod.
+    cancelled = decide(sweep(state="cancelled"), waiting)
+    assert cancelled.status["runs"]["queued"] == 0 and cancelled.status["runs"]["killed"] == 2
 
 
 def test_a_run_awaiting_its_pods_end_is_not_recorded_and_holds_the_sweep() -> None:
@@ -485,10 +520,19 @@ def test_unseeded_sweeps_draw_points_of_their_own_and_the_same_again() -> None:
 
 
 def test_a_run_that_cannot_start_is_recorded_failed_on_its_job_and_its_pod_deleted() -> None:
-    stuck = run(1, RunState.FAILED, {"a": 1, "b": "x"}, recorded=False, stuck=True, reason="ErrImagePull")
+    stuck = run(
+        1,
+        RunState.FAILED,
+        {"a": 1, "b": "x"},
+        recorded=False,
+        stuck=True,
+        reason="ErrImagePull",
+        has_pods=True,
+    )
     d = decide(sweep(parallelism=1), [stuck])
     (record,) = d.of(RecordRun)
-    assert record.suspend and '"reason":"ErrImagePull"' in record.result
+    # Never a suspend (a queue undoes it): its deleted pod is the Job's last failure, no replacement.
+    assert record.job_spec == {"backoffLimit": 0} and '"reason":"ErrImagePull"' in record.result
     assert DeletePods(f"{api.LABEL_RUN}=s-0001", 0) in d.of(DeletePods)
     assert d.status["runs"]["failed"] == 1  # its record reaches the status with its Job's release
 

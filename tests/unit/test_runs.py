@@ -254,6 +254,53 @@ def test_a_run_is_settled_once_the_job_controller_is_done_with_its_job() -> None
     assert runs.observe(killed, []).settled
 
 
+def test_a_killed_runs_job_settles_once_failed_or_without_pods() -> None:
+    # A stopped pod stays (with its log): the Job is let go once the Job controller marked it
+    # Failed, not while a replacement could still be made.
+    killed = _job(annotations={api.ANNOTATION_RESULT: '{"state":"Killed","metrics":{}}'})
+    stopped = _pod("Failed", {"exitCode": 143, "reason": "Error"}, reason="DeadlineExceeded")
+    assert not runs.observe(killed, [stopped]).settled
+    assert runs.observe({**killed, "status": {"conditions": FAILED}}, [stopped]).settled
+
+
+def test_a_pod_stopped_by_its_deadline_is_a_kill_not_a_failure() -> None:
+    # The pods' watch may show the stopped pod before the Jobs' watch shows the Killed result.
+    stopped = _pod("Failed", {"exitCode": 143, "reason": "Error"}, reason="DeadlineExceeded")
+    stopped["spec"] = {"activeDeadlineSeconds": runs.STOP_DEADLINE}
+    run = runs.observe({**_job(), "status": {"conditions": FAILED, "failed": 1}}, [stopped])
+    assert run.state == RunState.KILLED and not run.active
+    # The template's own deadline is the run's failure, as before.
+    timed_out = {**stopped, "spec": {"activeDeadlineSeconds": 3600}}
+    assert runs.observe(_job(conditions=FAILED), [timed_out]).state == RunState.FAILED
+
+
+def test_what_a_stop_needs_to_know_of_a_run() -> None:
+    running, stopping = _pod("Running"), _pod("Running")
+    running["metadata"]["name"] = "s-0001-a"
+    stopping["metadata"]["name"] = "s-0001-b"
+    stopping["spec"] = {"activeDeadlineSeconds": runs.STOP_DEADLINE}
+    job = {**_job(), "status": {"failed": 2}}
+    run = runs.observe(job, [running, stopping])
+    assert (run.unstopped_pods, run.pod_failures, run.has_pods) == (("s-0001-a",), 2, True)
+    # Stopping it: the next failure ends the Job (no replacement pod), whatever its backoffLimit.
+    assert runs.stop_job_patch(run) == {"backoffLimit": 2}
+    # A Job with no pod yet (in a queue): never a pod, and Failed as soon as it is admitted.
+    queued = runs.observe({**_job(), "spec": {"suspend": True}}, [])
+    assert queued.queued and queued.state == RunState.PENDING
+    assert runs.stop_job_patch(queued) == {"backoffLimit": 0, "parallelism": 0, "activeDeadlineSeconds": 1}
+    # Suspended once its pod existed (a queue preempting it): not waiting for admission yet.
+    assert not runs.observe({**_job(), "spec": {"suspend": True}}, [_pod("Running")]).queued
+
+
+def test_a_job_with_a_queue_label_is_created_suspended_as_kueues_webhook_would() -> None:
+    s = sweep()
+    s["spec"]["template"]["metadata"]["labels"][api.LABEL_QUEUE] = "team-a"
+    job = runs.render_job(s, 1, PARAMS)
+    assert job["spec"]["suspend"] is True and job["metadata"]["labels"][api.LABEL_QUEUE] == "team-a"
+    assert job["spec"]["template"]["metadata"]["labels"][api.LABEL_QUEUE] == "team-a"
+    assert "suspend" not in runs.render_job(sweep(), 1, PARAMS)["spec"]
+
+
 T_END = "2026-01-01T00:00:10Z"
 T_END_S = 1767225610.0  # T_END in seconds since the epoch
 COMPLETE_AT = [{"type": "Complete", "status": "True", "lastTransitionTime": T_END}]

@@ -78,6 +78,10 @@ def condition(kind: str, status: str = "True", reason: str = "") -> dict[str, An
     }
 
 
+def with_status(body: dict[str, Any], **status: Any) -> dict[str, Any]:
+    return {**body, "status": {**body["status"], **status}}
+
+
 def full_pod(phase: str, state: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
     return {
         "metadata": {
@@ -158,6 +162,15 @@ CASES = {
         {**full_job([condition("Suspended")], **{api.ANNOTATION_STOP: "true"}), "spec": {"suspend": True}},
         [],
     ),
+    "stopped by the operator, its pod kept": (
+        with_status(full_job([condition("Failed", reason="BackoffLimitExceeded")]), failed=1),
+        [
+            {
+                **full_pod("Failed", ended(143, "Error"), reason="DeadlineExceeded"),
+                "spec": {"containers": [{"name": "train"}], "activeDeadlineSeconds": runs.STOP_DEADLINE},
+            }
+        ],
+    ),
     "recorded": (
         full_job(
             [condition("Complete")],
@@ -192,9 +205,12 @@ def test_the_slim_copies_keep_what_a_release_needs_and_drop_the_rest() -> None:
     assert len(json.dumps(slim.pod(pods[0]))) < len(json.dumps(pods[0])) / 2
 
 
-def test_a_recorded_job_keeps_no_conditions() -> None:
+def test_a_recorded_job_keeps_only_whether_it_ended() -> None:
+    # A killed run's Job is let go once the Job controller marked it Failed: that must show.
     job, _ = CASES["recorded"]
-    assert "conditions" not in slim.job(job)["status"]
+    assert slim.job(job)["status"]["conditions"] == [{"type": "Complete", "status": "True", "reason": ""}]
+    running = full_job([condition("Suspended", "False")], **{api.ANNOTATION_RESULT: '{"state": "Killed"}'})
+    assert slim.job(running)["status"]["conditions"] == []
 
 
 def test_a_sweep_decided_from_its_slim_copy_decides_the_same_and_compares_equal() -> None:

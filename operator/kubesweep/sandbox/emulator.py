@@ -123,6 +123,21 @@ def invalid(res: Resource, name: str, causes: list[crd_schema.Cause]) -> ApiErro
     )
 
 
+def _pod_deadline_update(old: Obj, new: Obj) -> list[crd_schema.Cause]:
+    """A pod's spec.activeDeadlineSeconds may be set or lowered on a running pod, never raised
+    nor removed (ValidatePodUpdate; the messages are the real API server's)."""
+    field = "spec.activeDeadlineSeconds"
+    before = (old.get("spec") or {}).get("activeDeadlineSeconds")
+    after = (new.get("spec") or {}).get("activeDeadlineSeconds")
+    if after is None and before is not None:
+        message = f"{field}: Invalid value: null: must not update from a positive integer to nil value"
+    elif after is not None and before is not None and after > before:
+        message = f"{field}: Invalid value: {after}: must be less than or equal to previous value"
+    else:
+        return []
+    return [crd_schema.Cause("FieldValueInvalid", field, message)]
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
@@ -857,6 +872,8 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         new["apiVersion"] = res.ref.api_version
         new["kind"] = res.kind
         causes = self._validate_meta(res, new)
+        if res.ref.plural == "pods" and subresource is None:
+            causes += _pod_deadline_update(old, new)
         if causes:
             raise invalid(res, name, causes)
         new = self._check_custom(res, new, field_validation, warnings, old)

@@ -18,6 +18,11 @@ Executors:
 Deleting a pod with grace period 0 kills its process group with SIGKILL at once. A grace
 period N sends SIGTERM, then SIGKILL after N seconds; the pod then ends (exit code 143 or 137,
 reason Error) and the kubelet removes it.
+
+`spec.activeDeadlineSeconds` is honoured as a real kubelet does, set at creation or lowered on a
+running pod: once that many seconds passed since the pod's start, its containers get SIGTERM,
+then SIGKILL after its `terminationGracePeriodSeconds` (default 30), and the pod stays, phase
+Failed, reason DeadlineExceeded, with its log.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import re
 import shutil
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +54,8 @@ MESSAGE = "sandbox.kubesweep.io/termination-message"
 LOG = "sandbox.kubesweep.io/log"
 DEFAULT_MESSAGE_PATH = "/dev/termination-log"
 MAX_MESSAGE = 4096
+DEFAULT_GRACE = 30.0
+DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
@@ -80,6 +88,10 @@ class Running:
     done: bool = False
     log_text: str = ""
     kill_task: asyncio.Task[None] | None = field(default=None)
+    started_at: float = field(default_factory=time.time)
+    deadline: float | None = None  # the activeDeadlineSeconds its timer was set for
+    deadline_timer: asyncio.TimerHandle | None = None
+    deadline_exceeded: bool = False
 
 
 # Assigns a pod to the node: (namespace, pod name, node name).
@@ -125,8 +137,9 @@ class Kubelet:
                 await self.watcher
         for running in list(self.pods.values()):
             self._kill(running, signal.SIGKILL)
-            if running.timer is not None:
-                running.timer.cancel()
+            for timer in (running.timer, running.deadline_timer):
+                if timer is not None:
+                    timer.cancel()
         for task in list(self.tasks):
             task.cancel()
         for running in list(self.pods.values()):
@@ -165,8 +178,9 @@ class Kubelet:
             if event.type == "DELETED":
                 if running is not None:
                     self._kill(running, signal.SIGKILL)
-                    if running.timer is not None:
-                        running.timer.cancel()
+                    for timer in (running.timer, running.deadline_timer):
+                        if timer is not None:
+                            timer.cancel()
                     self.pods.pop(uid, None)
                 self.logs.pop((pod["metadata"].get("namespace", ""), pod["metadata"]["name"]), None)
                 continue
@@ -174,6 +188,8 @@ class Kubelet:
                 self._spawn(self._admit(pod))
             elif pod["metadata"].get("deletionTimestamp"):
                 self._terminate(pod, running)
+            elif running is not None:
+                self._watch_deadline(pod, running)
 
     # -----------------------------------------------------------------------------------------
 
@@ -220,6 +236,7 @@ class Kubelet:
             return
         if running.process is not None:
             self._spawn(self._wait_process(pod, running))
+        self._watch_deadline(pod, running)
 
     def _environment(self, container: dict[str, Any], message_path: str, real_path: Path) -> dict[str, str]:
         env = {
@@ -276,6 +293,29 @@ class Kubelet:
             message = "\n".join(log.splitlines()[-80:])[-2048:]
         await self._finish(running, code, "Completed" if code == 0 else "Error", message)
 
+    def _watch_deadline(self, pod: Obj, running: Running) -> None:
+        """(Re)arms the pod's active deadline: from its start, activeDeadlineSeconds (which the
+        API server lets only be set or lowered)."""
+        deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+        if deadline is None or running.done or running.deadline_exceeded or deadline == running.deadline:
+            return
+        if running.deadline_timer is not None:
+            running.deadline_timer.cancel()
+        running.deadline = deadline
+        grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+        grace = DEFAULT_GRACE if grace is None else float(grace)
+        delay = max(0.0, running.started_at + float(deadline) - time.time())
+        running.deadline_timer = asyncio.get_running_loop().call_later(
+            delay, self._deadline_exceeded, running, grace
+        )
+
+    def _deadline_exceeded(self, running: Running, grace: float) -> None:
+        """The kubelet stops the pod with its grace period; the pod stays, Failed."""
+        if running.done or running.kill_task is not None:
+            return
+        running.deadline_exceeded = True
+        running.kill_task = asyncio.create_task(self._graceful(running, grace))
+
     def _start_timer(self, pod: Obj, running: Running) -> None:
         annotations = pod["metadata"].get("annotations") or {}
         try:
@@ -328,6 +368,10 @@ class Kubelet:
         phase = "Succeeded" if code == 0 else "Failed"
         if restart == "Always":
             phase = "Failed" if code else "Succeeded"  # the sandbox does not restart containers
+        if running.deadline_timer is not None:
+            running.deadline_timer.cancel()
+        if running.deadline_exceeded:
+            phase = "Failed"  # whatever the container's exit code
         terminated: dict[str, Any] = {
             "exitCode": code,
             "reason": reason,
@@ -339,6 +383,11 @@ class Kubelet:
             terminated["message"] = message
         status = {
             "phase": phase,
+            **(
+                {"reason": "DeadlineExceeded", "message": DEADLINE_MESSAGE}
+                if running.deadline_exceeded
+                else {}
+            ),
             "conditions": [
                 {"type": "PodScheduled", "status": "True", "lastTransitionTime": running.started},
                 {"type": "Initialized", "status": "True", "lastTransitionTime": running.started},
