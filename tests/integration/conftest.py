@@ -117,6 +117,11 @@ class Kube:
             api.GROUP, api.VERSION, namespace, api.PLURAL, name, {"spec": {"state": state}}
         )
 
+    def records(self, namespace: str, sweep: str) -> dict[str, dict[str, Any]]:
+        """The sweep's status.recordedRuns, by run name."""
+        status = self.sweep(namespace, sweep).get("status", {})
+        return {r["name"]: r for r in status.get("recordedRuns") or []}
+
     def jobs(self, namespace: str, sweep: str) -> list[dict[str, Any]]:
         result = self.batch.list_namespaced_job(namespace, label_selector=f"{api.LABEL_SWEEP}={sweep}")
         return [self.api_client.sanitize_for_serialization(j) for j in result.items]
@@ -264,6 +269,18 @@ def api_requests(sandbox: Any) -> list[ApiRequest]:
 
 def from_operator(request: ApiRequest) -> bool:
     return request.agent.startswith(("kopf", "kubesweep-operator"))
+
+
+def metric_grid(code: str, points: list[int], parallelism: int = 1, **spec: Any) -> dict[str, Any]:
+    """A grid over `a` in `points`, minimizing `loss`, each run a Python snippet."""
+    return {
+        "method": "grid",
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"a": {"values": points}},
+        "parallelism": parallelism,
+        "template": python_run(code),
+        **spec,
+    }
 
 
 def python_run(code: str, **container: Any) -> dict[str, Any]:

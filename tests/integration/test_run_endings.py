@@ -11,7 +11,7 @@ import pytest
 
 from kubesweep import api
 
-from .conftest import Kube, python_run, released, result_of, wait_for
+from .conftest import Kube, metric_grid, released, result_of, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -21,20 +21,6 @@ QUICK_THEN_SLOW = (
     "time.sleep(0.3 if p['a'] == 1 else 60); print('loss=%s' % p['a'])"
 )
 OTHER_FINALIZER = "example.com/keep"
-
-
-def spec(code: str, parallelism: int, points: list[int]) -> dict[str, Any]:
-    return {
-        "method": "grid",
-        "metric": {"name": "loss", "goal": "minimize"},
-        "parameters": {"a": {"values": points}},
-        "parallelism": parallelism,
-        "template": python_run(code),
-    }
-
-
-def records(kube: Kube, ns: str, sweep: str) -> dict[str, dict[str, Any]]:
-    return {r["name"]: r for r in kube.sweep(ns, sweep).get("status", {}).get("recordedRuns") or []}
 
 
 def pod_of(kube: Kube, ns: str, sweep: str, run: str) -> dict[str, Any] | None:
@@ -48,7 +34,7 @@ def failed(job: dict[str, Any]) -> bool:
 def test_a_job_with_another_finalizer_is_released_and_keeps_the_other_one(kube: Kube, ns: str) -> None:
     # On the real API server a strategic merge patch merges metadata.finalizers: sending the
     # list without ours left ours on the Job. (Today's sandbox replaces the list: it passes there.)
-    kube.create_sweep(ns, "kept", spec("import time; time.sleep(1.5); print('loss=1')", 1, [1]))
+    kube.create_sweep(ns, "kept", metric_grid("import time; time.sleep(1.5); print('loss=1')", [1], 1))
     wait_for(lambda: kube.jobs(ns, "kept"), 30, "the run's Job")
     add = [{"op": "add", "path": "/metadata/finalizers/-", "value": OTHER_FINALIZER}]
     kube.batch.patch_namespaced_job("kept-0001", ns, add)  # a list: sent as a JSON patch
@@ -67,8 +53,8 @@ def test_a_job_with_another_finalizer_is_released_and_keeps_the_other_one(kube: 
 def test_cancel_kills_the_active_runs_and_keeps_the_pods_and_logs_of_runs_that_ended(
     kube: Kube, ns: str
 ) -> None:
-    kube.create_sweep(ns, "keeplogs", spec(QUICK_THEN_SLOW, 1, [1, 2]))
-    wait_for(lambda: records(kube, ns, "keeplogs").get("keeplogs-0001"), 30, "run 1 recorded")
+    kube.create_sweep(ns, "keeplogs", metric_grid(QUICK_THEN_SLOW, [1, 2], 1))
+    wait_for(lambda: kube.records(ns, "keeplogs").get("keeplogs-0001"), 30, "run 1 recorded")
     wait_for(
         lambda: (
             (pod := pod_of(kube, ns, "keeplogs", "keeplogs-0002")) and pod["status"].get("phase") == "Running"
@@ -83,7 +69,7 @@ def test_cancel_kills_the_active_runs_and_keeps_the_pods_and_logs_of_runs_that_e
     pod = pod_of(kube, ns, "keeplogs", "keeplogs-0001")
     assert pod is not None, "cancel deleted the pod of a run that had ended"
     assert "loss=1" in kube.core.read_namespaced_pod_log(pod["metadata"]["name"], ns)
-    done = records(kube, ns, "keeplogs")
+    done = kube.records(ns, "keeplogs")
     assert (done["keeplogs-0001"]["state"], done["keeplogs-0001"]["metrics"]) == ("Finished", {"loss": 1.0})
     # Not suspended (a queue such as Kueue would undo it): its deleted pod is the Job's last
     # failure, so it ends Failed and makes no other pod.
@@ -106,7 +92,7 @@ def test_cancel_just_after_a_pod_succeeded_records_its_run_finished_with_its_met
     # The real Job controller marks the Job Complete about 1 s after its pod succeeded; a cancel
     # in that second recorded the run Killed with no metrics and deleted its pod. (Today's
     # sandbox marks the Job at once: it passes there.)
-    kube.create_sweep(ns, "justdone", spec(QUICK_THEN_SLOW, 2, [1, 2]))
+    kube.create_sweep(ns, "justdone", metric_grid(QUICK_THEN_SLOW, [1, 2], 2))
     wait_for(
         lambda: (
             (pod := pod_of(kube, ns, "justdone", "justdone-0001"))
@@ -118,7 +104,7 @@ def test_cancel_just_after_a_pod_succeeded_records_its_run_finished_with_its_met
     kube.set_state(ns, "justdone", "cancelled")
     kube.wait_phase(ns, "justdone", "Cancelled", timeout=10)
     done = wait_for(
-        lambda: (r := records(kube, ns, "justdone")).get("justdone-0001") and r, 10, "run 1's record"
+        lambda: (r := kube.records(ns, "justdone")).get("justdone-0001") and r, 10, "run 1's record"
     )
     assert (done["justdone-0001"]["state"], done["justdone-0001"]["metrics"]) == ("Finished", {"loss": 1.0})
     assert pod_of(kube, ns, "justdone", "justdone-0001") is not None

@@ -11,7 +11,7 @@ import pytest
 
 from kubesweep import api
 
-from .conftest import Kube, python_run, released_jobs, wait_for
+from .conftest import Kube, metric_grid, python_run, released_jobs, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -20,21 +20,6 @@ MESSAGE_ONLY = (
     "import json, os; p = json.loads(os.environ['KUBESWEEP_PARAMETERS']); "
     "open('/dev/termination-log', 'w').write(json.dumps({'loss': p['a']}))"
 )
-
-
-def grid(code: str, points: list[int], parallelism: int = 1, **spec: Any) -> dict[str, Any]:
-    return {
-        "method": "grid",
-        "metric": {"name": "loss", "goal": "minimize"},
-        "parameters": {"a": {"values": points}},
-        "parallelism": parallelism,
-        "template": python_run(code),
-        **spec,
-    }
-
-
-def records(kube: Kube, ns: str, sweep: str) -> dict[str, dict[str, Any]]:
-    return {r["name"]: r for r in kube.sweep(ns, sweep).get("status", {}).get("recordedRuns") or []}
 
 
 def condition(sweep: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -55,11 +40,11 @@ def test_metrics_of_the_termination_message_are_recorded_for_every_run(kube: Kub
     # state (their termination message) is still on its way. No record may lack its metric.
     names = [f"race{i}" for i in range(4)]
     for name in names:
-        kube.create_sweep(ns, name, grid(MESSAGE_ONLY, list(range(1, 11)), parallelism=5))
+        kube.create_sweep(ns, name, metric_grid(MESSAGE_ONLY, list(range(1, 11)), parallelism=5))
     for name in names:
         kube.wait_phase(ns, name, "Finished", timeout=120)
     for name in names:
-        done = records(kube, ns, name)
+        done = kube.records(ns, name)
         assert len(done) == 10
         lost = {
             n: r["metrics"] for n, r in done.items() if r["metrics"] != {"loss": float(r["parameters"]["a"])}
@@ -80,13 +65,13 @@ def test_two_unseeded_random_sweeps_draw_different_points(kube: Kube, ns: str) -
         kube.create_sweep(ns, name, spec)
     for name in ("unseeded-a", "unseeded-b"):
         kube.wait_phase(ns, name, "Finished", timeout=60)
-        points.append(sorted(r["parameters"]["x"] for r in records(kube, ns, name).values()))
+        points.append(sorted(r["parameters"]["x"] for r in kube.records(ns, name).values()))
     assert points[0] != points[1]
 
 
 def test_integer_resource_quantities_reach_the_api_server(kube: Kube, ns: str) -> None:
     template = python_run("print('loss=1')", resources={"limits": {"cpu": 2, "nvidia.com/gpu": 1}})
-    kube.create_sweep(ns, "quantities", {**grid("", [1]), "template": template})
+    kube.create_sweep(ns, "quantities", {**metric_grid("", [1]), "template": template})
     kube.wait_phase(ns, "quantities", "Finished", timeout=60)
     (job,) = kube.jobs(ns, "quantities")
     assert container_of(job)["resources"]["limits"] == {"cpu": "2", "nvidia.com/gpu": "1"}
@@ -95,7 +80,7 @@ def test_integer_resource_quantities_reach_the_api_server(kube: Kube, ns: str) -
 def test_a_typo_in_the_template_is_refused_with_the_field_named(kube: Kube, ns: str) -> None:
     template = python_run("print('loss=1')")
     container_of(template)["comand"] = container_of(template).pop("command")
-    kube.create_sweep(ns, "typo", {**grid("", [1]), "template": template})
+    kube.create_sweep(ns, "typo", {**metric_grid("", [1]), "template": template})
     sweep = kube.wait_phase(ns, "typo", "Crashed", timeout=30)
     ready = condition(sweep, "Ready")
     assert ready["reason"] == "TemplateRejected" and "comand" in ready["message"], ready
@@ -107,7 +92,7 @@ def test_a_typo_in_the_template_is_refused_with_the_field_named(kube: Kube, ns: 
 def test_a_run_whose_command_does_not_exist_records_why_it_failed(kube: Kube, ns: str) -> None:
     template = python_run("")
     container_of(template)["command"] = ["kubesweep-no-such-command"]
-    kube.create_sweep(ns, "nocommand", {**grid("", [1]), "template": template})
+    kube.create_sweep(ns, "nocommand", {**metric_grid("", [1]), "template": template})
     sweep = kube.wait_phase(ns, "nocommand", {"Finished", "Failed"}, timeout=60)
     (record,) = sweep["status"]["recordedRuns"]
     assert (record["state"], record["reason"], record["exitCode"]) == ("Failed", "StartError", 128), record
@@ -124,7 +109,7 @@ def test_a_pod_that_cannot_start_fails_its_run_past_the_start_timeout(kube: Kube
     template = python_run("print('loss=1')")
     template["spec"]["template"]["spec"]["nodeName"] = "kubesweep-test-no-such-node"
     template["spec"]["backoffLimit"] = 3  # retries: only the stop keeps a replacement pod away
-    kube.create_sweep(ns, "noimage", {**grid("", [1]), "template": template, "startTimeoutSeconds": 1})
+    kube.create_sweep(ns, "noimage", {**metric_grid("", [1]), "template": template, "startTimeoutSeconds": 1})
     (pod,) = wait_for(lambda: kube.pods(ns, "noimage"), 30, "the run's pod")
     waiting = {"reason": "ErrImagePull", "message": 'pull access denied for "python:3.11-slim"'}
     status = {
@@ -141,7 +126,7 @@ def test_a_pod_that_cannot_start_fails_its_run_past_the_start_timeout(kube: Kube
         ],
     }
     kube.core.patch_namespaced_pod_status(pod["metadata"]["name"], ns, {"status": status})
-    done = wait_for(lambda: records(kube, ns, "noimage").get("noimage-0001"), 30, "the run's record")
+    done = wait_for(lambda: kube.records(ns, "noimage").get("noimage-0001"), 30, "the run's record")
     assert (done["state"], done["reason"]) == ("Failed", "ErrImagePull"), done
     assert "pull access denied" in done["message"]
     wait_for(lambda: not kube.pods(ns, "noimage"), 30, "the pod that could not start deleted")
@@ -165,7 +150,7 @@ def test_a_pod_that_cannot_start_fails_its_run_past_the_start_timeout(kube: Kube
 
 
 def test_a_sweep_whose_first_runs_all_fail_ends_failed_not_completed(kube: Kube, ns: str) -> None:
-    kube.create_sweep(ns, "allfail", grid("import sys; sys.exit(3)", list(range(1, 9)), parallelism=2))
+    kube.create_sweep(ns, "allfail", metric_grid("import sys; sys.exit(3)", list(range(1, 9)), parallelism=2))
     sweep = kube.wait_phase(ns, "allfail", {"Failed", "Finished"}, timeout=60)
     assert sweep["status"]["phase"] == "Failed", sweep["status"]
     assert condition(sweep, "Ready")["reason"] == "FirstRunsFailed"
@@ -174,7 +159,7 @@ def test_a_sweep_whose_first_runs_all_fail_ends_failed_not_completed(kube: Kube,
 
 
 def test_a_sweep_where_no_run_reported_the_metric_is_not_completed(kube: Kube, ns: str) -> None:
-    kube.create_sweep(ns, "nometric", grid("print('accuracy=0.5')", [1, 2]))
+    kube.create_sweep(ns, "nometric", metric_grid("print('accuracy=0.5')", [1, 2]))
     sweep = kube.wait_phase(ns, "nometric", "Finished", timeout=60)
     completed = condition(sweep, "Completed")
     assert (completed["status"], completed["reason"]) == ("False", "NoMetricReported"), completed
@@ -185,7 +170,7 @@ def test_a_sweep_where_no_run_reported_the_metric_is_not_completed(kube: Kube, n
 
 
 def test_a_sweep_where_every_run_failed_is_not_completed(kube: Kube, ns: str) -> None:
-    spec = grid("import sys; sys.exit(1)", [1, 2], maxFailedRuns=10)
+    spec = metric_grid("import sys; sys.exit(1)", [1, 2], maxFailedRuns=10)
     kube.create_sweep(ns, "nonefinished", spec)
     sweep = kube.wait_phase(ns, "nonefinished", "Finished", timeout=60)
     completed = condition(sweep, "Completed")
