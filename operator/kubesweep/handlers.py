@@ -419,16 +419,25 @@ class Reconciler:
     def _deny(self, key: Key, sweep: Mapping[str, Any], message: str) -> None:
         """Holds the sweep's Job creations back for a growing delay, then tries again."""
         failures = self._denied.get(key, (0, 0.0, ""))[0] + 1
-        delay = reconcile.permission_retry_delay(failures)
+        delay = reconcile.permission_retry_delay(failures, message)
         self._denied[key] = (failures, time.monotonic() + delay, message)
-        logger.warning(
-            "Sweep %s/%s: permission denied creating its Jobs (403: %s); grant the operator create on "
-            "jobs and update on sweeps/finalizers; retrying in %g s",
-            key[0],
-            sweep["metadata"]["name"],
-            message,
-            delay,
-        )
+        if reconcile.is_quota_refusal(message):
+            logger.warning(
+                "Sweep %s/%s: waiting for quota to create its Jobs (403: %s); retrying in %g s",
+                key[0],
+                sweep["metadata"]["name"],
+                message,
+                delay,
+            )
+        else:
+            logger.warning(
+                "Sweep %s/%s: permission denied creating its Jobs (403: %s); grant the operator create on "
+                "jobs and update on sweeps/finalizers; retrying in %g s",
+                key[0],
+                sweep["metadata"]["name"],
+                message,
+                delay,
+            )
         self.start_background(self._schedule_later(key, delay))
 
     def _wake_at(self, key: Key, deadlines: list[float]) -> None:

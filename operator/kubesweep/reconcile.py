@@ -296,6 +296,11 @@ INVALID_SPEC = "InvalidSpec"
 PERMISSION_DENIED = "PermissionDenied"
 PERMISSION_RETRY_FIRST = 1.0
 PERMISSION_RETRY_MAX = 60.0
+# The namespace's ResourceQuota refused a run's Job (a 403 too): not a permission error, the sweep
+# waits for room, retrying as above but at most every QUOTA_RETRY_MAX seconds (the room comes
+# back as runs end, in seconds).
+QUOTA_EXCEEDED = "QuotaExceeded"
+QUOTA_RETRY_MAX = 10.0
 # A run that finished without the sweep's metric: a Warning event of this reason.
 METRIC_MISSING = "MetricMissing"
 # Without maxFailedRuns a sweep stops as W&B's agent does: its first runs all failed, none finished.
@@ -307,9 +312,25 @@ NO_METRIC_REPORTED = "NoMetricReported"
 SEARCH_SPACE = "SearchSpace"
 
 
-def permission_retry_delay(failures: int) -> float:
-    """Seconds before creating Jobs again after `failures` refusals in a row for lack of permission."""
-    return min(PERMISSION_RETRY_FIRST * 2 ** max(failures - 1, 0), PERMISSION_RETRY_MAX)
+def is_quota_refusal(server_message: str) -> bool:
+    """Whether a 403 is a ResourceQuota's ("exceeded quota: ...", or "forbidden: ... quota")."""
+    text = server_message.lower()
+    return "exceeded quota" in text or ("forbidden" in text and "quota" in text)
+
+
+def permission_retry_delay(failures: int, server_message: str = "") -> float:
+    """Seconds before creating Jobs again after `failures` refusals in a row for lack of permission
+    (or of quota, whose room comes back sooner)."""
+    cap = QUOTA_RETRY_MAX if is_quota_refusal(server_message) else PERMISSION_RETRY_MAX
+    return min(PERMISSION_RETRY_FIRST * 2 ** max(failures - 1, 0), cap)
+
+
+def quota_exceeded_message(server_message: str) -> str:
+    return (
+        f"Waiting for quota: the API server refused to create the run's Job: {server_message}. "
+        "Runs start by themselves as the namespace's ResourceQuota has room again (runs ending and "
+        "their Jobs deleted, or the quota raised)"
+    )
 
 
 def permission_denied_message(server_message: str) -> str:
@@ -334,11 +355,13 @@ class _Pass:
     runs: dict[str, Run] = field(default_factory=dict)
     folded: FoldedRuns = field(default_factory=FoldedRuns)
     hyperband: tuple[Mapping[str, Any], str] | None = None  # earlyTerminate and the metric's name
+    metric: str | None = None  # the sweep's metric: a record keeps it first
 
     def record(self, run: Run, **changes: Any) -> Run:
         """An ended run's record goes into the status (its Job gets it when released); a killed
         run's goes on its Job at once, with the spec that keeps the Job from creating pods."""
         updated = replace(run, recorded=True, **changes)
+        updated = replace(updated, metrics=runs.bounded_metrics(updated.metrics, self.metric))
         if self.hyperband is not None and updated.band_values is None:
             # An ended run keeps its values at hyperband's bands: later thresholds count it.
             config, metric = self.hyperband
@@ -426,6 +449,7 @@ def decide(
         p.actions.append(Event("Normal", SEARCH_SPACE, search.describe(spec.parameters)))
 
     state = State(spec.state)
+    p.metric = spec.metric.name if spec.metric else None
     if spec.early_terminate is not None and spec.metric is not None:
         p.hyperband = (spec.early_terminate.model_dump(by_alias=True, exclude_none=True), spec.metric.name)
     # Runs that ended: record them once, with their metrics (a bounded number per pass, so one
@@ -437,7 +461,12 @@ def decide(
     ]
     metric_name = spec.metric.name if spec.metric else None
     for run in sorted(ended, key=lambda r: r.number)[:RELEASES_PER_PASS]:
-        p.record(run)
+        if state == State.CANCELLED and run.state in (RunState.FAILED, RunState.CRASHED) and run.pods_deleted:
+            # Its pods were deleted, not ended by themselves, in a cancelled sweep: the cancel's
+            # kill, whose record did not reach its Job (the operator restarted in between).
+            run = p.record(run, state=RunState.KILLED, reason="Cancelled")
+        else:
+            run = p.record(run)
         p.actions.append(_run_event(run))
         if run.stuck:
             # Its pod cannot start (a wrong image, a missing Secret): nothing runs in it to stop
@@ -604,11 +633,14 @@ def decide(
         for action in creations:
             p.runs.pop(action.name, None)
         p.actions = [a for a in p.actions if not isinstance(a, CreateRun)]
-        message = permission_denied_message(permission_denied)
+        if is_quota_refusal(permission_denied):
+            reason, message = QUOTA_EXCEEDED, quota_exceeded_message(permission_denied)
+        else:
+            reason, message = PERMISSION_DENIED, permission_denied_message(permission_denied)
         ready_before = next((c for c in conditions_before if c.get("type") == "Ready"), {})
-        if ready_before.get("reason") != PERMISSION_DENIED:
-            p.actions.append(Event("Warning", PERMISSION_DENIED, message))
-        return finish(Phase.RUNNING, PERMISSION_DENIED, message, spec)
+        if ready_before.get("reason") != reason:
+            p.actions.append(Event("Warning", reason, message))
+        return finish(Phase.RUNNING, reason, message, spec)
 
     if done_reason is not None:
         reason, message = done_reason
@@ -742,7 +774,10 @@ def _finish(
     kept = _fold(in_status, p.folded, spec, best)  # after counting: folded runs are in all_runs
 
     settled = phase in api.SETTLED_PHASES
-    problem = reason in (INVALID_SPEC, TEMPLATE_REJECTED, PERMISSION_DENIED) or phase == Phase.FAILED
+    problem = (
+        reason in (INVALID_SPEC, TEMPLATE_REJECTED, PERMISSION_DENIED, QUOTA_EXCEEDED)
+        or phase == Phase.FAILED
+    )
     # Finished is Completed only with a result: a run that finished and, with a metric, reported it.
     completed, completed_reason, completed_message = phase == Phase.FINISHED, reason, message
     if (
@@ -793,7 +828,8 @@ def _finish(
                 "number": r.number,
                 "state": str(r.state),
                 "parameters": dict(r.parameters),
-                "metrics": dict(r.metrics),
+                # Records written before metrics were bounded are bounded as they are kept.
+                "metrics": runs.bounded_metrics(r.metrics, p.metric) if spec is not None else dict(r.metrics),
                 **({"bands": list(r.band_values)} if r.band_values is not None else {}),
                 **_why(r),
             }

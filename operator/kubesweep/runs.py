@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import datetime
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -301,6 +302,8 @@ class Run:
     # wait for its pod's end, or for a pod that cannot start, runs out. The shell passes again then.
     deadline: float | None = None
     stuck: bool = False  # its pod could not start within START_TIMEOUT: to be stopped, Failed
+    # Every pod of it deleted (being deleted, or gone): a cancel's kill, if the sweep is cancelled.
+    pods_deleted: bool = False
 
     @property
     def active(self) -> bool:
@@ -315,12 +318,22 @@ def _pod_terminated(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
+def _attempt_order(pod: Mapping[str, Any]) -> tuple[int, str, str, str]:
+    """Orders a Job's attempts (its retries, backoffLimit > 0): the successful attempt is the
+    run's result; else one not yet ended is the newest; else the last to end, by its container's
+    finishedAt (creation times have one-second resolution, and names are random suffixes)."""
+    phase = _phase(pod)
+    rank = 2 if phase == "Succeeded" else 0 if phase == "Failed" else 1
+    terminated = _pod_terminated(pod) or {}
+    created = pod.get("metadata", {}).get("creationTimestamp") or ""
+    return rank, str(terminated.get("finishedAt") or created), created, pod["metadata"]["name"]
+
+
 def latest_pod(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The attempt whose outcome is the run's (see _attempt_order)."""
     if not pods:
         return None
-    return max(
-        pods, key=lambda p: (p.get("metadata", {}).get("creationTimestamp") or "", p["metadata"]["name"])
-    )
+    return max(pods, key=_attempt_order)
 
 
 def _crash_reason(pods: Sequence[Mapping[str, Any]]) -> str | None:
@@ -537,6 +550,7 @@ def observe(
         "has_pods": bool(pods),
         "pod_failures": int((job.get("status") or {}).get("failed") or 0),
         "unstopped_pods": unstopped,
+        "pods_deleted": all(p.get("metadata", {}).get("deletionTimestamp") for p in pods),
     }
     steps: list[tuple[int, dict[str, float]]] = []
     log_metrics: dict[str, float] = {}
@@ -633,6 +647,22 @@ def metric_steps(
 ) -> tuple[tuple[int, float], ...]:
     """The intermediate values of one metric."""
     return tuple((step, values[metric]) for step, values in run_steps if metric in values)
+
+
+# What a record keeps of a run's metrics: the sweep's metric and the first MAX_OTHER_METRICS
+# others it reported, with names up to MAX_METRIC_NAME characters. A run may print thousands of
+# names; the status keeps 500 records and must stay far below etcd's 1.5 MB.
+MAX_OTHER_METRICS = 10
+MAX_METRIC_NAME = 48
+
+
+def bounded_metrics(metrics: Mapping[str, float], metric: str | None) -> dict[str, float]:
+    """The metrics a run's record keeps: `metric` (the sweep's) first, then the first others."""
+    kept = {metric: metrics[metric]} if metric is not None and metric in metrics else {}
+    others = (k for k in metrics if k != metric and len(k) <= MAX_METRIC_NAME)
+    for name in itertools.islice(others, MAX_OTHER_METRICS):
+        kept[name] = metrics[name]
+    return kept
 
 
 def result_annotation(run: Run) -> str:
