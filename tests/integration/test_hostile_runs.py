@@ -1,0 +1,141 @@
+"""Runs under hostile or unlucky conditions (issue 14), with the real operator: a run that
+prints thousands of metric names, and a namespace's ResourceQuota refusing a run's Job."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from .conftest import Kube, Operator, metric_grid, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_run_printing_thousands_of_metric_names_keeps_a_bounded_record(kube: Kube, ns: str) -> None:
+    code = (
+        "import sys\n"
+        "for i in range(20000): print(f'junk_{i}={i}')\n"
+        "print('loss=0.5')\n"
+        "open('/dev/termination-log', 'w').write('')\n"
+    )
+    kube.create_sweep(ns, "flood", metric_grid(code, [1]))
+    sweep = kube.wait_phase(ns, "flood", "Finished", timeout=90)
+    (record,) = sweep["status"]["recordedRuns"]
+    assert record["state"] == "Finished"
+    assert record["metrics"]["loss"] == 0.5
+    assert len(record["metrics"]) == 11  # the metric and 10 others, not 20,001
+    assert sweep["status"]["bestRun"]["metric"] == 0.5
+    assert len(json.dumps(sweep["status"])) < 5_000
+
+
+QUOTA_MESSAGE = (
+    'jobs.batch "{name}" is forbidden: exceeded quota: jobs, requested: count/jobs.batch=1, '
+    "used: count/jobs.batch=1, limited: count/jobs.batch=1"
+)
+
+
+class Refusal:
+    """The operator's Job creates in one namespace answered 403 by a quota, until `lift()`."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.on = True
+        self.lock = threading.Lock()
+        self.allowed = 1  # the quota's room: one Job
+
+    def __call__(self, request: Any) -> bool:
+        agent = request.headers.get("User-Agent") or ""
+        method = str(getattr(request.method, "value", request.method)).upper()
+        if not (
+            self.on
+            and agent.startswith("kubesweep-operator")
+            and method == "POST"
+            and request.url.path.endswith(f"/namespaces/{self.namespace}/jobs")
+        ):
+            return False
+        with self.lock:
+            if self.allowed > 0:
+                self.allowed -= 1
+                return False
+        return True
+
+    def lift(self) -> None:
+        self.on = False
+
+
+def _ready(sweep: dict[str, Any]) -> dict[str, Any]:
+    return next((c for c in sweep.get("status", {}).get("conditions") or [] if c["type"] == "Ready"), {})
+
+
+def test_a_quota_refusal_waits_and_runs_start_once_the_quota_has_room(
+    sandbox: Any, kube: Kube, tmp_path: Path
+) -> None:
+    op = Operator(Path(sandbox.kubeconfig_path), tmp_path / "operator.log", namespaces="quota-*")
+    ns = kube.namespace("quota")
+    real = sandbox.backend == "real"
+    refusal = Refusal(ns)
+    if real:
+        # A real ResourceQuota: one Job in the namespace. Its controller fills in its status
+        # first (before that the quota admission refuses every Job).
+        quota = client.V1ResourceQuota(
+            metadata=client.V1ObjectMeta(name="jobs"),
+            spec=client.V1ResourceQuotaSpec(hard={"count/jobs.batch": "1"}),
+        )
+        kube.core.create_namespaced_resource_quota(ns, quota)
+        wait_for(
+            lambda: (kube.core.read_namespaced_resource_quota("jobs", ns).status.hard or {}).get(
+                "count/jobs.batch"
+            ),
+            30,
+            "the quota's status",
+        )
+    else:
+        (
+            sandbox.emulator[refusal]
+            << 403
+            << {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": QUOTA_MESSAGE.format(name="waits-0002"),
+                "reason": "Forbidden",
+                "details": {"group": "batch", "kind": "jobs"},
+                "code": 403,
+            }
+        )
+    kube.create_sweep(ns, "waits", metric_grid("print('loss=1')", [1, 2], parallelism=2))
+    op.start()
+    try:
+        waiting = wait_for(
+            lambda: (s := kube.sweep(ns, "waits")) and _ready(s).get("reason") == "QuotaExceeded" and s,
+            60,
+            "the QuotaExceeded condition",
+            lambda: kube.sweep(ns, "waits").get("status"),
+        )
+        assert waiting["status"]["phase"] == "Running"
+        message = _ready(waiting)["message"]
+        assert "exceeded quota" in message
+        assert "sweeps/finalizers" not in message and "PermissionDenied" not in str(waiting["status"])
+        assert "TemplateRejected" not in str(waiting["status"])
+        events = kube.core.list_namespaced_event(ns).items
+        assert [e.reason for e in events if e.type == "Warning"].count("QuotaExceeded") == 1
+        # Room again (the quota removed): the same spec runs to its end, by the operator's retry.
+        if real:
+            kube.core.delete_namespaced_resource_quota("jobs", ns)
+        else:
+            refusal.lift()
+        sweep = kube.wait_phase(ns, "waits", "Finished", timeout=90)
+        assert sweep["metadata"]["generation"] == 1
+        assert _ready(sweep)["status"] == "True"
+        assert sorted(r["state"] for r in sweep["status"]["recordedRuns"]) == ["Finished", "Finished"]
+    finally:
+        refusal.lift()
+        op.stop()
+    assert "waiting for quota" in op.log
+    assert "Traceback" not in op.log
