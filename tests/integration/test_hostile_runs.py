@@ -87,13 +87,12 @@ def test_a_quota_refusal_waits_and_runs_start_once_the_quota_has_room(
             spec=client.V1ResourceQuotaSpec(hard={"count/jobs.batch": "1"}),
         )
         kube.core.create_namespaced_resource_quota(ns, quota)
-        wait_for(
-            lambda: (kube.core.read_namespaced_resource_quota("jobs", ns).status.hard or {}).get(
-                "count/jobs.batch"
-            ),
-            30,
-            "the quota's status",
-        )
+
+        def counted() -> Any:
+            status = kube.core.read_namespaced_resource_quota("jobs", ns).status
+            return status is not None and (status.hard or {}).get("count/jobs.batch")
+
+        wait_for(counted, 30, "the quota's status")
     else:
         (
             sandbox.emulator[refusal]
@@ -123,8 +122,14 @@ def test_a_quota_refusal_waits_and_runs_start_once_the_quota_has_room(
         assert "exceeded quota" in message
         assert "sweeps/finalizers" not in message and "PermissionDenied" not in str(waiting["status"])
         assert "TemplateRejected" not in str(waiting["status"])
-        events = kube.core.list_namespaced_event(ns).items
-        assert [e.reason for e in events if e.type == "Warning"].count("QuotaExceeded") == 1
+
+        def warnings() -> list[Any]:
+            events = kube.core.list_namespaced_event(ns).items
+            return [e for e in events if e.type == "Warning" and e.reason == "QuotaExceeded"]
+
+        # Posted in the background, once, as the condition appears: not one per retry.
+        event = wait_for(warnings, 10, "a QuotaExceeded Warning event")[0]
+        assert "exceeded quota" in event.message
         # Room again (the quota removed): the same spec runs to its end, by the operator's retry.
         if real:
             kube.core.delete_namespaced_resource_quota("jobs", ns)
@@ -134,6 +139,7 @@ def test_a_quota_refusal_waits_and_runs_start_once_the_quota_has_room(
         assert sweep["metadata"]["generation"] == 1
         assert _ready(sweep)["status"] == "True"
         assert sorted(r["state"] for r in sweep["status"]["recordedRuns"]) == ["Finished", "Finished"]
+        assert len(warnings()) == 1
     finally:
         refusal.lift()
         op.stop()
