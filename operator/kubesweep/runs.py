@@ -144,7 +144,7 @@ def reserved_keys(template: Mapping[str, Any]) -> list[str]:
     """The operator's own labels and annotations (kubesweep.io/*) that a template carries, on the
     Job or on its pods (a template copied from a run's Job): render_job leaves them out."""
     pod_meta = ((template.get("spec") or {}).get("template") or {}).get("metadata") or {}
-    found = []
+    found: list[str] = []
     for meta, part in ((template.get("metadata") or {}, "metadata"), (pod_meta, "spec.template.metadata")):
         for kind in ("labels", "annotations"):
             found.extend(f"{part}.{kind}[{key}]" for key in meta.get(kind) or {} if _reserved(key))
