@@ -180,8 +180,16 @@ def test_an_invalid_spec_still_stops_runs_lets_deleted_jobs_go_and_cancels(kube:
     wait_for(
         lambda: not alive(kube.pods(ns, "broken")), 60, "every pod killed", lambda: kube.pods(ns, "broken")
     )
-    states = {r["name"]: r["state"] for r in kube.records(ns, "broken").values()}
-    assert states == {first: "Killed", second: "Killed"}, states
+    # A killed run's record reaches the status as its Job is let go, once its pod ended.
+    wait_for(
+        lambda: (
+            {n: r["state"] for n, r in kube.records(ns, "broken").items()}
+            == {first: "Killed", second: "Killed"}
+        ),
+        60,
+        "both runs recorded Killed",
+        lambda: kube.records(ns, "broken"),
+    )
     assert done["status"]["runs"]["total"] == 2
 
 
@@ -246,7 +254,13 @@ def test_objects_that_carry_a_sweeps_labels_are_not_its_runs(kube: Kube, ns: str
         "the run's pod killed",
         lambda: kube.pods(ns, "owned"),
     )
-    assert [r["name"] for r in done["status"]["recordedRuns"]] == ["owned-0001"]
+    wait_for(
+        lambda: list(kube.records(ns, "owned")) == ["owned-0001"],
+        60,
+        "the run's record",
+        lambda: kube.records(ns, "owned"),
+    )
+    done = kube.sweep(ns, "owned")
     assert done["status"].get("bestRun") is None
     assert done["status"]["runs"]["total"] == 1
     kube.core.delete_namespaced_pod("bystander", ns, grace_period_seconds=0)
