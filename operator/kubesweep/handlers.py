@@ -203,6 +203,15 @@ class Reconciler:
 
         owned = [self._with_recorded(namespace, j) for j in jobs if self._owned_by(j, sweep)]
         others = [j for j in jobs if not self._owned_by(j, sweep)]
+        # A run's pods are those its Job owns: a pod anyone labels like a run is none of them.
+        # (A Job we just created has no uid here yet: its pods wait for the index to show it.)
+        uids = {j["metadata"]["name"]: j["metadata"].get("uid") for j in owned}
+        left_behind = pods_by_run
+        pods_by_run = {
+            run: owned_pods
+            for run, run_pods in pods_by_run.items()
+            if (owned_pods := [p for p in run_pods if uids.get(run) and p.get("ownerUid") == uids[run]])
+        }
         # Jobs of an earlier sweep of the same name (deleted and created again): the garbage
         # collector deletes them, and only our finalizer would keep them.
         for job in others:
@@ -235,7 +244,7 @@ class Reconciler:
                 [(r.name, str(r.state), r.deleting, r.recorded) for r in observed],
                 [type(a).__name__ + ":" + str(getattr(a, "name", "")) for a in decision.actions],
             )
-        decision = await self._apply(key, sweep, owned, decision, observed, pods_by_run)
+        decision = await self._apply(key, sweep, owned, decision, observed, pods_by_run, left_behind)
         self._note_reaction(key, sweep, decision)
 
     def _with_recorded(self, namespace: str, job: dict[str, Any]) -> dict[str, Any]:
@@ -257,9 +266,10 @@ class Reconciler:
 
     @staticmethod
     def _owned_by(job: Mapping[str, Any], sweep: Mapping[str, Any]) -> bool:
-        # A Job of an earlier sweep of the same name is not this sweep's run.
+        # Only a Job the sweep owns is its run: not a Job of an earlier sweep of the same name,
+        # nor one anyone created with a run's labels and no owner.
         uid = sweep["metadata"].get("uid")
-        return job["metadata"].get("ownerUid", uid) == uid
+        return uid is not None and job["metadata"].get("ownerUid") == uid
 
     async def _observe(
         self,
@@ -298,6 +308,7 @@ class Reconciler:
         decision: Decision,
         observed: list[runs.Run],
         pods_by_run: Mapping[str, list[dict[str, Any]]],
+        left_behind: Mapping[str, list[dict[str, Any]]] | None = None,
     ) -> Decision:
         assert self.cluster is not None
         cluster = self.cluster
@@ -390,7 +401,8 @@ class Reconciler:
                     pods.extend(p["metadata"]["name"] for p in pods_by_run.get(release.name, []))
         # Pods left behind by an earlier pass (a failed label, a restart): their runs are recorded.
         recorded = {r["name"] for r in decision.status.get("recordedRuns") or []}
-        for run, run_pods in pods_by_run.items():
+        # (Their Jobs are gone from the index, so no owner says whose they are: by their labels.)
+        for run, run_pods in (left_behind if left_behind is not None else pods_by_run).items():
             if run in recorded and run not in by_name:
                 pods.extend(p["metadata"]["name"] for p in run_pods)
         pods = list(dict.fromkeys(pods))
@@ -525,7 +537,14 @@ async def job_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
 
 @kopf.index("", "v1", "pods", labels=RUN_LABELS)
 async def pod_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
-    return {(kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]): slim.pod(kwargs["body"])}
+    body = kwargs["body"]
+    pod = slim.pod(body)
+    owner = next(
+        (o for o in body.get("metadata", {}).get("ownerReferences") or [] if o.get("kind") == "Job"), None
+    )
+    if owner is not None:
+        pod["ownerUid"] = owner.get("uid")  # the Job whose run it is (reconcile checks its uid)
+    return {(kwargs["namespace"], kwargs["labels"][api.LABEL_SWEEP]): pod}
 
 
 @kopf.on.event(*SWEEPS)

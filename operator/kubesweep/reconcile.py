@@ -73,6 +73,20 @@ class DeletePods:
     field_selector: str = ALIVE_PODS
 
 
+def delete_pods(
+    run: Run, grace_period_seconds: int | None, *, pending_only: bool = False
+) -> list[DeletePods]:
+    """Deletes of the run's pods, each by name: labels alone would reach any pod that carries
+    them, and a pod is the run's only when its Job owns it (the shell observes only those). The
+    phase is still checked by the API server, so a pod that ended meanwhile keeps its log."""
+    names = run.pending_pods if pending_only else run.live_pods
+    phases = PENDING_PODS if pending_only else ALIVE_PODS
+    return [
+        DeletePods(f"{api.LABEL_RUN}={run.name}", grace_period_seconds, f"metadata.name={name},{phases}")
+        for name in names
+    ]
+
+
 @dataclass(frozen=True)
 class WriteStatus:
     status: Mapping[str, Any]
@@ -142,6 +156,14 @@ def parse_spec(spec: Mapping[str, Any]) -> api.SweepSpec:
     except search.SearchSpaceError as exc:
         raise InvalidSweep(exc.field, exc.message) from None
     return parsed
+
+
+def raw_state(spec: Mapping[str, Any]) -> State:
+    """spec.state of a spec that does not parse as a whole (running when it is itself wrong)."""
+    try:
+        return State(spec.get("state") or State.RUNNING)
+    except ValueError:
+        return State.RUNNING
 
 
 _JOB_TEMPLATE_FIELD = re.compile(r"(?<![\w.])spec\.template\.spec\.[\w.\[\]-]+")
@@ -308,6 +330,9 @@ FIRST_RUNS_FAILED = 5
 # Completed=False reasons of a sweep that ended without a result.
 NO_RUN_FINISHED = "NoRunFinished"
 NO_METRIC_REPORTED = "NoMetricReported"
+# A Warning event: the template carries kubesweep.io/* labels or annotations, which the
+# operator owns (runs.render_job leaves them out).
+RESERVED_KEYS_IGNORED = "ReservedKeysIgnored"
 # The event that says, when a sweep starts, which distribution each parameter samples from.
 SEARCH_SPACE = "SearchSpace"
 
@@ -384,7 +409,7 @@ class _Pass:
         if run.unstopped_pods:
             self.actions.append(StopPods(run.unstopped_pods))
         if run.state == RunState.PENDING and run.has_pods:
-            self.actions.append(DeletePods(f"{api.LABEL_RUN}={run.name}", None, PENDING_PODS))
+            self.actions.extend(delete_pods(run, None, pending_only=True))
 
 
 def decide(
@@ -430,27 +455,41 @@ def decide(
         p.runs[run.name] = run
     for run in records.values():
         p.runs.setdefault(run.name, run)
-    label = runs.label_value(meta.get("name", ""))
 
     def finish(phase: Phase, reason: str, message: str, spec: api.SweepSpec | None) -> Decision:
         return _finish(sweep, p, phase, reason, message, spec, now, old_phase, conditions_before, generation)
 
-    # An invalid spec: say which field, start nothing, kill nothing, keep every record.
+    # An invalid spec: say which field, start nothing, keep every record. The state and the
+    # run-level controls (cancel, the stop annotation, a Job's deletion) need no search space:
+    # they still apply.
+    spec: api.SweepSpec | None
     try:
-        spec = parse_spec(sweep.get("spec") or {})
+        spec, invalid = parse_spec(sweep.get("spec") or {}), None
     except InvalidSweep as exc:
+        spec, invalid = None, exc
         p.actions.append(Event("Warning", INVALID_SPEC, str(exc)))
-        return finish(Phase.CRASHED, INVALID_SPEC, str(exc), None)
 
-    if not old_status.get("startTime"):
+    if spec is not None and not old_status.get("startTime"):
         # The sweep starts (no pass has written its status yet; a restart does not repeat
         # this): say what each parameter samples from, so that a range the API server turned
         # into integers (0.0 is stored as 0) shows before its runs do.
         p.actions.append(Event("Normal", SEARCH_SPACE, search.describe(spec.parameters)))
 
-    state = State(spec.state)
-    p.metric = spec.metric.name if spec.metric else None
-    if spec.early_terminate is not None and spec.metric is not None:
+    # Once per change of the spec: the template carries keys the operator owns.
+    reserved = runs.reserved_keys(spec.template) if spec is not None else []
+    if reserved and old_status.get("observedGeneration") != generation:
+        p.actions.append(
+            Event(
+                "Warning",
+                RESERVED_KEYS_IGNORED,
+                "spec.template carries the operator's own keys, left out of every run's Job: "
+                + ", ".join(reserved),
+            )
+        )
+
+    state = State(spec.state) if spec is not None else raw_state(sweep.get("spec") or {})
+    p.metric = spec.metric.name if spec is not None and spec.metric else None
+    if spec is not None and spec.early_terminate is not None and spec.metric is not None:
         p.hyperband = (spec.early_terminate.model_dump(by_alias=True, exclude_none=True), spec.metric.name)
     # Runs that ended: record them once, with their metrics (a bounded number per pass, so one
     # status write never carries thousands of new records; the write brings the next pass).
@@ -459,7 +498,7 @@ def decide(
     ended = [
         r for r in p.runs.values() if r.exists and not r.recorded and not r.active and not r.awaiting_pod
     ]
-    metric_name = spec.metric.name if spec.metric else None
+    metric_name = spec.metric.name if spec is not None and spec.metric else None
     for run in sorted(ended, key=lambda r: r.number)[:RELEASES_PER_PASS]:
         if state == State.CANCELLED and run.state in (RunState.FAILED, RunState.CRASHED) and run.pods_deleted:
             # Its pods were deleted, not ended by themselves, in a cancelled sweep: the cancel's
@@ -471,7 +510,7 @@ def decide(
         if run.stuck:
             # Its pod cannot start (a wrong image, a missing Secret): nothing runs in it to stop
             # gracefully.
-            p.actions.append(DeletePods(f"{api.LABEL_RUN}={run.name}", 0))
+            p.actions.extend(delete_pods(run, 0))
         if run.state == RunState.FINISHED and metric_name is not None and metric_name not in run.metrics:
             p.actions.append(
                 Event(
@@ -502,11 +541,14 @@ def decide(
         lingering = [r for r in p.runs.values() if r.exists and r.pods_alive]
         for run in active:
             p.record(run, state=RunState.KILLED, reason="Cancelled")
-        if active or lingering:
-            p.actions.insert(0, DeletePods(f"{api.LABEL_SWEEP}={label}", 0))
+        # Each pod by name: only the pods of the sweep's own Jobs (the shell observes no other).
+        killing = {r.name: r for r in [*active, *lingering]}
+        p.actions[:0] = [d for r in killing.values() for d in delete_pods(r, 0)]
         if active:
             p.actions.append(Event("Normal", "RunsKilled", f"Killed {len(active)} active run(s)"))
         return finish(Phase.CANCELLED, "Cancelled", "Cancelled: active runs were killed", spec)
+    if spec is None:
+        return finish(Phase.CRASHED, INVALID_SPEC, str(invalid), None)
 
     # Hyperband: runs below the threshold stop like a normal stop and are marked stopped early.
     if p.hyperband is not None and state == State.RUNNING:

@@ -137,27 +137,50 @@ def _render_container(
     container["env"] = [var for var in env if var["name"] not in names] + own_env
 
 
+def _reserved(key: str) -> bool:
+    return key.startswith(api.GROUP + "/")
+
+
+def reserved_keys(template: Mapping[str, Any]) -> list[str]:
+    """The operator's own labels and annotations (kubesweep.io/*) that a template carries, on the
+    Job or on its pods (a template copied from a run's Job): render_job leaves them out."""
+    pod_meta = ((template.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    found: list[str] = []
+    for meta, part in ((template.get("metadata") or {}, "metadata"), (pod_meta, "spec.template.metadata")):
+        for kind in ("labels", "annotations"):
+            found.extend(f"{part}.{kind}[{key}]" for key in meta.get(kind) or {} if _reserved(key))
+    return found
+
+
+def _unreserved(mapping: Any) -> dict[str, Any]:
+    return {k: v for k, v in (mapping or {}).items() if not _reserved(k)}
+
+
 def render_job(sweep: Mapping[str, Any], number: int, parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """The Job of run `number` of `sweep`, from its spec.template."""
+    """The Job of run `number` of `sweep`, from its spec.template. The operator's own keys
+    (kubesweep.io/*) in the template are left out: a result, a recorded label or a stop copied
+    from an earlier run's Job would end, hide or kill every run."""
     meta = sweep["metadata"]
     sweep_name: str = meta["name"]
     template = copy.deepcopy(sweep["spec"]["template"])
     name = job_name(sweep_name, number)
     labels = {
-        **(template.get("metadata", {}).get("labels") or {}),
+        **_unreserved(template.get("metadata", {}).get("labels")),
         api.LABEL_SWEEP: label_value(sweep_name),
         api.LABEL_RUN: name,
         api.LABEL_MANAGED_BY: api.MANAGED_BY,
     }
     annotations = {
-        **(template.get("metadata", {}).get("annotations") or {}),
+        **_unreserved(template.get("metadata", {}).get("annotations")),
         api.ANNOTATION_PARAMETERS: json.dumps(parameters, separators=(",", ":"), sort_keys=True),
         api.ANNOTATION_RUN_NUMBER: str(number),
     }
     job_spec: dict[str, Any] = template["spec"]
     pod_template = job_spec.setdefault("template", {})
     pod_meta = pod_template.setdefault("metadata", {})
-    pod_meta["labels"] = {**(pod_meta.get("labels") or {}), **labels}
+    pod_meta["labels"] = {**_unreserved(pod_meta.get("labels")), **labels}
+    if pod_meta.get("annotations"):
+        pod_meta["annotations"] = _unreserved(pod_meta["annotations"])
     pod_spec = pod_template.setdefault("spec", {})
     pod_spec.setdefault("restartPolicy", "Never")
     env = [
@@ -293,6 +316,10 @@ class Run:
     pod_failures: int = 0  # the Job's pods that failed so far (its status.failed)
     # Its pods still alive that no stop reached yet (see stop_job_patch): their names.
     unstopped_pods: tuple[str, ...] = ()
+    # Its pods not terminated (being deleted or not), and those of them Pending: what a kill
+    # deletes, by name (a pod is the run's when its Job owns it, which no label says).
+    live_pods: tuple[str, ...] = ()
+    pending_pods: tuple[str, ...] = ()
     exit_code: int | None = None  # the failed container's exit code
     message: str = ""  # why it failed, as the kubelet or the container said it
     # The Job says the run ended but its pod's terminated state has not reached us (Jobs and pods
@@ -536,7 +563,10 @@ def observe(
         and not p.get("metadata", {}).get("deletionTimestamp")
         and not stopped_by_deadline(p)
     )
+    live = tuple(p["metadata"]["name"] for p in pods if _phase(p) not in ("Succeeded", "Failed"))
     common: dict[str, Any] = {
+        "live_pods": live,
+        "pending_pods": tuple(p["metadata"]["name"] for p in pods if _phase(p) == "Pending"),
         "name": meta["name"],
         "number": run_number(job),
         "parameters": read_parameters(job),

@@ -13,7 +13,7 @@ from kubesweep.runs import CANNOT_START
 
 OURS = "kubesweep.io/"
 _SWEEP_META = ("name", "namespace", "uid", "resourceVersion", "generation", "deletionTimestamp", "finalizers")
-_JOB_META = ("name", "resourceVersion", "deletionTimestamp", "finalizers")
+_JOB_META = ("name", "uid", "resourceVersion", "deletionTimestamp", "finalizers")
 _POD_META = ("name", "creationTimestamp", "deletionTimestamp")
 
 

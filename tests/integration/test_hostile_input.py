@@ -144,3 +144,123 @@ def test_a_sweep_with_the_longest_name_gets_its_events(kube: Kube, ns: str) -> N
         "the sweep's events",
     )
     assert reasons
+
+
+SLEEP = "import time; time.sleep(600)"
+
+
+def alive(pods: list[dict[str, Any]]) -> list[str]:
+    return [
+        p["metadata"]["name"]
+        for p in pods
+        if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+        and not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+def test_an_invalid_spec_still_stops_runs_lets_deleted_jobs_go_and_cancels(kube: Kube, ns: str) -> None:
+    kube.create_sweep(ns, "broken", quick_sweep([1, 2, 3], SLEEP))
+    wait_for(lambda: len(alive(kube.pods(ns, "broken"))) == 2, 60, "two runs executing")
+    # `values` beside `min`/`max`: the API server takes it (no CEL rule sees it), the operator cannot.
+    kube.custom.patch_namespaced_custom_object(
+        api.GROUP, api.VERSION, ns, api.PLURAL, "broken",
+        {"spec": {"parameters": {"a": {"values": [1, 2, 3], "min": 0, "max": 1}}}},
+    )  # fmt: skip
+    kube.wait_phase(ns, "broken", "Crashed", timeout=30)
+    first, second = sorted(j["metadata"]["name"] for j in kube.jobs(ns, "broken"))
+    kube.batch.delete_namespaced_job(first, ns, propagation_policy="Background")
+    wait_for(
+        lambda: first not in {j["metadata"]["name"] for j in kube.jobs(ns, "broken")},
+        60,
+        "the deleted Job to be let go",
+        lambda: [(j["metadata"]["name"], j["metadata"].get("finalizers")) for j in kube.jobs(ns, "broken")],
+    )
+    kube.set_state(ns, "broken", "cancelled")
+    done = kube.wait_phase(ns, "broken", "Cancelled", timeout=30)
+    wait_for(
+        lambda: not alive(kube.pods(ns, "broken")), 60, "every pod killed", lambda: kube.pods(ns, "broken")
+    )
+    # A killed run's record reaches the status as its Job is let go, once its pod ended.
+    wait_for(
+        lambda: (
+            {n: r["state"] for n, r in kube.records(ns, "broken").items()}
+            == {first: "Killed", second: "Killed"}
+        ),
+        60,
+        "both runs recorded Killed",
+        lambda: kube.records(ns, "broken"),
+    )
+    assert done["status"]["runs"]["total"] == 2
+
+
+def test_reserved_keys_in_the_template_reach_no_run(kube: Kube, ns: str) -> None:
+    template = python_run(QUICK)
+    # As copied from an earlier run's Job (`kubectl get job -o yaml`).
+    template["metadata"] = {
+        "labels": {api.LABEL_RECORDED: "true"},
+        "annotations": {api.ANNOTATION_RESULT: '{"metrics":{"loss":-5},"state":"Finished"}'},
+    }
+    template["spec"]["template"]["metadata"] = {"annotations": {api.ANNOTATION_STOP: "true"}}
+    kube.create_sweep(ns, "copied", quick_sweep([1, 2], template=template))
+    done = kube.wait_phase(ns, "copied", "Finished", timeout=60)
+    assert [r["metrics"] for r in done["status"]["recordedRuns"]] == [{"loss": 1.0}, {"loss": 1.0}]
+    assert done["status"]["runs"]["finished"] == 2
+    messages = wait_for(
+        lambda: [
+            e.message
+            for e in kube.core.list_namespaced_event(ns).items
+            if e.involved_object.name == "copied" and e.reason == "ReservedKeysIgnored"
+        ],
+        30,
+        "the ReservedKeysIgnored event",
+    )
+    assert len(messages) == 1 and api.ANNOTATION_RESULT in messages[0] and api.ANNOTATION_STOP in messages[0]
+
+
+def test_objects_that_carry_a_sweeps_labels_are_not_its_runs(kube: Kube, ns: str) -> None:
+    labels = {api.LABEL_SWEEP: "owned", api.LABEL_MANAGED_BY: api.MANAGED_BY}
+    forged = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "owned-0099",
+            "labels": {**labels, api.LABEL_RUN: "owned-0099"},
+            "annotations": {
+                api.ANNOTATION_RUN_NUMBER: "99",
+                api.ANNOTATION_PARAMETERS: '{"a":1}',
+                api.ANNOTATION_RESULT: '{"metrics":{"loss":-100},"state":"Finished"}',
+            },
+        },
+        "spec": {**python_run(QUICK)["spec"], "suspend": True},
+    }
+    kube.batch.create_namespaced_job(ns, forged)  # type: ignore[arg-type]
+    foreign_pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "bystander", "labels": {**labels, api.LABEL_RUN: "owned-0001"}},
+        "spec": python_run(SLEEP)["spec"]["template"]["spec"],
+    }
+    kube.core.create_namespaced_pod(ns, foreign_pod)  # type: ignore[arg-type]
+    kube.create_sweep(ns, "owned", quick_sweep([1, 2], SLEEP, parallelism=1))
+    wait_for(
+        lambda: len(alive(kube.pods(ns, "owned"))) == 2, 60, "the run and the bystander executing",
+        lambda: kube.pods(ns, "owned"),
+    )  # fmt: skip
+    kube.set_state(ns, "owned", "cancelled")
+    done = kube.wait_phase(ns, "owned", "Cancelled", timeout=30)
+    wait_for(
+        lambda: alive(kube.pods(ns, "owned")) == ["bystander"],
+        60,
+        "the run's pod killed",
+        lambda: kube.pods(ns, "owned"),
+    )
+    wait_for(
+        lambda: list(kube.records(ns, "owned")) == ["owned-0001"],
+        60,
+        "the run's record",
+        lambda: kube.records(ns, "owned"),
+    )
+    done = kube.sweep(ns, "owned")
+    assert done["status"].get("bestRun") is None
+    assert done["status"]["runs"]["total"] == 1
+    kube.core.delete_namespaced_pod("bystander", ns, grace_period_seconds=0)

@@ -145,3 +145,120 @@ def test_a_job_under_a_runs_name_is_its_run_only_if_the_sweep_owns_it_and_watche
     assert not runs.is_run_of(_job("old"), "new")  # an earlier sweep of the same name
     assert not runs.is_run_of(_job(None), "new")  # anyone's Job
     assert not runs.is_run_of(_job("new", **{api.LABEL_RECORDED: "true"}), "new")  # released
+
+
+# Item 2: the state and the run-level controls need no valid search space.
+def _invalid(state: str = "running") -> dict[str, Any]:
+    sweep = _sweep()
+    # `values` beside `min`/`max`: no CEL rule of the CRD sees it; the spec does not parse.
+    sweep["spec"]["parameters"] = {"a": {"values": [1, 2], "min": 0, "max": 1}}
+    sweep["spec"]["state"] = state
+    return sweep
+
+
+def _active(number: int, **kw: Any) -> runs.Run:
+    name = f"s-{number:04d}"
+    return runs.Run(name=name, number=number, parameters={"a": 1}, state=api.RunState.RUNNING, **kw)
+
+
+def test_an_invalid_spec_still_cancels() -> None:
+    with pytest.raises(reconcile.InvalidSweep):
+        reconcile.parse_spec(_invalid()["spec"])
+    running = _active(1, has_pods=True, pods_alive=True, live_pods=("s-0001-x",))
+    decision = reconcile.decide(_invalid("cancelled"), [running], now="2026-11-24T12:00:00Z")
+    assert decision.phase == api.Phase.CANCELLED
+    assert [d.field_selector.split(",")[0] for d in decision.of(reconcile.DeletePods)] == [
+        "metadata.name=s-0001-x"
+    ]
+    (record,) = decision.of(reconcile.RecordRun)
+    assert '"state":"Killed"' in record.result
+    assert not decision.of(reconcile.CreateRun)
+
+
+def test_an_invalid_spec_still_stops_a_run_and_lets_a_deleted_job_go() -> None:
+    stopped = _active(1, stop_requested=True, has_pods=True, pods_alive=True, unstopped_pods=("s-0001-x",))
+    deleted = _active(2, deleting=True)
+    decision = reconcile.decide(_invalid(), [stopped, deleted], now="2026-11-24T12:00:00Z")
+    assert decision.phase == api.Phase.CRASHED
+    assert decision.status["conditions"][0]["reason"] == reconcile.INVALID_SPEC
+    assert [r.name for r in decision.of(reconcile.RecordRun)] == ["s-0001", "s-0002"]
+    assert decision.of(reconcile.StopPods) == [reconcile.StopPods(("s-0001-x",))]
+    # Next pass: the deleted Job's run is recorded Killed on it, and its Job is let go.
+    killed = runs.Run(
+        name="s-0002", number=2, parameters={"a": 1}, state=api.RunState.KILLED, recorded=True,
+        record_on_job=True, deleting=True,
+    )  # fmt: skip
+    decision = reconcile.decide(_invalid(), [killed], now="2026-11-24T12:00:00Z")
+    assert [r.name for r in decision.of(reconcile.ReleaseJob)] == ["s-0002"]
+
+
+def test_an_invalid_spec_records_a_run_that_ended() -> None:
+    ended = runs.Run(name="s-0001", number=1, parameters={"a": 1}, state=api.RunState.FINISHED)
+    decision = reconcile.decide(_invalid(), [ended], now="2026-11-24T12:00:00Z")
+    assert [r["name"] for r in decision.status["recordedRuns"]] == ["s-0001"]
+
+
+# Item 5: the operator's own keys in a template (copied from a run's Job) reach no run.
+def _with_reserved() -> dict[str, Any]:
+    sweep = _sweep()
+    template = sweep["spec"]["template"]
+    template["metadata"] = {
+        "labels": {api.LABEL_RECORDED: "true", "team": "a", api.LABEL_RUN: "s-0009"},
+        "annotations": {api.ANNOTATION_RESULT: '{"state":"Finished"}', api.ANNOTATION_STOP: "true", "x": "y"},
+    }
+    template["spec"]["template"]["metadata"] = {
+        "labels": {api.LABEL_RECORDED: "true", "app": "b"},
+        "annotations": {api.ANNOTATION_STOP: "true", "z": "w"},
+    }
+    return sweep
+
+
+def test_reserved_keys_in_the_template_are_left_out_of_the_job() -> None:
+    job = runs.render_job(_with_reserved(), 1, {"a": 1})
+    meta, pod_meta = job["metadata"], job["spec"]["template"]["metadata"]
+    ours = {k for m in (meta, pod_meta) for k in [*m["labels"], *(m.get("annotations") or {})]}
+    assert {k for k in ours if k.startswith("kubesweep.io/")} == {
+        api.LABEL_SWEEP, api.LABEL_RUN, api.ANNOTATION_PARAMETERS, api.ANNOTATION_RUN_NUMBER,
+    }  # fmt: skip
+    assert meta["labels"][api.LABEL_RUN] == "s-0001"
+    assert (meta["labels"]["team"], meta["annotations"]["x"]) == ("a", "y")
+    assert (pod_meta["labels"]["app"], pod_meta["annotations"]["z"]) == ("b", "w")
+    run = runs.observe(job, [])
+    assert run.state == api.RunState.PENDING and not run.recorded and not run.stop_requested
+
+
+def test_reserved_keys_in_the_template_are_named_once_in_a_warning() -> None:
+    sweep = _with_reserved()
+    decision = reconcile.decide(sweep, [], now="2026-11-24T12:00:00Z")
+    (warning,) = [e for e in decision.of(reconcile.Event) if e.reason == reconcile.RESERVED_KEYS_IGNORED]
+    assert warning.type == "Warning"
+    for key in (api.LABEL_RECORDED, api.ANNOTATION_RESULT, api.ANNOTATION_STOP):
+        assert key in warning.message
+    sweep["status"] = decision.status  # the next pass of the same spec says it no more
+    again = reconcile.decide(sweep, [], now="2026-11-24T12:00:00Z")
+    assert not [e for e in again.of(reconcile.Event) if e.reason == reconcile.RESERVED_KEYS_IGNORED]
+    assert not [e for e in reconcile.decide(_sweep(), [], now="2026-11-24T12:00:00Z").of(reconcile.Event)
+                if e.reason == reconcile.RESERVED_KEYS_IGNORED]  # fmt: skip
+
+
+# Item 6: a kill reaches the sweep's own pods only, each by name (no label says a pod is owned).
+def test_cancel_deletes_each_owned_pod_by_name_never_by_the_sweeps_label() -> None:
+    sweep = _sweep()
+    sweep["spec"]["state"] = "cancelled"
+    running = _active(1, has_pods=True, pods_alive=True, live_pods=("s-0001-a", "s-0001-b"))
+    deletes = reconcile.decide(sweep, [running], now="2026-11-24T12:00:00Z").of(reconcile.DeletePods)
+    assert sorted(d.field_selector.split(",")[0] for d in deletes) == [
+        "metadata.name=s-0001-a",
+        "metadata.name=s-0001-b",
+    ]
+    assert all(d.field_selector.endswith(reconcile.ALIVE_PODS) for d in deletes)
+    assert not any(api.LABEL_SWEEP in d.label_selector for d in deletes)
+
+
+def test_a_job_without_an_owner_is_no_run_of_the_sweep() -> None:
+    from kubesweep.handlers import Reconciler
+
+    sweep = _sweep()
+    assert Reconciler._owned_by({"metadata": {"ownerUid": "new"}}, sweep)
+    assert not Reconciler._owned_by({"metadata": {"ownerUid": "old"}}, sweep)
+    assert not Reconciler._owned_by({"metadata": {}}, sweep)  # anyone's Job with a run's labels

@@ -140,12 +140,15 @@ def test_stopped_is_stopping_until_runs_finish() -> None:
 
 def test_cancel_kills_every_pod_at_once_and_records_active_runs_killed() -> None:
     active = [
-        run(1, RunState.RUNNING, {"a": 1, "b": "x"}, has_pods=True, pod_failures=0),
+        run(1, RunState.RUNNING, {"a": 1, "b": "x"}, has_pods=True, pod_failures=0, live_pods=("p1",)),
         run(2, RunState.PENDING, {"a": 1, "b": "y"}, queued=True),
     ]
     d = decide(sweep(state="cancelled"), active)
     assert d.phase == Phase.CANCELLED
-    assert d.actions[0] == DeletePods("kubesweep.io/sweep=s", 0)
+    # Each pod of the sweep's runs by name (only its Jobs' pods), still alive at the delete.
+    assert d.actions[0] == DeletePods(
+        "kubesweep.io/run=s-0001", 0, f"metadata.name=p1,{reconcile.ALIVE_PODS}"
+    )
     records = d.of(RecordRun)
     assert all('"state":"Killed"' in r.result for r in records)
     # Never a suspend, which a queue (Kueue) undoes: the deleted pod is the Job's last failure,
@@ -214,9 +217,11 @@ def test_a_run_stopped_by_hand_is_killed_and_replaced() -> None:
     assert decide(sweep(parallelism=1), [killed]).of(StopPods) == [StopPods(("s-0001-abcde",))]
     assert decide(sweep(parallelism=1), [replace(killed, unstopped_pods=())]).of(StopPods) == []
     # A pod no node started has no log, and no deadline reaches it: deleted.
-    pending = run(1, RunState.PENDING, {"a": 1, "b": "x"}, stop_requested=True, has_pods=True)
+    pending = run(
+        1, RunState.PENDING, {"a": 1, "b": "x"}, stop_requested=True, has_pods=True, pending_pods=("p1",)
+    )
     assert decide(sweep(parallelism=1), [pending]).of(DeletePods) == [
-        DeletePods("kubesweep.io/run=s-0001", None, "status.phase=Pending")
+        DeletePods("kubesweep.io/run=s-0001", None, "metadata.name=p1,status.phase=Pending")
     ]
 
 
@@ -459,10 +464,10 @@ def test_cancel_in_the_second_before_the_job_is_complete_records_the_run_that_en
 
 def test_cancel_kills_only_the_pods_still_alive_so_ended_runs_keep_their_logs() -> None:
     ended = run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 1.0})
-    active = run(2, RunState.RUNNING, {"a": 1, "b": "y"}, pods_alive=True)
+    active = run(2, RunState.RUNNING, {"a": 1, "b": "y"}, pods_alive=True, live_pods=("p2",))
     (kill,) = decide(sweep(state="cancelled"), [ended, active]).of(DeletePods)
     assert kill.grace_period_seconds == 0
-    assert kill.field_selector == "status.phase!=Succeeded,status.phase!=Failed"
+    assert kill.field_selector == "metadata.name=p2,status.phase!=Succeeded,status.phase!=Failed"
 
 
 def test_a_job_is_released_only_once_the_job_controller_is_done_with_it() -> None:
@@ -528,12 +533,15 @@ def test_a_run_that_cannot_start_is_recorded_failed_on_its_job_and_its_pod_delet
         stuck=True,
         reason="ErrImagePull",
         has_pods=True,
+        live_pods=("p1",),
     )
     d = decide(sweep(parallelism=1), [stuck])
     (record,) = d.of(RecordRun)
     # Never a suspend (a queue undoes it): its deleted pod is the Job's last failure, no replacement.
     assert record.job_spec == {"backoffLimit": 0} and '"reason":"ErrImagePull"' in record.result
-    assert DeletePods(f"{api.LABEL_RUN}=s-0001", 0) in d.of(DeletePods)
+    assert DeletePods(f"{api.LABEL_RUN}=s-0001", 0, f"metadata.name=p1,{reconcile.ALIVE_PODS}") in d.of(
+        DeletePods
+    )
     assert d.status["runs"]["failed"] == 1  # its record reaches the status with its Job's release
 
 
