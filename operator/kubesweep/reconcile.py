@@ -498,7 +498,6 @@ def decide(
     ended = [
         r for r in p.runs.values() if r.exists and not r.recorded and not r.active and not r.awaiting_pod
     ]
-    metric_name = spec.metric.name if spec is not None and spec.metric else None
     for run in sorted(ended, key=lambda r: r.number)[:RELEASES_PER_PASS]:
         if state == State.CANCELLED and run.state in (RunState.FAILED, RunState.CRASHED) and run.pods_deleted:
             # Its pods were deleted, not ended by themselves, in a cancelled sweep: the cancel's
@@ -511,13 +510,13 @@ def decide(
             # Its pod cannot start (a wrong image, a missing Secret): nothing runs in it to stop
             # gracefully.
             p.actions.extend(delete_pods(run, 0))
-        if run.state == RunState.FINISHED and metric_name is not None and metric_name not in run.metrics:
+        if run.state == RunState.FINISHED and p.metric is not None and p.metric not in run.metrics:
             p.actions.append(
                 Event(
                     "Warning",
                     METRIC_MISSING,
-                    f"Run {run.name} finished without reporting {metric_name}: print "
-                    f"'{metric_name}=VALUE' or write it to /dev/termination-log",
+                    f"Run {run.name} finished without reporting {p.metric}: print "
+                    f"'{p.metric}=VALUE' or write it to /dev/termination-log",
                 )
             )
 
@@ -739,17 +738,8 @@ def _free_numbers(used: set[int], taken: Callable[[int], bool] = lambda _: False
 
 
 def _why(run: Run) -> dict[str, Any]:
-    """A record's reason, exit code and message: why a run that did not finish ended."""
-    if run.state == RunState.FINISHED:
-        return {}
-    why: dict[str, Any] = {}
-    if run.reason:
-        why["reason"] = run.reason
-    if run.exit_code is not None:
-        why["exitCode"] = run.exit_code
-    if run.message:
-        why["message"] = run.message
-    return why
+    """A status record's reason, exit code and message: why a run that did not finish ended."""
+    return {} if run.state == RunState.FINISHED else runs.why(run)
 
 
 def _run_event(run: Run) -> Event:

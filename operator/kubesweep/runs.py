@@ -695,14 +695,20 @@ def bounded_metrics(metrics: Mapping[str, float], metric: str | None) -> dict[st
     return kept
 
 
-def result_annotation(run: Run) -> str:
-    result: dict[str, Any] = {"state": str(run.state), "metrics": dict(run.metrics)}
+def why(run: Run) -> dict[str, Any]:
+    """How a run ended, as its records keep it: reason, exit code and message, where known."""
+    found: dict[str, Any] = {}
     if run.reason:
-        result["reason"] = run.reason
+        found["reason"] = run.reason
     if run.exit_code is not None:
-        result["exitCode"] = run.exit_code
+        found["exitCode"] = run.exit_code
     if run.message:
-        result["message"] = run.message
+        found["message"] = run.message
+    return found
+
+
+def result_annotation(run: Run) -> str:
+    result: dict[str, Any] = {"state": str(run.state), "metrics": dict(run.metrics), **why(run)}
     if run.early_stopped:
         result["earlyStopped"] = True
     if run.band_values is not None:
