@@ -190,15 +190,18 @@ class Reconciler:
 
         if sweep is None or sweep["metadata"].get("deletionTimestamp"):
             # The sweep is gone: its Jobs are being garbage-collected; let them go.
-            memories = (self._created, self._logs, self._released_jobs, self._released_pods, self._denied)
-            for memory in (*memories, self._taken):
+            memories = (
+                self._created,
+                self._logs,
+                self._released_jobs,
+                self._released_pods,
+                self._denied,
+                self._taken,
+            )
+            for memory in memories:
                 memory.pop(key, None)
             for job in jobs:
-                meta = job["metadata"]
-                if meta.get("deletionTimestamp") and api.JOB_FINALIZER in (meta.get("finalizers") or []):
-                    await self.cluster.release_job(
-                        namespace, meta["name"], meta["finalizers"], meta["resourceVersion"]
-                    )
+                await self._release_if_deleted(namespace, job)
             return
 
         owned = [self._with_recorded(namespace, j) for j in jobs if self._owned_by(j, sweep)]
@@ -215,11 +218,7 @@ class Reconciler:
         # Jobs of an earlier sweep of the same name (deleted and created again): the garbage
         # collector deletes them, and only our finalizer would keep them.
         for job in others:
-            meta = job["metadata"]
-            if meta.get("deletionTimestamp") and api.JOB_FINALIZER in (meta.get("finalizers") or []):
-                await self.cluster.release_job(
-                    namespace, meta["name"], meta["finalizers"], meta["resourceVersion"]
-                )
+            await self._release_if_deleted(namespace, job)
         taken = {j["metadata"]["name"] for j in others} | self._taken.get(key, set())
         early = bool((sweep.get("spec") or {}).get("earlyTerminate"))
         start_timeout = _start_timeout(sweep)
@@ -420,36 +419,36 @@ class Reconciler:
         if job is not None and runs.is_run_of(job, sweep["metadata"].get("uid")):
             return True
         if job is not None:
-            meta = job["metadata"]
             self._taken.setdefault(key, set()).add(name)
             logger.warning("Sweep %s/%s: Job %s exists and is not its run; skipping the name", *key, name)
-            if meta.get("deletionTimestamp") and api.JOB_FINALIZER in (meta.get("finalizers") or []):
-                await self.cluster.release_job(key[0], name, meta["finalizers"], meta["resourceVersion"])
+            await self._release_if_deleted(key[0], job)
         self._pending.add(key)  # another pass, with the name taken (or free again)
         return False
+
+    async def _release_if_deleted(self, namespace: str, job: Mapping[str, Any]) -> None:
+        """Lets go of a Job being deleted that no run of this sweep holds (its sweep is gone, or
+        it is an earlier sweep's of the same name): only our finalizer would keep it."""
+        assert self.cluster is not None
+        meta = job["metadata"]
+        if meta.get("deletionTimestamp") and api.JOB_FINALIZER in (meta.get("finalizers") or []):
+            await self.cluster.release_job(
+                namespace, meta["name"], meta["finalizers"], meta["resourceVersion"]
+            )
 
     def _deny(self, key: Key, sweep: Mapping[str, Any], message: str) -> None:
         """Holds the sweep's Job creations back for a growing delay, then tries again."""
         failures = self._denied.get(key, (0, 0.0, ""))[0] + 1
         delay = reconcile.permission_retry_delay(failures, message)
         self._denied[key] = (failures, time.monotonic() + delay, message)
-        if reconcile.is_quota_refusal(message):
-            logger.warning(
-                "Sweep %s/%s: waiting for quota to create its Jobs (403: %s); retrying in %g s",
-                key[0],
-                sweep["metadata"]["name"],
-                message,
-                delay,
-            )
-        else:
-            logger.warning(
-                "Sweep %s/%s: permission denied creating its Jobs (403: %s); grant the operator create on "
-                "jobs and update on sweeps/finalizers; retrying in %g s",
-                key[0],
-                sweep["metadata"]["name"],
-                message,
-                delay,
-            )
+        what = (
+            "waiting for quota to create its Jobs (403: %s)"
+            if reconcile.is_quota_refusal(message)
+            else "permission denied creating its Jobs (403: %s); grant the operator create on jobs "
+            "and update on sweeps/finalizers"
+        )
+        logger.warning(
+            "Sweep %s/%s: " + what + "; retrying in %g s", key[0], sweep["metadata"]["name"], message, delay
+        )
         self.start_background(self._schedule_later(key, delay))
 
     def _wake_at(self, key: Key, deadlines: list[float]) -> None:
