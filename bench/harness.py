@@ -26,17 +26,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
 
 from kubernetes import client, config, watch
 
 from kubesweep import api
+from kubesweep.sandbox import request_log
 from kubesweep.sandbox.controlplane import ENV_BIN, ControlPlane, missing_binaries
+from kubesweep.sandbox.request_log import ApiRequest, from_operator
 from kubesweep.sandbox.server import SandboxThread
 
 BENCH_AGENT = "kubesweep-bench"
 # The operator's own user agents: kopf's watches and patches, and the operator's API client.
-OPERATOR_AGENTS = ("kopf", "kubesweep-operator")
 Backend = Literal["sandbox", "real"]
 BACKENDS: tuple[Backend, ...] = ("sandbox", "real")
 REPO = Path(__file__).resolve().parents[1]
@@ -55,55 +55,6 @@ def real_unavailable() -> str | None:
     """Why the real backend cannot run here, or None when it can."""
     found = k8s_bin()
     return missing_binaries(found) if found else f"{ENV_BIN} is not set and ../shared/k8s/bin is absent"
-
-
-@dataclass(frozen=True)
-class Request:
-    """One request a backend served, as RBAC and audit logs name it."""
-
-    agent: str
-    verb: str
-    resource: str  # with its subresource: "pods/log"
-
-
-def from_operator(request: Request) -> bool:
-    return request.agent.startswith(OPERATOR_AGENTS)
-
-
-def request_of_emulator(record: Any) -> Request | None:
-    """A request of the emulator's record, or None for discovery (the audit log has no
-    resource for it either)."""
-    parts = [p for p in urlsplit(str(record.url)).path.split("/") if p]
-    if parts[:1] == ["api"] and len(parts) >= 3:
-        rest = parts[2:]
-    elif parts[:1] == ["apis"] and len(parts) >= 4:
-        rest = parts[3:]
-    else:
-        return None
-    if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
-        rest = rest[2:]
-    resource, name = rest[0], rest[1] if len(rest) > 1 else None
-    if len(rest) > 2:
-        resource = f"{resource}/{rest[2]}"
-    method = str(getattr(record.method, "value", record.method)).upper()
-    params = parse_qs(urlsplit(str(record.url)).query)
-    watching = (params.get("watch") or [""])[0] in ("true", "1")
-    verb = {
-        "GET": "get" if name else ("watch" if watching else "list"),
-        "POST": "create",
-        "PUT": "update",
-        "PATCH": "patch",
-        "DELETE": "delete" if name else "deletecollection",
-    }.get(method, method.lower())
-    return Request(record.headers.get("User-Agent") or "", verb, resource)
-
-
-def request_of_audit(event: dict[str, Any]) -> Request | None:
-    ref = event.get("objectRef") or {}
-    if not ref.get("resource"):
-        return None  # discovery, health checks
-    resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
-    return Request(event.get("userAgent", ""), event.get("verb", ""), resource)
 
 
 def simulated_template(duration: float, metric: str = "loss=0.5") -> dict[str, Any]:
@@ -216,24 +167,16 @@ class Cluster:
     def phase(self, namespace: str, name: str) -> str | None:
         return (self.sweep(namespace, name).get("status") or {}).get("phase")
 
-    def _requests(self) -> list[tuple[object, Request]]:
-        """Every resource request the backend served, each with a key that names it."""
-        if isinstance(self.server, ControlPlane):
-            found = [(e.get("auditID"), request_of_audit(e)) for e in self.server.audit_events()]
-        else:
-            found = [(n, request_of_emulator(r)) for n, r in enumerate(list(self.server.emulator))]
-        return [(key, r) for key, r in found if r is not None]
-
     def request_mark(self) -> set[object]:
         """The requests served so far, for `operator_requests(since=...)`."""
-        return {key for key, _ in self._requests()}
+        return {key for key, _ in request_log.served(self.server)}
 
-    def operator_requests(self, since: set[object] | None = None) -> list[Request]:
+    def operator_requests(self, since: set[object] | None = None) -> list[ApiRequest]:
         """The operator's requests (kopf's and its API client's user agents), after `since`:
         not the bench's own, nor on the real backend the controller manager's or the kubelet's.
         Discovery is left out on both backends."""
         seen = since or set()
-        return [r for key, r in self._requests() if key not in seen and from_operator(r)]
+        return [r for key, r in request_log.served(self.server) if key not in seen and from_operator(r)]
 
     @staticmethod
     def wait(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:

@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 
 from kubesweep import api
+from kubesweep.sandbox import request_log
 from kubesweep.sandbox.controlplane import ControlPlane
 
 from .harness import Backend, Cluster, EventTimes, cluster, grid_spec, median, percentile, table
@@ -146,10 +147,9 @@ def conflicts(c: Cluster) -> dict[str, int]:
     if not isinstance(c.server, ControlPlane):
         return {}
     found: dict[str, int] = {}
-    for event in c.server.audit_events():
-        ref = event.get("objectRef") or {}
-        if ref.get("resource") == "jobs" and (event.get("responseStatus") or {}).get("code") == 409:
-            agent = str(event.get("userAgent", "")).split("/")[0]
+    for _, request in request_log.served(c.server):
+        if request.resource == "jobs" and request.code == 409:
+            agent = request.agent.split("/")[0]
             found[agent] = found.get(agent, 0) + 1
     return found
 

@@ -11,15 +11,15 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from kubernetes import client, config
 
 from kubesweep import api
+from kubesweep.sandbox import request_log
+from kubesweep.sandbox.request_log import ApiRequest
 
 TERMINAL = {"Finished", "Failed", "Crashed", "Stopped", "Cancelled"}
 
@@ -203,72 +203,10 @@ def released_jobs(kube: Kube, ns: str, sweep: str, timeout: float = 20) -> list[
     )
 
 
-@dataclass(frozen=True)
-class ApiRequest:
-    """One request the cluster answered: who sent it, and what RBAC would call it."""
-
-    agent: str
-    group: str
-    resource: str  # with its subresource: "pods/log"
-    verb: str
-    label_selector: str | None
-    code: int
-
-
-def _from_emulator(request: Any) -> ApiRequest | None:
-    parts = [p for p in request.url.path.split("/") if p]
-    if parts[:1] == ["api"] and len(parts) >= 3:
-        group, rest = "", parts[2:]
-    elif parts[:1] == ["apis"] and len(parts) >= 4:
-        group, rest = parts[1], parts[3:]
-    else:
-        return None  # discovery
-    if rest[0] == "namespaces" and len(rest) >= 3 and rest[2] not in ("status", "finalize"):
-        rest = rest[2:]
-    resource, name = rest[0], rest[1] if len(rest) > 1 else None
-    if len(rest) > 2:
-        resource = f"{resource}/{rest[2]}"
-    method = str(getattr(request.method, "value", request.method)).upper()
-    verb = {
-        "GET": "get" if name else ("watch" if request.params.get("watch") in ("true", "1") else "list"),
-        "POST": "create",
-        "PUT": "update",
-        "PATCH": "patch",
-        "DELETE": "delete" if name else "deletecollection",
-    }[method]
-    agent = request.headers.get("User-Agent") or ""
-    return ApiRequest(agent, group, resource, verb, request.params.get("labelSelector"), 0)
-
-
-def _from_audit(event: dict[str, Any]) -> ApiRequest | None:
-    ref = event.get("objectRef")
-    if not ref or not ref.get("resource"):
-        return None  # discovery, healthz
-    resource = ref["resource"] + (f"/{ref['subresource']}" if ref.get("subresource") else "")
-    query = parse_qs(urlsplit(event.get("requestURI", "")).query)
-    selector = query.get("labelSelector", [None])[0]
-    return ApiRequest(
-        event.get("userAgent", ""),
-        ref.get("apiGroup", ""),
-        resource,
-        event.get("verb", ""),
-        selector,
-        int((event.get("responseStatus") or {}).get("code") or 0),
-    )
-
-
 def api_requests(sandbox: Any) -> list[ApiRequest]:
     """Every API request the cluster has seen: the emulator's record, or a real API server's
     audit log."""
-    if sandbox.backend == "real":
-        found = [_from_audit(e) for e in sandbox.audit_events()]
-    else:
-        found = [_from_emulator(r) for r in list(sandbox.emulator)]
-    return [r for r in found if r is not None]
-
-
-def from_operator(request: ApiRequest) -> bool:
-    return request.agent.startswith(("kopf", "kubesweep-operator"))
+    return [request for _, request in request_log.served(sandbox)]
 
 
 def metric_grid(code: str, points: list[int], parallelism: int = 1, **spec: Any) -> dict[str, Any]:

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from kubesweep.sandbox.request_log import from_operator
+
 from ..packaging.test_packaging import ALLOWED
-from .conftest import Kube, Operator, api_requests, from_operator, python_run, wait_for
+from .conftest import Kube, Operator, api_requests, python_run, wait_for
 
 pytestmark = pytest.mark.integration
 
