@@ -180,6 +180,11 @@ def active_jobs(jobs: list[dict[str, Any]], pods: list[dict[str, Any]] | None = 
     return [j for j in jobs if not done(j)]
 
 
+def condition(sweep: dict[str, Any], kind: str = "Ready") -> dict[str, Any]:
+    """The sweep's status condition of that type; empty while there is none."""
+    return next((c for c in (sweep.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
+
+
 def result_of(job: dict[str, Any]) -> dict[str, Any]:
     raw = (job["metadata"].get("annotations") or {}).get(api.ANNOTATION_RESULT)
     return json.loads(raw) if raw else {}

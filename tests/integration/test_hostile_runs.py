@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from .conftest import Kube, Operator, metric_grid, wait_for
+from .conftest import Kube, Operator, condition, metric_grid, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -68,10 +68,6 @@ class Refusal:
         self.on = False
 
 
-def _ready(sweep: dict[str, Any]) -> dict[str, Any]:
-    return next((c for c in sweep.get("status", {}).get("conditions") or [] if c["type"] == "Ready"), {})
-
-
 def test_a_quota_refusal_waits_and_runs_start_once_the_quota_has_room(
     sandbox: Any, kube: Kube, tmp_path: Path
 ) -> None:
@@ -112,13 +108,13 @@ def test_a_quota_refusal_waits_and_runs_start_once_the_quota_has_room(
     op.start()
     try:
         waiting = wait_for(
-            lambda: (s := kube.sweep(ns, "waits")) and _ready(s).get("reason") == "QuotaExceeded" and s,
+            lambda: (s := kube.sweep(ns, "waits")) and condition(s).get("reason") == "QuotaExceeded" and s,
             60,
             "the QuotaExceeded condition",
             lambda: kube.sweep(ns, "waits").get("status"),
         )
         assert waiting["status"]["phase"] == "Running"
-        message = _ready(waiting)["message"]
+        message = condition(waiting)["message"]
         assert "exceeded quota" in message
         assert "sweeps/finalizers" not in message and "PermissionDenied" not in str(waiting["status"])
         assert "TemplateRejected" not in str(waiting["status"])
@@ -137,7 +133,7 @@ def test_a_quota_refusal_waits_and_runs_start_once_the_quota_has_room(
             refusal.lift()
         sweep = kube.wait_phase(ns, "waits", "Finished", timeout=90)
         assert sweep["metadata"]["generation"] == 1
-        assert _ready(sweep)["status"] == "True"
+        assert condition(sweep)["status"] == "True"
         assert sorted(r["state"] for r in sweep["status"]["recordedRuns"]) == ["Finished", "Finished"]
         assert len(warnings()) == 1
     finally:

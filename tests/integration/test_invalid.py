@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
-from .conftest import Kube, Operator, python_run
+from .conftest import Kube, Operator, condition, python_run
 
 pytestmark = pytest.mark.integration
 
@@ -53,10 +53,6 @@ def test_schema_refuses_with_the_field(kube: Kube, ns: str, change: dict[str, An
     assert field in str(info.value.body)
 
 
-def _ready(sweep: dict[str, Any]) -> dict[str, Any]:
-    return next(c for c in sweep["status"]["conditions"] if c["type"] == "Ready")
-
-
 def test_a_grid_over_a_continuous_range_is_refused_at_apply_naming_it(kube: Kube, ns: str) -> None:
     with pytest.raises(ApiException) as info:
         kube.create_sweep(ns, "continuous", {**VALID, "parameters": {"lr": {"min": 0.1, "max": 1.0}}})
@@ -73,7 +69,7 @@ def test_what_the_rules_cannot_see_gets_a_condition_naming_it_and_fixing_it_resu
     # values beside min and max: CEL cannot see values (free JSON), the operator refuses it.
     kube.create_sweep(ns, "conflict", {**VALID, "parameters": {"lr": {"values": [1, 2], "min": 0, "max": 3}}})
     sweep = kube.wait_phase(ns, "conflict", "Crashed", timeout=10)
-    ready = _ready(sweep)
+    ready = condition(sweep)
     assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
     assert "spec.parameters.lr" in ready["message"]
     assert not kube.jobs(ns, "conflict")
@@ -94,7 +90,7 @@ def test_a_template_the_api_server_rejects_crashes_with_its_message(kube: Kube, 
     template["spec"]["template"]["spec"]["restartPolicy"] = "Always"  # Jobs refuse it
     kube.create_sweep(ns, "rejected", {**VALID, "template": template})
     sweep = kube.wait_phase(ns, "rejected", "Crashed", timeout=10)
-    ready = _ready(sweep)
+    ready = condition(sweep)
     assert ready["reason"] == "TemplateRejected"
     assert "restartPolicy" in ready["message"]
 
@@ -108,5 +104,5 @@ def test_bad_sweeps_do_not_disturb_good_ones(kube: Kube, ns: str, operator: Oper
     kube.create_sweep(ns, "good", VALID)
     kube.wait_phase(ns, "good", "Finished", timeout=30)
     crashed = kube.wait_phase(ns, "bad-probabilities", "Crashed", timeout=10)
-    assert "spec.parameters.a.probabilities" in _ready(crashed)["message"]
+    assert "spec.parameters.a.probabilities" in condition(crashed)["message"]
     assert "Traceback" not in operator.log

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Kube, Operator, python_run, released_jobs, result_of, wait_for
+from .conftest import Kube, Operator, condition, python_run, released_jobs, result_of, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.emulator]
 
@@ -62,10 +62,6 @@ def forbidden(message: str) -> dict[str, Any]:
     }
 
 
-def ready(sweep: dict[str, Any]) -> dict[str, Any]:
-    return next((c for c in sweep.get("status", {}).get("conditions") or [] if c["type"] == "Ready"), {})
-
-
 def test_a_forbidden_job_create_is_reported_as_such_and_the_sweep_recovers_once_permitted(
     sandbox: Any, kube: Kube, tmp_path: Path
 ) -> None:
@@ -84,15 +80,17 @@ def test_a_forbidden_job_create_is_reported_as_such_and_the_sweep_recovers_once_
     op.start()
     try:
         denied = wait_for(
-            lambda: (s := kube.sweep(ns, "granted")) and ready(s).get("reason") == "PermissionDenied" and s,
+            lambda: (
+                (s := kube.sweep(ns, "granted")) and condition(s).get("reason") == "PermissionDenied" and s
+            ),
             30,
             "the PermissionDenied condition",
             lambda: kube.sweep(ns, "granted").get("status"),
         )
         # Running, not a terminal Crashed: nothing is wrong with the sweep.
         assert denied["status"]["phase"] == "Running"
-        message = ready(denied)["message"]
-        assert ready(denied)["status"] == "False"
+        message = condition(denied)["message"]
+        assert condition(denied)["status"] == "False"
         assert REFUSAL in message and "update on sweeps/finalizers" in message
         assert "TemplateRejected" not in str(denied["status"]["conditions"])
 
@@ -119,7 +117,7 @@ def test_a_forbidden_job_create_is_reported_as_such_and_the_sweep_recovers_once_
         # The permission is granted: the same spec (no change, no new generation) runs.
         sweep = kube.wait_phase(ns, "granted", "Finished", timeout=90)
         assert sweep["metadata"]["generation"] == 1
-        assert ready(sweep)["status"] == "True"
+        assert condition(sweep)["status"] == "True"
         jobs = released_jobs(kube, ns, "granted")
         assert sorted(j["metadata"]["name"] for j in jobs) == [f"granted-{i:04d}" for i in (1, 2, 3)]
         assert all(result_of(j)["state"] == "Finished" for j in jobs)

@@ -11,7 +11,7 @@ import pytest
 
 from kubesweep import api
 
-from .conftest import Kube, metric_grid, python_run, released_jobs, wait_for
+from .conftest import Kube, condition, metric_grid, python_run, released_jobs, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -20,10 +20,6 @@ MESSAGE_ONLY = (
     "import json, os; p = json.loads(os.environ['KUBESWEEP_PARAMETERS']); "
     "open('/dev/termination-log', 'w').write(json.dumps({'loss': p['a']}))"
 )
-
-
-def condition(sweep: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next(c for c in sweep["status"]["conditions"] if c["type"] == kind)
 
 
 def events(kube: Kube, ns: str, reason: str) -> list[Any]:
