@@ -120,6 +120,8 @@ def test_a_label_change_moves_an_object_out_of_and_into_a_selected_watch(core: A
         ("DELETED", None, "1"),  # as it was before the change that moved it out
         ("ADDED", None, "2"),
     ]
+    # The whole object as it was before the change, not only its `done` label.
+    assert events[2]["object"].metadata.labels == {"ours": "yes"}
 
 
 @pytest.mark.emulator  # reads sandbox.emulator to compact its history, which etcd does on its own clock

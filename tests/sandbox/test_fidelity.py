@@ -242,36 +242,6 @@ def test_a_custom_resource_refuses_a_strategic_merge_patch_with_415(custom: Any,
 
 
 # ---------------------------------------------------------------------------------------------
-# Watches with a selector.
-
-
-def test_an_object_leaving_a_selected_watch_is_deleted_with_its_labels_from_before(
-    core: Any, namespace: str
-) -> None:
-    listed = core.list_namespaced_config_map(namespace)
-    core.create_namespaced_config_map(
-        namespace, {"metadata": {"name": "leaver", "labels": {"ours": "yes"}}, "data": {"k": "1"}}
-    )
-    changed = core.patch_namespaced_config_map(
-        "leaver", namespace, {"metadata": {"labels": {"done": "true"}}, "data": {"k": "2"}}
-    )
-    events = list(
-        watch.Watch().stream(
-            core.list_namespaced_config_map,
-            namespace,
-            label_selector="ours=yes,!done",
-            resource_version=listed.metadata.resource_version,
-            timeout_seconds=1,
-        )
-    )
-    assert [e["type"] for e in events] == ["ADDED", "DELETED"]
-    gone = events[1]["object"]
-    # The object as it was before the change, at the change's resourceVersion.
-    assert gone.metadata.labels == {"ours": "yes"} and gone.data == {"k": "1"}
-    assert gone.metadata.resource_version == changed.metadata.resource_version
-
-
-# ---------------------------------------------------------------------------------------------
 # The job controller.
 
 TRACKING = "batch.kubernetes.io/job-tracking"
