@@ -470,6 +470,14 @@ def _phase(pod: Mapping[str, Any]) -> str:
     return str(pod.get("status", {}).get("phase") or "")
 
 
+def _terminated(pod: Mapping[str, Any]) -> bool:
+    return _phase(pod) in ("Succeeded", "Failed")
+
+
+def _deleting(pod: Mapping[str, Any]) -> bool:
+    return bool(pod.get("metadata", {}).get("deletionTimestamp"))
+
+
 def pod_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> RunState | None:
     """The run's end as its pods tell it, before the Job says so: the Job controller marks a Job
     Complete (or Failed) about a second after its pod ended. None while the run may go on.
@@ -546,24 +554,15 @@ def observe(
     POD_VIEW_TIMEOUT after its Job ended)."""
     meta = job["metadata"]
     annotations = meta.get("annotations") or {}
-    pods_alive = any(
-        _phase(p) not in ("Succeeded", "Failed") and not p.get("metadata", {}).get("deletionTimestamp")
-        for p in pods
-    )
-    pods_busy = any(
-        _phase(p) not in ("Succeeded", "Failed") or p.get("metadata", {}).get("deletionTimestamp")
-        for p in pods
-    )
+    not_terminated = [p for p in pods if not _terminated(p)]
+    pods_alive = any(not _deleting(p) for p in not_terminated)
+    pods_busy = bool(not_terminated) or any(_deleting(p) for p in pods)
     result = read_result(job)
     job_ended = _condition(job, "Complete") or _condition(job, "Failed")
     unstopped = tuple(
-        p["metadata"]["name"]
-        for p in pods
-        if _phase(p) not in ("Succeeded", "Failed")
-        and not p.get("metadata", {}).get("deletionTimestamp")
-        and not stopped_by_deadline(p)
+        p["metadata"]["name"] for p in not_terminated if not _deleting(p) and not stopped_by_deadline(p)
     )
-    live = tuple(p["metadata"]["name"] for p in pods if _phase(p) not in ("Succeeded", "Failed"))
+    live = tuple(p["metadata"]["name"] for p in not_terminated)
     common: dict[str, Any] = {
         "live_pods": live,
         "pending_pods": tuple(p["metadata"]["name"] for p in pods if _phase(p) == "Pending"),
@@ -580,7 +579,7 @@ def observe(
         "has_pods": bool(pods),
         "pod_failures": int((job.get("status") or {}).get("failed") or 0),
         "unstopped_pods": unstopped,
-        "pods_deleted": all(p.get("metadata", {}).get("deletionTimestamp") for p in pods),
+        "pods_deleted": all(_deleting(p) for p in pods),
     }
     steps: list[tuple[int, dict[str, float]]] = []
     log_metrics: dict[str, float] = {}
@@ -619,12 +618,11 @@ def observe(
     if any(_phase(p) == "Failed" and stopped_by_deadline(p) for p in pods):
         return Run(state=RunState.KILLED, reason="Stopped", **ended, **common)
 
-    job_end = _condition(job, "Complete") or _condition(job, "Failed")
-    if job_end is not None and (latest is None or _phase(latest) not in ("Succeeded", "Failed")):
+    if job_ended is not None and (latest is None or not _terminated(latest)):
         # The Job controller has marked the run's end, but its pod's end (the termination
         # message with its metrics, the exit code) has not reached us yet: the pod watch lags
         # the Job watch. Wait for it, a bounded time (the pod may be gone for good).
-        since = _seconds(job_end.get("lastTransitionTime"))
+        since = _seconds(job_ended.get("lastTransitionTime"))
         deadline = (since if since is not None else current) + POD_VIEW_TIMEOUT
         if current < deadline:
             state = RunState.FINISHED if _condition(job, "Complete") else RunState.FAILED
@@ -652,7 +650,7 @@ def observe(
         return Run(state=outcome, reason="Completed", **ended, **common)
     if outcome is not None:
         return failed_run(outcome)
-    running = any(_phase(p) == "Running" and not p.get("metadata", {}).get("deletionTimestamp") for p in pods)
+    running = any(_phase(p) == "Running" and not _deleting(p) for p in pods)
     waiting = _waiting(latest) if latest is not None and not running else None
     if waiting is not None and latest is not None:
         # A pod that cannot start (a wrong image, a missing Secret) is a failed run past a bound.
