@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # Every test: lint, the whole suite on the sandbox, then the sandbox, integration and e2e suites
 # again on a real control plane when its binaries are there (the real server is the judge of what
