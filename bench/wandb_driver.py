@@ -5,17 +5,18 @@ import json
 import random
 import sys
 import time
+from typing import Any
 
 import numpy as np
 import sweeps
 from objectives import FUNCTIONS, noisy, timing_history
 
 
-def config(space):
+def config(space: dict[str, Any]) -> dict[str, Any]:
     return {"method": "bayes", "metric": {"name": "loss", "goal": "minimize"}, "parameters": space}
 
 
-def run_of(params, value):
+def run_of(params: dict[str, Any], value: float) -> Any:
     return sweeps.SweepRun(
         config={k: {"value": v} for k, v in params.items()},
         summary_metrics={"loss": value},
@@ -23,15 +24,15 @@ def run_of(params, value):
     )
 
 
-def optimise(name, seed, budget):
+def optimise(name: str, seed: int, budget: int) -> dict[str, list[float]]:
     fn, space, _ = FUNCTIONS[name]
     np.random.seed(seed)
     random.seed(seed)
     rng = random.Random(seed)
-    runs: list = []
-    values: list = []
-    truths: list = []
-    times: list = []
+    runs: list[Any] = []  # W&B's SweepRun
+    values: list[float] = []
+    truths: list[float] = []
+    times: list[float] = []
     for _ in range(budget):
         started = time.perf_counter()
         suggestion = sweeps.next_run(config(space), runs, validate=False)
@@ -44,7 +45,7 @@ def optimise(name, seed, budget):
     return {"values": values, "truths": truths, "times": times}
 
 
-def timing(name, finished, repeats):
+def timing(name: str, finished: int, repeats: int) -> dict[str, list[float]]:
     _, space, _ = FUNCTIONS[name]
     runs = [run_of(params, value) for params, value in timing_history(name, finished)]
     times = []
@@ -55,7 +56,7 @@ def timing(name, finished, repeats):
     return {"times": times}
 
 
-def crosscheck(hyperband_cases, grids):
+def crosscheck(hyperband_cases: list[dict[str, Any]], grids: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """W&B's own answers: the runs hyperband stops, and each grid's full sequence of points."""
     from sweeps.hyperband_stopping import hyperband_stop_runs
 
@@ -79,8 +80,8 @@ def crosscheck(hyperband_cases, grids):
     sequences = []
     for parameters in grids:
         config = {"method": "grid", "parameters": parameters}
-        grid_runs: list = []
-        points: list = []
+        grid_runs: list[Any] = []
+        points: list[dict[str, Any]] = []
         while (run := sweeps.next_run(config, grid_runs)) is not None and len(points) < 1000:
             point = {k: v["value"] for k, v in run.config.items()}
             points.append(point)

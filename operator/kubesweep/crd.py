@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from kubesweep import api
 
@@ -62,7 +63,7 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
     return result
 
 
-def _schema_of(model: type[api.BaseModel]) -> dict[str, Any]:
+def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     schema = _resolve(raw, raw.get("$defs", {}))
     assert isinstance(schema, dict)

@@ -347,7 +347,7 @@ def permission_retry_delay(failures: int, server_message: str = "") -> float:
     """Seconds before creating Jobs again after `failures` refusals in a row for lack of permission
     (or of quota, whose room comes back sooner)."""
     cap = QUOTA_RETRY_MAX if is_quota_refusal(server_message) else PERMISSION_RETRY_MAX
-    return min(PERMISSION_RETRY_FIRST * 2 ** max(failures - 1, 0), cap)
+    return min(PERMISSION_RETRY_FIRST * 2.0 ** max(failures - 1, 0), cap)
 
 
 def quota_exceeded_message(server_message: str) -> str:

@@ -339,7 +339,7 @@ class Run:
 
 def _pod_terminated(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for status in pod.get("status", {}).get("containerStatuses") or []:
-        terminated = status.get("state", {}).get("terminated")
+        terminated: Mapping[str, Any] | None = status.get("state", {}).get("terminated")
         if terminated:
             return terminated
     return None
@@ -434,7 +434,7 @@ def _seconds(timestamp: Any) -> float | None:
 def _waiting(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The state of a container that cannot start (CANNOT_START), if any."""
     for status in pod.get("status", {}).get("containerStatuses") or []:
-        waiting = status.get("state", {}).get("waiting")
+        waiting: Mapping[str, Any] | None = status.get("state", {}).get("waiting")
         if waiting and waiting.get("reason") in CANNOT_START:
             return waiting
     return None
@@ -460,6 +460,7 @@ def failure(pods: Sequence[Mapping[str, Any]]) -> tuple[str, int | None, str]:
 
 
 def _condition(job: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    cond: Mapping[str, Any]
     for cond in job.get("status", {}).get("conditions") or []:
         if cond.get("type") == kind and cond.get("status") == "True":
             return cond

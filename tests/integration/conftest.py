@@ -134,12 +134,13 @@ class Kube:
         self, namespace: str, name: str, phases: set[str] | str, timeout: float = 60
     ) -> dict[str, Any]:
         wanted = {phases} if isinstance(phases, str) else phases
-        return wait_for(
+        sweep: dict[str, Any] = wait_for(
             lambda: (s := self.sweep(namespace, name)).get("status", {}).get("phase") in wanted and s,
             timeout,
             f"{name} to reach {wanted}",
             lambda: self.sweep(namespace, name).get("status"),
         )
+        return sweep
 
 
 def wait_for(
@@ -200,12 +201,13 @@ def released(job: dict[str, Any]) -> bool:
 
 def released_jobs(kube: Kube, ns: str, sweep: str, timeout: float = 20) -> list[dict[str, Any]]:
     """The sweep's Jobs once every one is released (just after its record reached the status)."""
-    return wait_for(
+    found: list[dict[str, Any]] = wait_for(
         lambda: (jobs := kube.jobs(ns, sweep)) and all(released(j) for j in jobs) and jobs,
         timeout,
         f"every Job of {sweep} released",
         show=lambda: [(j["metadata"]["name"], released(j)) for j in kube.jobs(ns, sweep)],
     )
+    return found
 
 
 def api_requests(sandbox: Any) -> list[ApiRequest]:

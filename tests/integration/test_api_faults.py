@@ -66,6 +66,10 @@ def method(request: Any) -> str:
     return str(getattr(request.method, "value", request.method)).upper()
 
 
+def path(request: Any) -> str:
+    return str(request.url.path)
+
+
 def is_watch(request: Any) -> bool:
     return request.params.get("watch") in ("true", "1")
 
@@ -74,7 +78,6 @@ def is_watch(request: Any) -> bool:
 def faults(sandbox: Any) -> Iterator[Faults]:
     emulator = sandbox.emulator
     injected = Faults()
-    path = lambda request: request.url.path  # noqa: E731
     (
         emulator[
             injected.every("job-create-500", 4, lambda r: method(r) == "POST" and path(r).endswith("/jobs"))

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from .conftest import Kube, Operator, condition, python_run
 

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from kubesweep import api
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client, watch
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from kubesweep import api
 from kubesweep.sandbox.server import SandboxThread

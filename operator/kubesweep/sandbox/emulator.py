@@ -816,7 +816,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         res: Resource,
         namespace: str | None,
         name: str,
-        new: Any,
+        new: Obj,  # checked again: a request body may be any JSON
         *,
         subresource: str | None = None,
         expect_rv: str | None = None,

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp.web
 from kmock._internal import rendering
 
-from .emulator import ApiError, Resource, age, bad_request
+from .emulator import ApiError, age, bad_request
+from .resources import Resource
 from .store import Obj
 
 if TYPE_CHECKING:

@@ -60,7 +60,7 @@ def _beta_ppf(u: float, a: float, b: float) -> float:
     by Simpson integration: accurate enough for a search space)."""
 
     def pdf(x: float) -> float:
-        return x ** (a - 1) * (1 - x) ** (b - 1)
+        return math.pow(x, a - 1) * math.pow(1 - x, b - 1)
 
     grid = 400
     xs = [(i + 0.5) / grid for i in range(grid)]
@@ -140,7 +140,7 @@ def to_internal(param: Param, value: Any) -> Any | None:
 def _beta_cdf(x: float, a: float, b: float) -> float:
     grid = 400
     xs = [(i + 0.5) / grid for i in range(grid)]
-    weights = [t ** (a - 1) * (1 - t) ** (b - 1) for t in xs]
+    weights = [math.pow(t, a - 1) * math.pow(1 - t, b - 1) for t in xs]
     total = sum(weights)
     return sum(w for t, w in zip(xs, weights, strict=True) if t <= x) / total
 

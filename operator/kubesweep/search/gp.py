@@ -51,7 +51,8 @@ def _scaled_distance(a: Array, b: Array, lengthscales: Array) -> Array:
     # |a - b|^2 = |a|^2 + |b|^2 - 2 a.b: one matrix product instead of an (m, n, d) array
     a, b = a / lengthscales, b / lengthscales
     squared = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * (a @ b.T)
-    return np.sqrt(np.maximum(squared, 0.0))
+    distances: Array = np.sqrt(np.maximum(squared, 0.0))
+    return distances
 
 
 def _matern(r: Array, signal: float) -> Array:
@@ -214,4 +215,5 @@ def maximize_ei(model: Model, best: float, encoding: Encoding, rng: np.random.Ge
         moved = np.clip(moved, 0.0, 1.0)
         candidates = np.vstack([leaders, moved])
         scores = log_expected_improvement(*model.predict(candidates), best)
-    return candidates[int(np.argmax(scores))]
+    best_point: Array = candidates[int(np.argmax(scores))]
+    return best_point

@@ -96,8 +96,8 @@ def _axis_index(axis: Axis, value: Any) -> int | None:
         return next((i for i in range(axis.size) if canonical(axis[i]) == wanted), None)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    step = 1 if axis.param.kind == "int_uniform" else axis.param["q"]
-    index = round((value - axis.param["min"]) / step)
+    step = 1.0 if axis.param.kind == "int_uniform" else float(axis.param["q"])
+    index = round((value - float(axis.param["min"])) / step)
     if 0 <= index < axis.size and canonical(axis[index]) == canonical(value):
         return index
     return None
