@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 K8S_BIN ?= $(wildcard ../shared/k8s/bin)
 PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -p no:cacheprovider
 
-.PHONY: sandbox test test-sandbox test-real lint unit bench crd clean
+.PHONY: sandbox test test-unit test-sandbox test-real lint bench crd clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,13 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 # Every test: lint, the whole suite on the sandbox, then the sandbox, integration and e2e suites
-# again on a real control plane when its binaries are there (the real server is the judge of what
-# the emulator does).
+# (marked `real` by tests/conftest.py) again on a real control plane when its binaries are there
+# (the real server is the judge of what the emulator does).
 test: lint test-sandbox test-real
+
+# The pure modules only: seconds, no cluster.
+test-unit: $(STAMP)
+	$(PYTEST) -m unit
 
 test-sandbox: $(STAMP) $(BIN)/kubectl $(BIN)/helm
 	$(PYTEST)
@@ -43,11 +47,8 @@ test-real: $(STAMP) $(BIN)/kubectl $(BIN)/helm
 ifeq ($(strip $(K8S_BIN)),)
 	@echo "real control plane tier skipped: no etcd, kube-apiserver and kube-controller-manager in ../shared/k8s/bin (make test K8S_BIN=DIR names another directory)"
 else
-	KUBESWEEP_K8S_BIN="$(abspath $(K8S_BIN))" $(PYTEST) tests/sandbox tests/integration tests/e2e
+	KUBESWEEP_K8S_BIN="$(abspath $(K8S_BIN))" $(PYTEST) -m real
 endif
-
-unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests/unit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

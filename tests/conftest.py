@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,11 +40,27 @@ def pytest_report_header(config: pytest.Config) -> str:
     return "cluster: the sandbox (emulated API server); set KUBESWEEP_K8S_BIN for a real control plane"
 
 
+TESTS = Path(__file__).parent
+# Each directory is a tier, with its markers given here so that no test can miss them: `make
+# test-unit` runs `-m unit`, `make test-real` runs `-m real` on a real control plane.
+TIERS = {
+    "unit": ("unit",),
+    "packaging": ("packaging",),
+    "sandbox": ("sandbox", "real"),
+    "integration": ("integration", "real"),
+    "e2e": ("e2e", "real"),
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not K8S_BIN:
-        return
     for item in items:
-        if item.get_closest_marker("emulator"):
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests/{tier} is no tier; add it to TIERS in {__file__}")
+        for marker in TIERS[tier]:
+            item.add_marker(marker)
+        if K8S_BIN and item.get_closest_marker("emulator"):
             item.add_marker(pytest.mark.skip(reason=EMULATOR_ONLY))
 
 
