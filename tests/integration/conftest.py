@@ -186,6 +186,11 @@ def condition(sweep: dict[str, Any], kind: str = "Ready") -> dict[str, Any]:
     return next((c for c in (sweep.get("status") or {}).get("conditions") or [] if c["type"] == kind), {})
 
 
+def failed(job: dict[str, Any]) -> bool:
+    """The Job has failed: the Job controller starts no more pods for it."""
+    return any(c["type"] == "Failed" and c["status"] == "True" for c in job["status"].get("conditions") or [])
+
+
 def result_of(job: dict[str, Any]) -> dict[str, Any]:
     raw = (job["metadata"].get("annotations") or {}).get(api.ANNOTATION_RESULT)
     return json.loads(raw) if raw else {}

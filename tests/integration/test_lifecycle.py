@@ -9,10 +9,20 @@ import time
 from typing import Any
 
 import pytest
+from kubernetes import watch
 
 from kubesweep import api
 
-from .conftest import Kube, Operator, active_jobs, python_run, released_jobs, result_of, wait_for
+from .conftest import (
+    Kube,
+    Operator,
+    active_jobs,
+    failed,
+    python_run,
+    released_jobs,
+    result_of,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -89,17 +99,18 @@ def test_recorded_runs_are_let_go_and_deleting_their_jobs_loses_nothing(kube: Ku
     for job in jobs:
         kube.batch.delete_namespaced_job(job["metadata"]["name"], ns, propagation_policy="Background")
     wait_for(lambda: not kube.jobs(ns, "letgo"), 10, "the Jobs gone")
-    time.sleep(0.5)
-    after = kube.sweep(ns, "letgo")["status"]
-    assert after["phase"] == "Finished" and after["runs"] == finished["status"]["runs"]
-    assert after["recordedRuns"] == finished["status"]["recordedRuns"] and after["bestRun"]["metric"] == 10
-    # Resumed, the exhausted grid goes straight back to Finished: no point runs twice.
+    # Resumed, the exhausted grid goes straight back to Finished: no point runs twice. A pass
+    # creates its Jobs before it writes the status, so none of these passes started a run once
+    # Finished is written.
     kube.set_state(ns, "letgo", "stopped")
     kube.wait_phase(ns, "letgo", "Stopped", timeout=10)
     kube.set_state(ns, "letgo", "running")
     kube.wait_phase(ns, "letgo", "Finished", timeout=10)
-    time.sleep(0.5)
     assert not kube.jobs(ns, "letgo")
+    # Through those passes, which saw the Jobs gone, the status kept every run.
+    after = kube.sweep(ns, "letgo")["status"]
+    assert after["runs"] == finished["status"]["runs"]
+    assert after["recordedRuns"] == finished["status"]["recordedRuns"] and after["bestRun"]["metric"] == 10
 
 
 def test_pause_lets_runs_finish_and_resume_continues_the_grid(kube: Kube, ns: str) -> None:
@@ -108,7 +119,8 @@ def test_pause_lets_runs_finish_and_resume_continues_the_grid(kube: Kube, ns: st
     kube.set_state(ns, "pause", "paused")
     kube.wait_phase(ns, "pause", "Paused", timeout=5)
     wait_for(lambda: not active_jobs(kube.jobs(ns, "pause")), 30, "both runs to finish")
-    time.sleep(1.0)  # long enough for a wrongly started run to show up
+    # The pass that records the ended runs is the one that would start the next; it creates its
+    # Jobs before its status write, which releases the Jobs: a wrong start is listed here.
     jobs = released_jobs(kube, ns, "pause")
     assert len(jobs) == 2
     assert all(result_of(j)["state"] == "Finished" for j in jobs)
@@ -143,8 +155,13 @@ def _alive(pid: int) -> bool:
 
 
 def test_cancel_kills_every_pod_at_once_and_leaves_other_sweeps_alone(kube: Kube, ns: str) -> None:
-    sleeper = "import time; time.sleep(60)"
-    spec = {**grid_spec(), "template": python_run(sleeper)}
+    # The runs ignore SIGTERM and have a 600 s grace period: only a delete with grace 0 (a kill
+    # at once, not a graceful stop) ends them within the test's timeouts, and the pods' watch
+    # shows the grace period of every deletion.
+    sleeper = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    template = python_run(sleeper)
+    template["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 600
+    spec = {**grid_spec(), "template": template}
     kube.create_sweep(ns, "doomed", spec)
     kube.create_sweep(ns, "bystander", spec)
 
@@ -155,17 +172,41 @@ def test_cancel_kills_every_pod_at_once_and_leaves_other_sweeps_alone(kube: Kube
 
     pids = wait_for(lambda: running_pids("doomed"), 30, "two running pods")
     wait_for(lambda: running_pids("bystander"), 30, "the bystander's pods")
-    started = time.monotonic()
+    selector = f"{api.LABEL_SWEEP}=doomed"
+    listed = kube.core.list_namespaced_pod(ns, label_selector=selector).metadata
+    assert listed is not None
+    since = listed.resource_version
+    graces: list[int | None] = []
+
+    def watch_deletions() -> None:
+        deleted = 0
+        stream = watch.Watch().stream(
+            kube.core.list_namespaced_pod,
+            ns,
+            label_selector=selector,
+            resource_version=since,
+            timeout_seconds=60,
+        )
+        for event in stream:
+            meta = event["object"].metadata
+            if meta.deletion_timestamp is not None:
+                graces.append(meta.deletion_grace_period_seconds)
+            deleted += event["type"] == "DELETED"
+            if deleted == 2:
+                return
+
+    watcher = threading.Thread(target=watch_deletions, daemon=True)
+    watcher.start()
     kube.set_state(ns, "doomed", "cancelled")
-    wait_for(lambda: not kube.pods(ns, "doomed"), 5, "every pod deleted")
-    elapsed = time.monotonic() - started
-    assert elapsed < 1.0, f"pods took {elapsed:.2f}s to go"
-    wait_for(lambda: not any(_alive(pid) for pid in pids), 2, "the processes to be gone")
-    sweep = kube.wait_phase(ns, "doomed", "Cancelled", timeout=5)
-    deadline = time.monotonic() + 1.5
-    while time.monotonic() < deadline:  # no pod comes back
-        assert not kube.pods(ns, "doomed")
-        time.sleep(0.05)
+    wait_for(lambda: not kube.pods(ns, "doomed"), 30, "every pod deleted")
+    watcher.join(30)
+    assert graces and set(graces) == {0}, f"the pods were deleted with grace periods {graces}"
+    wait_for(lambda: not any(_alive(pid) for pid in pids), 30, "the processes to be gone")
+    sweep = kube.wait_phase(ns, "doomed", "Cancelled", timeout=30)
+    # No pod comes back: each Job has failed (its deleted pod was its last), so the Job
+    # controller makes no other.
+    wait_for(lambda: all(failed(j) for j in kube.jobs(ns, "doomed")), 30, "the Jobs failed")
+    assert not kube.pods(ns, "doomed")
     sweep = kube.sweep(ns, "doomed")
     assert sweep["status"]["runs"]["killed"] == 2
     assert all(result_of(j)["state"] == "Killed" for j in kube.jobs(ns, "doomed"))
@@ -217,7 +258,7 @@ def test_max_failed_runs_ends_failed_after_exactly_that_many(kube: Kube, ns: str
     }
     kube.create_sweep(ns, "failing", spec)
     sweep = kube.wait_phase(ns, "failing", "Failed", timeout=30)
-    time.sleep(0.5)
+    # The pass that wrote Failed created any Job it started before that write.
     assert len(kube.jobs(ns, "failing")) == 2
     assert sweep["status"]["runs"]["failed"] == 2
     ready = next(c for c in sweep["status"]["conditions"] if c["type"] == "Ready")

@@ -4,14 +4,13 @@ after its pod succeeded, cancel beside runs that already ended."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from kubesweep import api
 
-from .conftest import Kube, metric_grid, released, result_of, wait_for
+from .conftest import Kube, failed, metric_grid, released, result_of, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -25,10 +24,6 @@ OTHER_FINALIZER = "example.com/keep"
 
 def pod_of(kube: Kube, ns: str, sweep: str, run: str) -> dict[str, Any] | None:
     return next((p for p in kube.pods(ns, sweep) if p["metadata"]["labels"][api.LABEL_RUN] == run), None)
-
-
-def failed(job: dict[str, Any]) -> bool:
-    return any(c["type"] == "Failed" and c["status"] == "True" for c in job["status"].get("conditions") or [])
 
 
 def test_a_job_with_another_finalizer_is_released_and_keeps_the_other_one(kube: Kube, ns: str) -> None:
@@ -65,9 +60,11 @@ def test_cancel_kills_the_active_runs_and_keeps_the_pods_and_logs_of_runs_that_e
     kube.set_state(ns, "keeplogs", "cancelled")
     kube.wait_phase(ns, "keeplogs", "Cancelled", timeout=10)
     wait_for(lambda: not pod_of(kube, ns, "keeplogs", "keeplogs-0002"), 10, "run 2's pod gone")
-    time.sleep(0.5)
+    # The cancel's deletes were sent before its Cancelled status write: an ended run's pod they
+    # hit would be gone or deleting by now.
     pod = pod_of(kube, ns, "keeplogs", "keeplogs-0001")
     assert pod is not None, "cancel deleted the pod of a run that had ended"
+    assert not pod["metadata"].get("deletionTimestamp"), "cancel deleted the pod of a run that had ended"
     assert "loss=1" in kube.core.read_namespaced_pod_log(pod["metadata"]["name"], ns)
     done = kube.records(ns, "keeplogs")
     assert (done["keeplogs-0001"]["state"], done["keeplogs-0001"]["metrics"]) == ("Finished", {"loss": 1.0})
