@@ -816,7 +816,7 @@ class SandboxEmulator(kmock.KubernetesEmulator):
         res: Resource,
         namespace: str | None,
         name: str,
-        new: Obj,  # checked again: a request body may be any JSON
+        new: Obj,  # from a request body, which may be any JSON: checked below
         *,
         subresource: str | None = None,
         expect_rv: str | None = None,
