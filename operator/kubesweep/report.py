@@ -391,7 +391,8 @@ def parallel_coordinates(spec: Mapping[str, Any], runs: Sequence[Run]) -> str:
             + f'<text class="tick missing" x="{x - 6}" y="{bottom + MISSING_GAP + 4}">none</text></g>'
         )
     lines = []
-    for run in runs:
+    # The best runs drawn last, on top of the others; runs without the metric first, below all.
+    for run in sorted(runs, key=lambda r: (r.name in fractions, fractions.get(r.name, 0.0))):
         points = []
         for index, ys in enumerate(positions):
             y = ys.get(run.name, bottom + MISSING_GAP)

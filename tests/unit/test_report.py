@@ -189,3 +189,10 @@ def test_the_page_loads_in_chromium_without_errors_and_draws_every_run(tmp_path:
         lit = loaded.evaluate("[...document.querySelectorAll('.on')].map(e => e.id || e.tagName)")
         assert len(lit) == 5  # its line, its point, its bands line, its two table rows
         assert loaded.errors == []
+
+
+def test_the_best_runs_are_drawn_last_on_top_of_the_others() -> None:
+    svg = report.parallel_coordinates(SPEC, report.runs_of(sweep(), JOBS))
+    order = re.findall(r'<polyline class="run" data-run="([^"]+)"', svg)
+    assert order[-4:] == ["s-0002", "s-0001", "s-0005", "s-0003"]  # worst to best loss
+    assert set(order[:-4]) == {"s-0004", "s-0006", "s-0007", "s-0008"}  # no loss: below all
