@@ -557,6 +557,9 @@ class RunCounts(_Model):
 class BestRun(_Model):
     name: str
     metric: float
+    metric_text: str | None = Field(
+        default=None, description="The metric to 4 significant digits: the BEST column of kubectl get."
+    )
     parameters: dict[str, Any] = Field(
         default_factory=dict, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
     )

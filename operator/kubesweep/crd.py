@@ -95,8 +95,13 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     # Runs waiting in a queue (Kueue): in `kubectl get sweeps -o wide`.
     {"name": "Queued", "type": "integer", "jsonPath": ".status.runs.queued", "priority": 1},
     {"name": "Finished", "type": "integer", "jsonPath": ".status.runs.finished"},
+    {"name": "Failed", "type": "integer", "jsonPath": ".status.runs.failed"},
+    # Crashed (OOMKilled, evicted) and killed (stopped, cancelled, early-terminated) runs: -o wide.
+    {"name": "Crashed", "type": "integer", "jsonPath": ".status.runs.crashed", "priority": 1},
+    {"name": "Killed", "type": "integer", "jsonPath": ".status.runs.killed", "priority": 1},
     {"name": "Total", "type": "integer", "jsonPath": ".status.runs.total"},
-    {"name": "Best", "type": "number", "jsonPath": ".status.bestRun.metric"},
+    # A string the operator rounds: the API server prints a number column with every digit.
+    {"name": "Best", "type": "string", "jsonPath": ".status.bestRun.metricText"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

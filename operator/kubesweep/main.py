@@ -7,7 +7,10 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kubesweep import __version__
+
     parser = argparse.ArgumentParser(prog="kubesweep", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"kubesweep {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the operator against the current kubeconfig context")
@@ -30,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="kopf peering priority (default with --peering: random, so identical replicas differ)",
     )
-    run.add_argument("--verbose", "-v", action="store_true")
+    run.add_argument("--verbose", "-v", action="store_true", help="log at debug level")
 
     sub.add_parser("crd", help="print the Sweep CRD generated from the API models")
 
@@ -38,8 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.add_argument("files", nargs="*", help="manifests to apply once it is up")
     sandbox.add_argument("--serve", action="store_true", help="serve until SIGINT/SIGTERM")
     sandbox.add_argument("--kubeconfig", default=None, help="where to write the kubeconfig")
-    sandbox.add_argument("--port", type=int, default=0)
-    sandbox.add_argument("--executor", choices=["process", "simulated"], default="process")
+    sandbox.add_argument("--port", type=int, default=0, help="the API server's port (default: a free one)")
+    sandbox.add_argument(
+        "--executor",
+        choices=["process", "simulated"],
+        default="process",
+        help="process: run each pod's command (default); simulated: pods end after their "
+        "sandbox.kubesweep.io/duration annotation, nothing runs",
+    )
     sandbox.add_argument("--no-operator", action="store_true", help="leave the operator out")
     sandbox.add_argument(
         "--k8s-bin",

@@ -5,8 +5,11 @@
     kubectl sweep status NAME [-o json|yaml]
     kubectl sweep stop-run RUN
     kubectl sweep logs RUN [-f]
+    kubectl sweep report NAME [-o FILE]
+    kubectl sweep export NAME [--format csv|json|optuna] [-o FILE]
     kubectl sweep import-wandb sweep.yaml --image IMAGE [--name NAME]
 
+Every command takes --kubeconfig, --context and -n/--namespace, before or after the command.
 Exit codes: 0 ok, 1 an error (said on stderr with what to do), 2 usage.
 """
 
@@ -23,6 +26,7 @@ from typing import Any
 import yaml
 
 from kubesweep import api
+from kubesweep.export import FORMATS
 
 STATES = {"pause": "paused", "resume": "running", "stop": "stopped", "cancel": "cancelled"}
 PAST = {"paused": "paused", "running": "resumed", "stopped": "stopped", "cancelled": "cancelled"}
@@ -60,8 +64,15 @@ def _metric_text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else ""
 
 
+def _best_text(best: dict[str, Any]) -> str:
+    """The best metric as `kubectl get sweeps` shows it (a status from before metricText: rounded
+    the same way here)."""
+    value = best.get("metric")
+    return str(best.get("metricText") or (f"{value:.4g}" if isinstance(value, int | float) else ""))
+
+
 def sweep_rows(sweeps: Sequence[dict[str, Any]], all_namespaces: bool) -> tuple[list[str], list[list[Any]]]:
-    header = ["NAME", "STATE", "PHASE", "RUNNING", "FINISHED", "TOTAL", "BEST", "AGE"]
+    header = ["NAME", "STATE", "PHASE", "RUNNING", "FINISHED", "FAILED", "TOTAL", "BEST", "AGE"]
     if all_namespaces:
         header = ["NAMESPACE", *header]
     rows = []
@@ -74,8 +85,9 @@ def sweep_rows(sweeps: Sequence[dict[str, Any]], all_namespaces: bool) -> tuple[
             status.get("phase", "Pending"),
             runs.get("running", 0),
             runs.get("finished", 0),
+            runs.get("failed", 0),
             runs.get("total", 0),
-            _metric_text((status.get("bestRun") or {}).get("metric")),
+            _best_text(status.get("bestRun") or {}),
             age(sweep["metadata"].get("creationTimestamp")),
         ]
         rows.append([sweep["metadata"].get("namespace", ""), *row] if all_namespaces else row)
@@ -210,16 +222,6 @@ def parameter_lines(sweep: dict[str, Any]) -> list[str]:
     except space.SearchSpaceError as exc:
         return [f"  Parameters: invalid: {exc}"]
     return ["  Parameters:", *(f"    {d}" for d in described)]
-
-
-def search_space(sweep: dict[str, Any]) -> dict[str, str]:
-    """Each parameter's distribution by path, for -o json|yaml; empty when the spec is invalid."""
-    from kubesweep.search import space
-
-    try:
-        return space.distributions((sweep.get("spec") or {}).get("parameters") or {})
-    except space.SearchSpaceError:
-        return {}
 
 
 def dump(data: Any, output: str) -> str:
@@ -391,21 +393,40 @@ def run_command(args: argparse.Namespace, out: Callable[[str], None]) -> int:
             out(table(*sweep_rows(sweeps, args.all_namespaces)))
     elif args.command == "status":
         sweep = cluster.sweep(args.name)
-        records = run_records(sweep, cluster.jobs(args.name))
         if args.output:
-            out(
-                dump(
-                    {
-                        "sweep": sweep["metadata"]["name"],
-                        "parameters": search_space(sweep),
-                        "status": sweep.get("status") or {},
-                        "runs": records,
-                    },
-                    args.output,
-                )
-            )
+            out(dump(sweep, args.output))  # the object, as `kubectl get sweep NAME -o json` prints it
         else:
-            out(status_text(sweep, records))
+            out(status_text(sweep, run_records(sweep, cluster.jobs(args.name))))
+    elif args.command == "report":
+        from kubesweep import report
+
+        sweep = cluster.sweep(args.name)
+        runs = report.runs_of(sweep, cluster.jobs(args.name))
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        target = Path(args.output or f"{args.name}.html")
+        _write_file(target, report.render(sweep, runs, generated=now))
+        out(f"wrote {target} ({len(runs)} runs): open it in a browser")
+    elif args.command == "export":
+        from kubesweep import export, report
+
+        sweep = cluster.sweep(args.name)
+        runs = report.runs_of(sweep, cluster.jobs(args.name))
+        if args.format == "optuna":
+            target = Path(args.output or f"{args.name}.optuna.log")
+            try:
+                study = export.write_optuna(target, sweep, runs)
+            except OSError as exc:
+                raise PluginError(f"cannot write {target}: {exc}") from None
+            out(
+                f"wrote {target}: study {study!r}, {len(runs)} trials; open it with `optuna-dashboard {target}`"
+            )
+            return 0
+        spec = sweep.get("spec") or {}
+        text = export.to_csv(spec, runs) if args.format == "csv" else export.to_json(sweep, runs)
+        if args.output:
+            _write_file(Path(args.output), text)
+        else:
+            _write(text)
     elif args.command == "stop-run":
         job = cluster.job(args.run)
         if (job["metadata"].get("annotations") or {}).get(api.ANNOTATION_RESULT):
@@ -424,42 +445,90 @@ def run_command(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     return 0
 
 
+def _write_file(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise PluginError(f"cannot write {path}: {exc}") from None
+
+
 def _write(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
 
 
-def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--kubeconfig", default=None, help="the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
+GLOBAL_FLAGS = ("--kubeconfig", "--context", "-n/--namespace")
+
+
+def _global_flags(parser: argparse.ArgumentParser, default: Any) -> None:
+    """kubectl's own flags. On the root they default to None; on each subcommand to SUPPRESS,
+    so `kubectl sweep -n ml list` and `kubectl sweep list -n ml` both work (a subcommand's
+    default would otherwise overwrite what was given before it)."""
+    parser.add_argument(
+        "--kubeconfig",
+        default=default,
+        metavar="FILE",
+        help="the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)",
     )
-    common.add_argument("--context", default=None, help="the kubeconfig context to use")
-    common.add_argument("-n", "--namespace", default=None, help="the namespace (default: the context's)")
+    parser.add_argument("--context", default=default, help="the kubeconfig context to use")
+    parser.add_argument(
+        "-n", "--namespace", default=default, help="the sweep's namespace (default: the context's)"
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    from kubesweep import __version__
+
+    common = argparse.ArgumentParser(add_help=False)
+    _global_flags(common, argparse.SUPPRESS)
     root = argparse.ArgumentParser(
         prog="kubectl sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sub = root.add_subparsers(dest="command", required=True)
-    for command, state in STATES.items():
-        p = sub.add_parser(command, parents=[common], help=f"set spec.state to {state}")
-        p.add_argument("name")
-    listing = sub.add_parser("list", parents=[common], help="the sweeps and their progress")
-    listing.add_argument("-A", "--all-namespaces", action="store_true")
-    listing.add_argument("-o", "--output", choices=["json", "yaml"])
-    status = sub.add_parser(
-        "status", parents=[common], help="a sweep's phase, conditions and runs, best first"
+    root.add_argument("--version", action="version", version=f"kubectl-sweep (kubesweep) {__version__}")
+    _global_flags(root, None)
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=summary, description=f"{summary}.")
+
+    for name, state in STATES.items():
+        p = command(name, f"{name} a sweep: set its spec.state to {state}")
+        p.add_argument("name", help="the sweep")
+    listing = command("list", "the sweeps and their progress")
+    listing.add_argument("-A", "--all-namespaces", action="store_true", help="the sweeps of every namespace")
+    listing.add_argument("-o", "--output", choices=["json", "yaml"], help="print the Sweep objects")
+    status = command("status", "a sweep's phase, conditions, parameters and runs, best first")
+    status.add_argument("name", help="the sweep")
+    status.add_argument(
+        "-o", "--output", choices=["json", "yaml"], help="print the Sweep object, as `kubectl get -o` does"
     )
-    status.add_argument("name")
-    status.add_argument("-o", "--output", choices=["json", "yaml"])
-    stop_run = sub.add_parser("stop-run", parents=[common], help="stop one run; the next takes its place")
-    stop_run.add_argument("run")
-    logs = sub.add_parser("logs", parents=[common], help="the log of a run's pod")
-    logs.add_argument("run")
-    logs.add_argument("-f", "--follow", action="store_true")
-    imported = sub.add_parser(
-        "import-wandb", parents=[common], help="print a Sweep manifest from a W&B sweep config"
+    stop_run = command("stop-run", "stop one run; the next takes its place")
+    stop_run.add_argument("run", help="the run: its Job's name, e.g. lr-search-0007")
+    logs = command("logs", "the log of a run's pod")
+    logs.add_argument("run", help="the run: its Job's name, e.g. lr-search-0007")
+    logs.add_argument("-f", "--follow", action="store_true", help="stream the log while the run writes it")
+    report = command("report", "write a sweep's charts and best runs as one self-contained HTML page")
+    report.add_argument("name", help="the sweep")
+    report.add_argument(
+        "-o", "--output", metavar="FILE", default=None, help="where to write it (default: NAME.html)"
     )
-    imported.add_argument("file")
+    exported = command("export", "write a sweep's runs as CSV, JSON or an Optuna journal")
+    exported.add_argument("name", help="the sweep")
+    exported.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="csv",
+        help="csv and json (default csv), or optuna: a journal file that `optuna-dashboard FILE` opens",
+    )
+    exported.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        default=None,
+        help="where to write it (default: standard output; for optuna NAME.optuna.log)",
+    )
+    imported = command("import-wandb", "print a Sweep manifest from a W&B sweep config")
+    imported.add_argument("file", help="the W&B sweep config (YAML)")
     imported.add_argument("--image", required=True, help="the container image that runs the program")
     imported.add_argument("--name", default=None, help="the Sweep's name (default: the config's name)")
     return root

@@ -239,6 +239,12 @@ def _better(a: float, b: float, goal: str) -> bool:
     return a < b if goal == api.Goal.MINIMIZE else a > b
 
 
+def metric_text(value: float | None) -> str | None:
+    """A metric as `kubectl get sweeps` shows it: the API server prints a number column in
+    full (0.08312345678901234), so the status carries it to 4 significant digits."""
+    return None if value is None else f"{value:.4g}"
+
+
 def best_run(all_runs: Sequence[Run], spec: api.SweepSpec) -> Run | None:
     if spec.metric is None:
         return None
@@ -847,7 +853,12 @@ def _finish(
         "conditions": conditions,
         "runs": counts,
         "bestRun": (
-            {"name": best.name, "metric": _metric_of(best, spec), "parameters": dict(best.parameters)}
+            {
+                "name": best.name,
+                "metric": (value := _metric_of(best, spec)),
+                "metricText": metric_text(value),
+                "parameters": dict(best.parameters),
+            }
             if best is not None and spec is not None
             else old_status.get("bestRun")
         ),

@@ -74,10 +74,13 @@ def test_crd_names_columns_and_status_subresource() -> None:
     version = doc["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     assert [c["name"] for c in version["additionalPrinterColumns"]] == [
-        "State", "Phase", "Running", "Queued", "Finished", "Total", "Best", "Age",
+        "State", "Phase", "Running", "Queued", "Finished", "Failed", "Crashed", "Killed", "Total", "Best", "Age",
     ]  # fmt: skip
-    # Runs waiting in a queue show with -o wide: most clusters have no queue.
-    assert [c["name"] for c in version["additionalPrinterColumns"] if c.get("priority")] == ["Queued"]
+    # Runs waiting in a queue show with -o wide: most clusters have no queue; crashed and killed
+    # runs too.
+    assert [c["name"] for c in version["additionalPrinterColumns"] if c.get("priority")] == [
+        "Queued", "Crashed", "Killed",
+    ]  # fmt: skip
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     assert spec["state"]["default"] == "running" and spec["parallelism"]["default"] == 1
     assert spec["method"]["enum"] == ["grid", "random", "bayes"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 
 import pytest
@@ -84,10 +85,22 @@ def test_sweep_rows_include_the_namespace_only_across_namespaces() -> None:
     ]
     header, rows = plugin.sweep_rows(sweeps, all_namespaces=True)
     assert (
-        header[0] == "NAMESPACE" and rows[0][:4] == ["ml", "a", "running", "Running"] and rows[0][7] == "0.25"
+        header[0] == "NAMESPACE" and rows[0][:4] == ["ml", "a", "running", "Running"] and rows[0][8] == "0.25"
     )
     header, rows = plugin.sweep_rows(sweeps, all_namespaces=False)
     assert header[0] == "NAME"
+
+
+def test_sweep_rows_show_failed_runs_and_the_best_metric_rounded() -> None:
+    status = {"runs": {"finished": 3, "failed": 2, "total": 6}, "bestRun": {"metric": 0.08312345678901234}}
+    header, rows = plugin.sweep_rows([{"metadata": {"name": "a"}, "spec": {}, "status": status}], False)
+    shown = dict(zip(header, rows[0], strict=True))
+    assert (shown["FINISHED"], shown["FAILED"], shown["BEST"]) == (3, 2, "0.08312")
+    status["bestRun"]["metricText"] = "0.0831"  # type: ignore[index]
+    assert (
+        plugin.sweep_rows([{"metadata": {"name": "a"}, "spec": {}, "status": status}], False)[1][0][7]
+        == "0.0831"
+    )
 
 
 def test_usage_errors_exit_2() -> None:
@@ -120,11 +133,6 @@ def test_status_shows_each_parameter_with_its_distribution_and_calls_out_inferre
         "    dropout: int_uniform [0, 1] (integers: write distribution: uniform for a continuous range)\n"
         "    momentum: uniform [0, 1]\n"
     ) in text
-    assert plugin.search_space(s) == {
-        "lr": "log_uniform_values",
-        "dropout": "int_uniform",
-        "momentum": "uniform",
-    }
 
 
 def test_status_says_when_the_parameters_are_invalid() -> None:
@@ -167,3 +175,37 @@ def test_status_shows_why_each_run_that_did_not_finish_ended() -> None:
     assert records["s-0002"]["why"] == ""
     text = plugin.status_text(s, plugin.run_records(s, JOBS))
     assert "WHY" in text and "StartError (exit 128)" in text
+
+
+def test_global_flags_work_before_and_after_the_command() -> None:
+    for argv in (
+        ["-n", "ml", "--context", "c", "--kubeconfig", "k", "status", "s"],
+        ["status", "s", "-n", "ml", "--context", "c", "--kubeconfig", "k"],
+        ["--namespace", "ml", "status", "--context", "c", "s", "--kubeconfig=k"],
+    ):
+        args = plugin.parser().parse_args(argv)
+        assert (args.namespace, args.context, args.kubeconfig, args.name) == ("ml", "c", "k", "s"), argv
+    args = plugin.parser().parse_args(["list"])
+    assert (args.namespace, args.context, args.kubeconfig) == (None, None, None)
+    # Given twice, the later wins, as in kubectl.
+    assert plugin.parser().parse_args(["-n", "a", "list", "-n", "b"]).namespace == "b"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        plugin.parser().parse_args(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.strip() == "kubectl-sweep (kubesweep) 0.1.0"
+
+
+def test_every_command_says_what_it_does_and_every_argument_has_help() -> None:
+    root = plugin.parser()
+    commands = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
+    described = {c.dest: c.help for c in commands._choices_actions}
+    assert set(described) == set(commands.choices)
+    for name, command in commands.choices.items():
+        assert described[name] and command.description, name
+        for action in command._actions:
+            assert action.help, f"kubectl sweep {name}: {action.dest} has no help"
+    for action in root._actions:
+        assert action.help or isinstance(action, argparse._SubParsersAction), action.dest
+    assert {"report", "export"} <= set(commands.choices)

@@ -113,7 +113,12 @@ def test_exhausted_grid_drains_then_finishes_with_best_run() -> None:
     assert created(draining) == [] and draining.phase == Phase.RUNNING
     done = decide(sweep(), [*history, run(6, RunState.FINISHED, points[5], metrics={"loss": 3.0})])
     assert done.phase == Phase.FINISHED
-    assert done.status["bestRun"] == {"name": "s-0006", "metric": 3.0, "parameters": points[5]}
+    assert done.status["bestRun"] == {
+        "name": "s-0006",
+        "metric": 3.0,
+        "metricText": "3",
+        "parameters": points[5],
+    }
     assert done.status["runs"]["total"] == 6 and done.status["runs"]["finished"] == 6
     assert done.status["completionTime"] == NOW
 
@@ -603,3 +608,9 @@ def test_a_finished_sweep_without_a_result_is_not_completed() -> None:
         c for c in decide(sweep(parameters=one), [good]).status["conditions"] if c["type"] == "Completed"
     )
     assert completed["status"] == "True"
+
+
+def test_the_best_metric_is_shown_to_4_significant_digits() -> None:
+    assert [reconcile.metric_text(v) for v in (0.08312345678901234, 3.0, 1234567.0, 1.5e-7, None)] == [
+        "0.08312", "3", "1.235e+06", "1.5e-07", None,
+    ]  # fmt: skip

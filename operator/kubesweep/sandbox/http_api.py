@@ -481,6 +481,8 @@ def _cell(obj: Obj, kind: str, path: str) -> Any:
 
 def render_table(res: Resource, items: list[Obj], rv: str) -> dict[str, Any]:
     cols = _columns(res)
+    # kubectl shows a column of priority above 0 only with -o wide, as the API server marks it.
+    priorities = {c["name"]: int(c.get("priority") or 0) for c in res.printer_columns or []}
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
@@ -491,7 +493,7 @@ def render_table(res: Resource, items: list[Obj], rv: str) -> dict[str, Any]:
                 "type": "string" if kind == "date" else kind,
                 "format": "name" if i == 0 else "",
                 "description": "",
-                "priority": 0,
+                "priority": priorities.get(name, 0) if i else 0,
             }
             for i, (name, kind, _) in enumerate(cols)
         ],
