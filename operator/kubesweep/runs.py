@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubesweep import api
+from kubesweep import api, wandb_pod
 from kubesweep.api import RunState
 
 # Kubernetes keeps Job names to 63 characters (the job-name label carries them).
@@ -192,6 +192,15 @@ def render_job(sweep: Mapping[str, Any], number: int, parameters: Mapping[str, A
         _render_container(container, env, parameters)
     for container in pod_spec.get("initContainers") or []:
         _render_container(container, env, parameters)
+    if sweep["spec"].get("wandb") is not None:
+        wandb_pod.add_to_pod(
+            pod_template,
+            sweep["spec"]["wandb"],
+            sweep_name=sweep_name,
+            sweep_uid=meta.get("uid"),
+            run_name=name,
+            parameters=parameters,
+        )
     # A run is one attempt: W&B retries nothing unless the template says so.
     job_spec.setdefault("backoffLimit", 0)
     job_spec.pop("suspend", None)
