@@ -427,7 +427,8 @@ SPEC_RULES: list[Any] = [
 JOB_TEMPLATE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "A batch/v1 JobTemplateSpec: the Job of every run. Parameters reach it through "
-    "${args}, ${args_no_hyphens}, ${args_json}, ${params.NAME} and the KUBESWEEP_* env vars.",
+    "${args}, ${args_no_hyphens}, ${args_no_boolean_flags}, ${args_json}, ${params.NAME} and the "
+    "KUBESWEEP_* env vars.",
     "required": ["spec"],
     "properties": {
         "metadata": {

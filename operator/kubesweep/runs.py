@@ -70,6 +70,16 @@ def args_list(parameters: Mapping[str, Any], hyphens: bool = True) -> list[str]:
     return [verbatim(f"{prefix}{name}={format_value(value)}") for name, value in parameters.items()]
 
 
+def boolean_flags(parameters: Mapping[str, Any]) -> list[str]:
+    """W&B's `${args_no_boolean_flags}`: `--name` for true, nothing for false (for argparse's
+    store_true flags), `--name=value` for the others."""
+    return [
+        verbatim(f"--{name}") if value is True else verbatim(f"--{name}={format_value(value)}")
+        for name, value in parameters.items()
+        if value is not False
+    ]
+
+
 _PARAM_MACRO = re.compile(r"\$\{params\.([^}]+)\}")
 _WHOLE_MACROS = {"${args}", "${args_no_hyphens}"}
 
@@ -88,6 +98,7 @@ def _lookup(parameters: Mapping[str, Any], dotted: str) -> Any:
 def expand_string(text: str, parameters: Mapping[str, Any]) -> str:
     """Expands every macro inside one string (lists joined with spaces)."""
     text = text.replace("${args_json}", verbatim(json.dumps(parameters, separators=(",", ":"))))
+    text = text.replace("${args_no_boolean_flags}", " ".join(boolean_flags(parameters)))
     text = text.replace("${args_no_hyphens}", " ".join(args_list(parameters, hyphens=False)))
     text = text.replace("${args}", " ".join(args_list(parameters)))
 
@@ -115,6 +126,8 @@ def expand_args(items: Sequence[str], parameters: Mapping[str, Any]) -> list[str
             result.extend(args_list(parameters))
         elif item == "${args_no_hyphens}":
             result.extend(args_list(parameters, hyphens=False))
+        elif item == "${args_no_boolean_flags}":
+            result.extend(boolean_flags(parameters))
         else:
             result.append(expand_string(item, parameters))
     return result
