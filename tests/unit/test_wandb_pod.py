@@ -203,3 +203,22 @@ def test_the_images_own_sitecustomize_still_runs(tmp_path: Path) -> None:
 def test_a_script_without_wandb_is_left_alone(tmp_path: Path) -> None:
     out = run_hooked(tmp_path, "offline", "import sys\nprint('wandb' in sys.modules)\n")
     assert out.strip() == "False"
+
+
+def test_the_hook_is_python_3_7_and_standard_library_only() -> None:
+    """It runs under the Python of the user's image, not ours."""
+    import ast
+
+    tree = ast.parse(wandb_pod.HOOK_SOURCE, feature_version=(3, 7))
+    imported = {
+        name.split(".")[0]
+        for node in ast.walk(tree)
+        for name in (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
+    }
+    assert imported - {"wandb"} <= set(sys.stdlib_module_names) | {"__future__"}
