@@ -427,7 +427,8 @@ SPEC_RULES: list[Any] = [
 JOB_TEMPLATE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "A batch/v1 JobTemplateSpec: the Job of every run. Parameters reach it through "
-    "${args}, ${args_no_hyphens}, ${args_json}, ${params.NAME} and the KUBESWEEP_* env vars.",
+    "${args}, ${args_no_hyphens}, ${args_no_boolean_flags}, ${args_json}, ${params.NAME} and the "
+    "KUBESWEEP_* env vars.",
     "required": ["spec"],
     "properties": {
         "metadata": {
@@ -474,6 +475,45 @@ JOB_TEMPLATE_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+class WandbMode(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    DISABLED = "disabled"
+
+
+class SecretKeyRef(_Model):
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="A Secret in the Sweep's namespace.",
+    )
+    key: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[-._a-zA-Z0-9]+$",
+        description="Its key holding the W&B API key.",
+    )
+
+
+class Wandb(_Model):
+    """A W&B training script runs unchanged (see wandb_pod): its parameters reach wandb.config and
+    what it logs becomes the run's metrics."""
+
+    mode: WandbMode = Field(
+        default=WandbMode.OFFLINE,
+        description="online sends each run to W&B (with apiKeySecret, or a key the image has); offline "
+        "writes it under the container's wandb/ directory (wandb sync uploads it later); disabled "
+        "keeps W&B out. kubesweep records the metrics in every mode. Default offline.",
+    )
+    project: str | None = Field(default=None, min_length=1, max_length=128, description="WANDB_PROJECT.")
+    entity: str | None = Field(default=None, min_length=1, max_length=128, description="WANDB_ENTITY.")
+    api_key_secret: SecretKeyRef | None = Field(
+        default=None,
+        description="The Secret key whose value becomes WANDB_API_KEY in mode online (unused otherwise).",
+    )
 
 
 class SweepSpec(_Model):
@@ -525,6 +565,14 @@ class SweepSpec(_Model):
         description="How long a run's pod may be unable to start (ErrImagePull, ImagePullBackOff, "
         "InvalidImageName, CreateContainerConfigError) before the run is Failed with that reason "
         "and its pod deleted; default 300.",
+    )
+    wandb: Wandb | None = Field(
+        default=None,
+        description="Run a W&B training script unchanged: its parameters reach wandb.config (through "
+        "WANDB_SWEEP_PARAM_PATH), what it logs with wandb.log or run.summary becomes the run's "
+        "metrics (a sitecustomize hook on PYTHONPATH), and the W&B run is named after the run and "
+        "grouped by the sweep. Files come from the pod's annotations through a downwardAPI volume "
+        "at /var/run/kubesweep.",
     )
     template: dict[str, Any] = Field(
         description="A batch/v1 JobTemplateSpec: the Job of every run.",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Coroutine, Iterable, Mapping
@@ -296,7 +297,12 @@ class Reconciler:
             if not run.active or time.monotonic() - when >= STEP_LOG_INTERVAL:
                 log = await self.cluster.read_log(namespace, name, latest.get("container"))
                 logs[name] = (time.monotonic(), log)
-            return runs.observe(job, pods, log, start_timeout=start_timeout)
+            run = runs.observe(job, pods, log, start_timeout=start_timeout)
+            if run.state == api.RunState.RUNNING:
+                # Its log grows without an event (a run alone in its sweep sends none until it
+                # ends): a pass reads it again then, so hyperband judges every step it reaches.
+                again = time.time() + STEP_LOG_INTERVAL
+                run = dataclasses.replace(run, deadline=min(run.deadline or again, again))
         return run
 
     async def _apply(

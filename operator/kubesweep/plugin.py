@@ -7,7 +7,8 @@
     kubectl sweep logs RUN [-f]
     kubectl sweep report NAME [-o FILE]
     kubectl sweep export NAME [--format csv|json|optuna] [-o FILE]
-    kubectl sweep import-wandb sweep.yaml --image IMAGE [--name NAME]
+    kubectl sweep import-wandb sweep.yaml|- --image IMAGE [--name NAME] [--parallelism N]
+        [--wandb-mode online|offline|disabled] [--api-key-secret NAME[:KEY]]
 
 Every command takes --kubeconfig, --context and -n/--namespace, before or after the command.
 Exit codes: 0 ok, 1 an error (said on stderr with what to do), 2 usage.
@@ -367,17 +368,7 @@ def set_state(cluster: Cluster, name: str, wanted: str) -> str:
 
 def run_command(args: argparse.Namespace, out: Callable[[str], None]) -> int:
     if args.command == "import-wandb":
-        from kubesweep import wandb_import
-
-        try:
-            config = yaml.safe_load(Path(args.file).read_text())
-            manifest, warnings = wandb_import.convert(config, image=args.image, name=args.name)
-        except (OSError, yaml.YAMLError, ValueError) as exc:
-            raise PluginError(f"cannot import {args.file}: {exc}") from None
-        for warning in warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        out(yaml.safe_dump(manifest, sort_keys=False))
-        return 0
+        return import_wandb(args, out)
 
     cluster = Cluster(args.kubeconfig, args.context, args.namespace)
     if args.command in STATES:
@@ -450,6 +441,34 @@ def _write_file(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise PluginError(f"cannot write {path}: {exc}") from None
+
+
+def import_wandb(args: argparse.Namespace, out: Callable[[str], None]) -> int:
+    """Prints the Sweep of a W&B sweep config (`-`: standard input), once the operator's own
+    rules accept it: a Sweep it would refuse (min above max, bayes without a metric) is an error."""
+    from kubesweep import reconcile, wandb_import
+
+    source = "standard input" if args.file == "-" else args.file
+    mode = args.wandb_mode or ("online" if args.api_key_secret else "offline")
+    wandb: dict[str, Any] = {"mode": mode}
+    if args.api_key_secret:
+        secret, _, key = args.api_key_secret.partition(":")
+        wandb["apiKeySecret"] = {"name": secret, "key": key or "api-key"}
+    try:
+        config = yaml.safe_load(sys.stdin.read() if args.file == "-" else Path(args.file).read_text())
+        manifest, warnings = wandb_import.convert(
+            config, image=args.image, name=args.name, parallelism=args.parallelism, wandb=wandb
+        )
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        raise PluginError(f"cannot import {source}: {exc}") from None
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    try:
+        reconcile.parse_spec(manifest["spec"])
+    except reconcile.InvalidSweep as exc:
+        raise PluginError(f"{source} makes a Sweep kubesweep would refuse: {exc}") from None
+    out(yaml.safe_dump(manifest, sort_keys=False))
+    return 0
 
 
 def _write(text: str) -> None:
@@ -528,9 +547,24 @@ def parser() -> argparse.ArgumentParser:
         help="where to write it (default: standard output; for optuna NAME.optuna.log)",
     )
     imported = command("import-wandb", "print a Sweep manifest from a W&B sweep config")
-    imported.add_argument("file", help="the W&B sweep config (YAML)")
+    imported.add_argument("file", help="the W&B sweep config (sweep.yaml); - reads standard input")
     imported.add_argument("--image", required=True, help="the container image that runs the program")
     imported.add_argument("--name", default=None, help="the Sweep's name (default: the config's name)")
+    imported.add_argument(
+        "--parallelism", type=int, default=None, help="runs at once (the number of W&B agents; default 1)"
+    )
+    imported.add_argument(
+        "--wandb-mode",
+        choices=[str(m) for m in api.WandbMode],
+        default=None,
+        help="spec.wandb.mode of the runs (default: online with --api-key-secret, else offline)",
+    )
+    imported.add_argument(
+        "--api-key-secret",
+        metavar="NAME[:KEY]",
+        default=None,
+        help="the Secret (and its key, default api-key) holding the W&B API key for mode online",
+    )
     return root
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubesweep import api
+from kubesweep import api, wandb_pod
 from kubesweep.api import RunState
 
 # Kubernetes keeps Job names to 63 characters (the job-name label carries them).
@@ -70,6 +70,16 @@ def args_list(parameters: Mapping[str, Any], hyphens: bool = True) -> list[str]:
     return [verbatim(f"{prefix}{name}={format_value(value)}") for name, value in parameters.items()]
 
 
+def boolean_flags(parameters: Mapping[str, Any]) -> list[str]:
+    """W&B's `${args_no_boolean_flags}`: `--name` for true, nothing for false (for argparse's
+    store_true flags), `--name=value` for the others."""
+    return [
+        verbatim(f"--{name}") if value is True else verbatim(f"--{name}={format_value(value)}")
+        for name, value in parameters.items()
+        if value is not False
+    ]
+
+
 _PARAM_MACRO = re.compile(r"\$\{params\.([^}]+)\}")
 _WHOLE_MACROS = {"${args}", "${args_no_hyphens}"}
 
@@ -88,6 +98,7 @@ def _lookup(parameters: Mapping[str, Any], dotted: str) -> Any:
 def expand_string(text: str, parameters: Mapping[str, Any]) -> str:
     """Expands every macro inside one string (lists joined with spaces)."""
     text = text.replace("${args_json}", verbatim(json.dumps(parameters, separators=(",", ":"))))
+    text = text.replace("${args_no_boolean_flags}", " ".join(boolean_flags(parameters)))
     text = text.replace("${args_no_hyphens}", " ".join(args_list(parameters, hyphens=False)))
     text = text.replace("${args}", " ".join(args_list(parameters)))
 
@@ -115,6 +126,8 @@ def expand_args(items: Sequence[str], parameters: Mapping[str, Any]) -> list[str
             result.extend(args_list(parameters))
         elif item == "${args_no_hyphens}":
             result.extend(args_list(parameters, hyphens=False))
+        elif item == "${args_no_boolean_flags}":
+            result.extend(boolean_flags(parameters))
         else:
             result.append(expand_string(item, parameters))
     return result
@@ -192,6 +205,15 @@ def render_job(sweep: Mapping[str, Any], number: int, parameters: Mapping[str, A
         _render_container(container, env, parameters)
     for container in pod_spec.get("initContainers") or []:
         _render_container(container, env, parameters)
+    if sweep["spec"].get("wandb") is not None:
+        wandb_pod.add_to_pod(
+            pod_template,
+            sweep["spec"]["wandb"],
+            sweep_name=sweep_name,
+            sweep_uid=meta.get("uid"),
+            run_name=name,
+            parameters=parameters,
+        )
     # A run is one attempt: W&B retries nothing unless the template says so.
     job_spec.setdefault("backoffLimit", 0)
     job_spec.pop("suspend", None)

@@ -2,9 +2,11 @@
 
 Keys are mapped to the CRD's camelCase (`run_cap` -> `runCap`, `early_terminate.min_iter` ->
 `earlyTerminate.minIter`); `program`, `command` and W&B's command macros become the run's
-container command and args. Every parameter gets its distribution written out, as W&B infers
-it from the file's types (the API server keeps `min: 0.0` as `0`). Keys with no meaning on
-Kubernetes are reported, never dropped silently.
+container command and args (`${args_json_file}` is the file spec.wandb puts in the pod,
+`${args_no_boolean_flags}` kubesweep's macro of the same meaning). Every parameter gets its
+distribution written out, as W&B infers it from the file's types (the API server keeps `min: 0.0`
+as `0`). The Sweep gets `spec.wandb`, so the program runs unchanged; `project` and `entity` go
+there. Keys with no meaning on Kubernetes are reported, never dropped silently.
 """
 
 from __future__ import annotations
@@ -15,15 +17,22 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kubesweep import api
+from kubesweep import api, wandb_pod
 from kubesweep.search import space
 
-TOP_LEVEL = {"method", "metric", "parameters", "run_cap", "early_terminate", "program", "command", "name"}
-IGNORED_WITH_REASON = {
-    "description": "kept as the annotation kubesweep.io/description",
-    "project": "W&B projects do not apply; runs are Jobs in the Sweep's namespace",
-    "entity": "W&B entities do not apply on Kubernetes",
+TOP_LEVEL = {
+    "method",
+    "metric",
+    "parameters",
+    "run_cap",
+    "early_terminate",
+    "program",
+    "command",
+    "name",
+    "project",
+    "entity",
 }
+IGNORED_WITH_REASON = {"description": "kept as the annotation kubesweep.io/description"}
 EARLY_TERMINATE_KEYS = {
     "type": "type",
     "min_iter": "minIter",
@@ -36,7 +45,9 @@ METRIC_KEYS = {"name", "goal", "target"}
 # W&B's default command: ${env} ${interpreter} ${program} ${args}
 DEFAULT_COMMAND = ["${env}", "${interpreter}", "${program}", "${args}"]
 NAME_CLEAN = re.compile(r"[^a-z0-9-]+")
-UNSUPPORTED_MACROS = {"${args_json_file}", "${args_no_boolean_flags}"}
+# W&B's macros kubesweep expands itself (runs.expand_args); ${args_json_file} is a file of the pod.
+MACROS = {"${args}", "${args_no_hyphens}", "${args_no_boolean_flags}", "${args_json}"}
+MACRO = re.compile(r"\$\{[^}]*\}")
 
 
 def _exponent_bounds(kind: str, low: float, high: float) -> tuple[float, float]:
@@ -121,18 +132,28 @@ def _command(config: dict[str, Any], warnings: list[str]) -> list[str]:
                 )
                 continue
             out.append(str(program))
-        elif text in UNSUPPORTED_MACROS:
-            warnings.append(f"{text}: not supported; using ${{args}}")
-            out.append("${args}")
+        elif text == "${args_json_file}":
+            # What W&B's agent writes there, the parameters as one JSON object: spec.wandb's file.
+            out.append(wandb_pod.ARGS_JSON_PATH)
         else:
+            text = text.replace("${args_json_file}", wandb_pod.ARGS_JSON_PATH)
+            for macro in MACRO.findall(text):
+                if macro not in MACROS and not macro.startswith("${params."):
+                    warnings.append(f"{macro}: not a macro kubesweep expands; kept as it is")
             out.append(text)
     return out
 
 
 def convert(
-    config: dict[str, Any], *, image: str, name: str | None = None
+    config: dict[str, Any],
+    *,
+    image: str,
+    name: str | None = None,
+    parallelism: int | None = None,
+    wandb: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """The Sweep manifest for a W&B sweep config, and warnings about what did not carry over."""
+    """The Sweep manifest for a W&B sweep config, and warnings about what did not carry over.
+    `wandb` is spec.wandb without project and entity, which come from the config."""
     if not isinstance(config, dict):
         raise ValueError("a W&B sweep config is a mapping (method, metric, parameters, ...)")
     warnings: list[str] = []
@@ -161,6 +182,8 @@ def convert(
         # W&B's schema fills strict in as true; kubesweep's default is false, so say it.
         early.setdefault("strict", True)
         spec["earlyTerminate"] = early
+    if parallelism is not None:
+        spec["parallelism"] = parallelism
     command = _command(config, warnings)
     spec["template"] = {
         "spec": {
@@ -172,6 +195,10 @@ def convert(
                 }
             },
         }
+    }
+    spec["wandb"] = {
+        **(wandb or {"mode": "offline"}),
+        **{key: str(config[key]) for key in ("project", "entity") if config.get(key)},
     }
     metadata: dict[str, Any] = {"name": _name(config, name)}
     if config.get("description"):

@@ -156,7 +156,7 @@ def test_import_wandb_prints_a_sweep_the_cluster_accepts(
         sandbox, ns, "import-wandb", str(config), "--image", "python:3.11", "--name", "imported"
     )
     assert result.returncode == 0, result.stderr
-    assert "project:" in result.stderr
+    assert yaml.safe_load(result.stdout)["spec"]["wandb"] == {"mode": "offline", "project": "demo"}
     manifest = yaml.safe_load(result.stdout)
     created = kube.create_sweep(ns, "imported", manifest["spec"])
     assert created["spec"]["runCap"] == 2

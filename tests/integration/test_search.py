@@ -49,3 +49,25 @@ def test_bayes_with_hyperband_finishes_and_stops_poor_runs_early(kube: Kube, ns:
     assert finished and sweep["status"]["bestRun"]["metric"] == min(
         r["metrics"]["loss"] for r in finished + early
     )
+
+
+def test_hyperband_stops_a_run_alone_in_its_sweep(kube: Kube, ns: str) -> None:
+    """With parallelism 1 no other run's events come while one runs: its log is read every
+    second all the same, and it is stopped at the band where it is worse than the runs before."""
+    spec = {
+        "method": "grid",
+        "metric": {"name": "loss", "goal": "minimize"},
+        # In this order no good run is worse than the threshold of those before it.
+        "parameters": {"x": {"values": [0.2, 0.1, 0.0, 5.0]}},
+        "earlyTerminate": {"type": "hyperband", "minIter": 2, "eta": 2},
+        # It prints its steps only after the events of its start (pod Running, Job ready) are over.
+        "template": python_run("import time\ntime.sleep(2)\n" + CURVE),
+    }
+    kube.create_sweep(ns, "alone", spec)
+    kube.wait_phase(ns, "alone", {"Finished", "Failed", "Crashed"}, timeout=180)
+    results = {
+        j["metadata"]["name"]: json.loads(j["metadata"]["annotations"][api.ANNOTATION_RESULT])
+        for j in released_jobs(kube, ns, "alone")
+    }
+    assert [r["state"] for _, r in sorted(results.items())] == ["Finished", "Finished", "Finished", "Killed"]
+    assert results["alone-0004"].get("earlyStopped"), results

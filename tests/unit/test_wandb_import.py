@@ -39,7 +39,9 @@ def test_keys_are_mapped_to_camel_case_and_the_command_to_the_container() -> Non
     container = spec["template"]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "ghcr.io/me/train:1"
     assert container["command"] == ["python", "train.py", "--epochs=10", "${args}"]
-    assert any(w.startswith("project:") for w in warnings)
+    # The program runs unchanged: spec.wandb is on, in the config's project.
+    assert spec["wandb"] == {"mode": "offline", "project": "demo"}
+    assert warnings == []
 
 
 def test_the_manifest_is_a_valid_sweep() -> None:
@@ -104,14 +106,30 @@ def test_deprecated_exponent_forms_become_the_same_distribution_in_values_form()
     assert config["parameters"]["lr"]["distribution"] == "log_uniform"  # the input is not modified
 
 
-def test_unsupported_macros_fall_back_to_args_with_a_warning() -> None:
+def test_args_json_file_is_the_pods_file_and_no_boolean_flags_kubesweeps_macro() -> None:
     config = {"method": "grid", "program": "t.py", "parameters": {"a": {"value": 1}}}
-    manifest, warnings = wandb_import.convert(
-        {**config, "command": ["python", "${program}", "${args_json_file}"]}, image="i"
-    )
+    command = [
+        "python",
+        "${program}",
+        "--config=${args_json_file}",
+        "${args_json_file}",
+        "${args_no_boolean_flags}",
+    ]
+    manifest, warnings = wandb_import.convert({**config, "command": command}, image="i")
     container = manifest["spec"]["template"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["python", "t.py", "${args}"]
-    assert warnings == ["${args_json_file}: not supported; using ${args}"]
+    path = "/var/run/kubesweep/args.json"
+    assert container["command"] == ["python", "t.py", f"--config={path}", path, "${args_no_boolean_flags}"]
+    assert warnings == []
+    _, warnings = wandb_import.convert({**config, "command": ["${program}", "${args_no_equals}"]}, image="i")
+    assert warnings == ["${args_no_equals}: not a macro kubesweep expands; kept as it is"]
+
+
+def test_args_no_boolean_flags_as_wandbs_agent_writes_them() -> None:
+    from kubesweep import runs
+
+    parameters = {"lr": 0.1, "amp": True, "debug": False, "opt": "adam"}
+    assert runs.expand_args(["${args_no_boolean_flags}"], parameters) == ["--lr=0.1", "--amp", "--opt=adam"]
+    assert runs.expand_args(["x ${args_no_boolean_flags}"], parameters) == ["x --lr=0.1 --amp --opt=adam"]
 
 
 def as_the_api_server_stores_it(value: Any) -> Any:
@@ -182,3 +200,47 @@ def test_a_parameter_whose_type_cannot_be_inferred_is_kept_with_a_warning() -> N
     manifest, warnings = wandb_import.convert(config, image="i")
     assert manifest["spec"]["parameters"] == {"x": {"min": 0.0}}
     assert warnings == ["parameters.x: a range needs both min and max; max is missing; kept as it is"]
+
+
+def import_wandb(
+    argv: list[str], config: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, str]:
+    import io
+
+    from kubesweep import plugin
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(config))
+    code = plugin.main(["import-wandb", "-", "--image", "i", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_import_wandb_reads_standard_input_and_takes_parallelism_and_the_wandb_mode(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    code, out, _ = import_wandb(
+        ["--parallelism", "4", "--api-key-secret", "wandb"], WHOLE_FLOATS, capsys, monkeypatch
+    )
+    assert code == 0
+    spec = yaml.safe_load(out)["spec"]
+    assert spec["parallelism"] == 4
+    assert spec["wandb"] == {"mode": "online", "apiKeySecret": {"name": "wandb", "key": "api-key"}}
+    code, out, _ = import_wandb(["--wandb-mode", "disabled"], WHOLE_FLOATS, capsys, monkeypatch)
+    assert yaml.safe_load(out)["spec"]["wandb"] == {"mode": "disabled"}
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ("program: t.py\nmethod: random\nparameters: {lr: {min: 0.5, max: 0.1}}\n", "spec.parameters.lr"),
+        ("program: t.py\nmethod: bayes\nparameters: {lr: {min: 0.1, max: 0.5}}\n", "spec.metric"),
+    ],
+)
+def test_import_wandb_refuses_a_sweep_the_operator_would_refuse(
+    config: str, field: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, out, err = import_wandb([], config, capsys, monkeypatch)
+    assert code == 1 and out == ""
+    assert err.startswith(f"error: standard input makes a Sweep kubesweep would refuse: {field}")

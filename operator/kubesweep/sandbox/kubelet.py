@@ -9,7 +9,11 @@ Executors:
   `terminationMessagePath` (default `/dev/termination-log`) is a per-pod file: every occurrence of
   that path in command, args and env values is rewritten to it, and it is exported as
   `TERMINATION_MESSAGE_PATH`. stdout and stderr are the pod's log (`kubectl logs`). The pid is
-  shown in the pod annotation `sandbox.kubesweep.io/pid`.
+  shown in the pod annotation `sandbox.kubesweep.io/pid`. A `downwardAPI` volume's files (the
+  pod's annotations, labels, name, namespace, uid) are written under the pod's directory; a local
+  process cannot have them at the container's absolute `mountPath`, so that path, wherever it
+  appears in command, args and env values, is rewritten to their directory (as the termination
+  message path is).
 - `simulated` runs nothing: a pod ends after `sandbox.kubesweep.io/duration` seconds (default 0.1)
   with exit code `sandbox.kubesweep.io/exit-code` (default 0), termination message
   `sandbox.kubesweep.io/termination-message` and log `sandbox.kubesweep.io/log`, all pod
@@ -73,6 +77,49 @@ def expand(text: str, env: dict[str, str]) -> str:
         return env.get(name, match.group(0))
 
     return _VAR.sub(replace, text)
+
+
+_FIELD = re.compile(r"metadata\.(annotations|labels)\['([^']*)'\]\Z")
+
+
+def _field(pod: Obj, path: str) -> str:
+    """A downward API fieldRef of the pod: metadata.annotations['k'], labels['k'], name, ..."""
+    meta = pod.get("metadata") or {}
+    match = _FIELD.match(path)
+    if match:
+        return str((meta.get(match.group(1)) or {}).get(match.group(2), ""))
+    if path in ("metadata.name", "metadata.namespace", "metadata.uid"):
+        return str(meta.get(path.split(".")[1], ""))
+    raise RuntimeError(f"the sandbox's downward API volumes do not support fieldPath {path}")
+
+
+def downward_api_mounts(pod: Obj, container: dict[str, Any], directory: Path) -> dict[str, str]:
+    """Writes the files of the pod's downwardAPI volumes that `container` mounts under
+    `directory/volumes/NAME`, and returns each mountPath with the local directory it stands for."""
+    volumes = {
+        v.get("name"): v["downwardAPI"]
+        for v in (pod.get("spec") or {}).get("volumes") or []
+        if v.get("downwardAPI")
+    }
+    mounts: dict[str, str] = {}
+    for mount in container.get("volumeMounts") or []:
+        source = volumes.get(mount.get("name"))
+        if source is None:
+            continue
+        local = directory / "volumes" / str(mount["name"])
+        for item in source.get("items") or []:
+            path = local / item["path"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(_field(pod, (item.get("fieldRef") or {}).get("fieldPath", "")))
+        mounts[str(mount["mountPath"]).rstrip("/")] = str(local)
+    return mounts
+
+
+def remount(text: str, mounts: dict[str, str]) -> str:
+    """A path under a mountPath as the local directory that stands for it."""
+    for mount_path, local in mounts.items():
+        text = text.replace(mount_path, local)
+    return text
 
 
 @dataclass
@@ -260,6 +307,8 @@ class Kubelet:
             expand(str(a), env).replace(message_path, str(real_path))
             for a in (container.get("command") or []) + (container.get("args") or [])
         ]
+        mounts = downward_api_mounts(pod, container, running.directory)
+        env, argv = {k: remount(v, mounts) for k, v in env.items()}, [remount(a, mounts) for a in argv]
         if not argv:
             raise RuntimeError("the container has no command: the sandbox cannot run an image's entrypoint")
         log_path = running.directory / "log"
