@@ -23,7 +23,8 @@ import yaml
 
 from kubesweep import api
 
-from .emulator import ApiError, SandboxEmulator
+from .apierrors import ApiError
+from .emulator import SandboxEmulator
 from .server import SandboxServer
 from .store import ResourceRef, Store, StoreError
 
@@ -35,10 +36,9 @@ Resolver = Callable[[str, str], Awaitable[ResourceRef]]  # (apiVersion, kind) ->
 
 def emulator_resolver(emulator: SandboxEmulator) -> Resolver:
     async def resolve(api_version: str, kind: str) -> ResourceRef:
-        group, _, version = api_version.rpartition("/")
-        for res in emulator.served.values():
-            if res.ref.group == group and res.ref.version == version and res.kind == kind:
-                return res.ref
+        res = emulator.objects.resources.of_kind(api_version, kind)
+        if res is not None:
+            return res.ref
         raise ApiError(404, "NotFound", f'no matches for kind "{kind}" in version "{api_version}"')
 
     return resolve
