@@ -90,6 +90,21 @@ def _line(sweep: dict[str, Any]) -> str:
     )
 
 
+def best_run_lines(sweep: dict[str, Any]) -> list[str]:
+    """The sweep's result as the last lines of `kubesweep sandbox`: its best run and that run's
+    parameters, or why there is none."""
+    name = sweep["metadata"]["name"]
+    metric = ((sweep.get("spec") or {}).get("metric") or {}).get("name", "the metric")
+    best = (sweep.get("status") or {}).get("bestRun") or {}
+    if best.get("metric") is None:
+        return [f"{name}: no run reported {metric}"]
+    parameters = " ".join(f"{k}={v}" for k, v in sorted((best.get("parameters") or {}).items()))
+    return [
+        f"{name}: best run {best.get('name')}, {metric}={best['metric']:g}",
+        f"  parameters: {parameters}",
+    ]
+
+
 async def follow(
     store: Store, sweeps: list[tuple[str, str]], operator: subprocess.Popen[bytes] | None
 ) -> int:
@@ -159,6 +174,9 @@ async def main_async(args: argparse.Namespace) -> int:
         log_path = kubeconfig_path.parent / "operator.log"
         if not args.no_operator:
             operator = start_operator(kubeconfig_path, log_path)
+            # Beside the kubeconfig: in the sandbox's own directory unless --kubeconfig names one.
+            kept = "" if args.kubeconfig else " (deleted on exit; kept beside --kubeconfig PATH)"
+            print(f"Operator log: {log_path}{kept}", flush=True)
         try:
             if args.serve:
                 print(f"API server on {url}", flush=True)
@@ -179,6 +197,10 @@ async def main_async(args: argparse.Namespace) -> int:
             started = time.monotonic()
             code = await follow(store, sweeps, operator)
             print(f"All sweeps ended in {time.monotonic() - started:.1f}s.", flush=True)
+            ref = ResourceRef(api.GROUP, api.VERSION, api.PLURAL)
+            for key in sweeps:
+                if (sweep := await store.get(ref, *key)) is not None:
+                    print("\n".join(best_run_lines(sweep)), flush=True)
             return code
         finally:
             if operator is not None:

@@ -111,8 +111,13 @@ class Kubelet:
         workdir: Path,
         bind: Binder | None = None,
         node: str = NODE,
+        cwd: Path | None = None,
     ) -> None:
         self.store = store
+        # Where a container's command runs unless it sets workingDir: the directory the sandbox
+        # was started from, so `python train.py` finds the user's script as on their machine
+        # (the pod's own directory keeps only its log and termination message).
+        self.cwd = cwd or Path.cwd()
         self.node = node
         self.bind = bind
         self.executor = executor
@@ -266,7 +271,7 @@ class Kubelet:
         self.logs[(running.namespace, running.name)] = log_path
         cwd = container.get("workingDir")
         if not cwd or not Path(cwd).is_dir():
-            cwd = str(running.directory)
+            cwd = str(self.cwd)
         with log_path.open("wb") as log:
             running.process = await asyncio.create_subprocess_exec(
                 *argv,
