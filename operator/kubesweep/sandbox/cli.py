@@ -177,6 +177,7 @@ async def main_async(args: argparse.Namespace) -> int:
             # Beside the kubeconfig: in the sandbox's own directory unless --kubeconfig names one.
             kept = "" if args.kubeconfig else " (deleted on exit; kept beside --kubeconfig PATH)"
             print(f"Operator log: {log_path}{kept}", flush=True)
+        result: list[str] = []  # printed last, after the operator stopped
         try:
             if args.serve:
                 print(f"API server on {url}", flush=True)
@@ -200,17 +201,26 @@ async def main_async(args: argparse.Namespace) -> int:
             ref = ResourceRef(api.GROUP, api.VERSION, api.PLURAL)
             for key in sweeps:
                 if (sweep := await store.get(ref, *key)) is not None:
-                    print("\n".join(best_run_lines(sweep)), flush=True)
+                    result += best_run_lines(sweep)
             return code
         finally:
             if operator is not None:
                 operator.terminate()
+                # Waited for off the event loop: the sandbox's API server runs on it, and the
+                # operator's last requests must be answered for it to stop within the 10 s.
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    operator.wait(10)
+                    await asyncio.to_thread(operator.wait, 10)
                 if operator.poll() is None:
                     operator.kill()
                 if operator.returncode not in (0, -signal.SIGTERM) and log_path.exists():
+                    print(
+                        f"kubesweep sandbox: the operator exited with {operator.returncode}; "
+                        f"the end of its log ({log_path}):",
+                        file=sys.stderr,
+                    )
                     sys.stderr.write(log_path.read_text(errors="replace")[-4000:])
+            if result:
+                print("\n".join(result), flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
