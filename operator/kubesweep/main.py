@@ -5,6 +5,32 @@ from __future__ import annotations
 import argparse
 import sys
 
+# The top-level modules of the `sandbox` extra (pyproject.toml): one missing means the extra is.
+SANDBOX_EXTRA = {"kmock", "aiohttp", "jsonpatch", "cryptography", "cel"}
+NO_SANDBOX = "kubesweep sandbox: needs the sandbox extra ({}): pip install 'kubesweep[sandbox]'"
+NO_CLUSTER = (
+    "kubesweep run: no cluster to connect to: not in a pod with a service account, and no usable "
+    "kubeconfig (KUBECONFIG or ~/.kube/config: {})"
+)
+
+
+def cluster_config_error() -> str | None:
+    """Why the operator has no cluster to connect to (the check cluster.Cluster and kopf's login
+    make: in-cluster config, else the kubeconfig), or None. kopf would retry its login every
+    minute with a traceback instead."""
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config(client_configuration=client.Configuration())
+        return None
+    except config.ConfigException:
+        pass
+    try:
+        config.load_kube_config(client_configuration=client.Configuration())
+        return None
+    except (config.ConfigException, OSError, TypeError, ValueError) as exc:
+        return str(exc) or type(exc).__name__
+
 
 def main(argv: list[str] | None = None) -> int:
     from kubesweep import __version__
@@ -65,11 +91,19 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(crd.render_yaml())
         return 0
     if args.command == "run":
+        if (why := cluster_config_error()) is not None:
+            print(NO_CLUSTER.format(why), file=sys.stderr)
+            return 1
         from kubesweep import operator_main
 
         return operator_main.run(args)
-    from kubesweep.sandbox.cli import run as run_sandbox
-
+    try:
+        from kubesweep.sandbox.cli import run as run_sandbox
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in SANDBOX_EXTRA:
+            raise
+        print(NO_SANDBOX.format(exc.msg), file=sys.stderr)
+        return 1
     return run_sandbox(args)
 
 

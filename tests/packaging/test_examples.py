@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from kubesweep.sandbox import emulator, schema
+from kubesweep.sandbox import admission, schema
 
 from .k8s import ROOT, Obj, sweep_crd, validate
 
@@ -43,7 +43,7 @@ def test_the_example_is_valid(path: Path) -> None:
             assert doc["apiVersion"] == "kubesweep.io/v1alpha1"
             jsonschema.validate(doc, sweep_schema(), cls=jsonschema.Draft4Validator)
             # The CRD's CEL rules too (jsonschema knows nothing of x-kubernetes-validations).
-            assert not schema.check(emulator.whole_numbers(doc), sweep_schema())[1].causes
+            assert not schema.check(admission.whole_numbers(doc), sweep_schema())[1].causes
             validate([run_job(doc)])
         validate([doc])
 

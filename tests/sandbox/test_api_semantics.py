@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kubesweep import api
 from kubesweep.sandbox.server import SandboxThread
+from kubesweep.sandbox.store import ResourceRef
 
 from ..integration.conftest import wait_for
 from .conftest import open_request, raw
@@ -126,9 +127,8 @@ def test_a_label_change_moves_an_object_out_of_and_into_a_selected_watch(core: A
 
 @pytest.mark.emulator  # reads sandbox.emulator to compact its history, which etcd does on its own clock
 def test_a_too_old_resource_version_is_410_gone(sandbox: SandboxThread, core: Any, namespace: str) -> None:
-    emulator = sandbox.emulator
-    key = ("", "configmaps")
-    emulator.compacted[key] = emulator.rv  # as if etcd had compacted everything so far
+    # As if etcd had compacted everything so far.
+    sandbox.emulator.objects.compact(ResourceRef("", "v1", "configmaps"))
     response = core.list_namespaced_config_map(
         namespace, watch=True, resource_version="1", timeout_seconds=1, _preload_content=False
     )
@@ -214,12 +214,12 @@ def test_a_bookmark_never_skips_events_still_queued_for_a_slow_client(
 ) -> None:
     # A client that reads nothing while events pile up, then resumes from the last bookmark it
     # read (or the last event, when the server ends the stream first), must still get every event.
-    from kubesweep.sandbox import http_api
+    from kubesweep.sandbox import streams
 
     start = core.list_namespaced_config_map(namespace).metadata.resource_version
     # The watch's own deadline: a real API server sends its bookmark two seconds before it (and
     # otherwise once a minute); the sandbox sends one whenever nothing is queued for 5 s.
-    deadline_seconds = int(2 * http_api.BOOKMARK_WAIT + 5)
+    deadline_seconds = int(2 * streams.BOOKMARK_INTERVAL + 5)
     response = open_request(
         sandbox,
         "GET",
@@ -234,11 +234,11 @@ def test_a_bookmark_never_skips_events_still_queued_for_a_slow_client(
         core.create_namespaced_config_map(
             namespace, {"metadata": {"name": f"slow-{i}", "labels": {"test": "slow"}}, "data": payload}
         )
-    time.sleep(http_api.BOOKMARK_WAIT + 1)
+    time.sleep(streams.BOOKMARK_INTERVAL + 1)
     seen: set[str] = set()
     last_rv = start
     bookmarked = False
-    deadline = time.monotonic() + 2 * http_api.BOOKMARK_WAIT + 5
+    deadline = time.monotonic() + 2 * streams.BOOKMARK_INTERVAL + 5
     while time.monotonic() < deadline and not bookmarked:
         line = response.readline()
         if not line:  # the server ended the stream (its deadline, or a client too slow for it)

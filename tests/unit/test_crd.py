@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from kubesweep import api, crd, reconcile
-from kubesweep.sandbox import emulator, schema
+from kubesweep.sandbox import admission, schema
 from kubesweep.search import space
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,7 +130,7 @@ TEMPLATE = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image":
 
 def _stored_and_causes(spec: dict[str, Any]) -> tuple[dict[str, Any], list[schema.Cause]]:
     body = {"apiVersion": api.API_VERSION, "kind": api.KIND, "metadata": {"name": "s"}, "spec": spec}
-    stored, outcome = schema.check(emulator.whole_numbers(body), SCHEMA)
+    stored, outcome = schema.check(admission.whole_numbers(body), SCHEMA)
     return stored, outcome.causes
 
 

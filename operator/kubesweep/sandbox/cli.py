@@ -23,7 +23,8 @@ import yaml
 
 from kubesweep import api
 
-from .emulator import ApiError, SandboxEmulator
+from .apierrors import ApiError
+from .emulator import SandboxEmulator
 from .server import SandboxServer
 from .store import ResourceRef, Store, StoreError
 
@@ -35,10 +36,9 @@ Resolver = Callable[[str, str], Awaitable[ResourceRef]]  # (apiVersion, kind) ->
 
 def emulator_resolver(emulator: SandboxEmulator) -> Resolver:
     async def resolve(api_version: str, kind: str) -> ResourceRef:
-        group, _, version = api_version.rpartition("/")
-        for res in emulator.served.values():
-            if res.ref.group == group and res.ref.version == version and res.kind == kind:
-                return res.ref
+        res = emulator.objects.resources.of_kind(api_version, kind)
+        if res is not None:
+            return res.ref
         raise ApiError(404, "NotFound", f'no matches for kind "{kind}" in version "{api_version}"')
 
     return resolve
@@ -88,6 +88,21 @@ def _line(sweep: dict[str, Any]) -> str:
         f"runs: {runs.get('running', 0)} running, {runs.get('finished', 0)} finished, "
         f"{runs.get('failed', 0)} failed, {runs.get('killed', 0)} killed{best_text}"
     )
+
+
+def best_run_lines(sweep: dict[str, Any]) -> list[str]:
+    """The sweep's result as the last lines of `kubesweep sandbox`: its best run and that run's
+    parameters, or why there is none."""
+    name = sweep["metadata"]["name"]
+    metric = ((sweep.get("spec") or {}).get("metric") or {}).get("name", "the metric")
+    best = (sweep.get("status") or {}).get("bestRun") or {}
+    if best.get("metric") is None:
+        return [f"{name}: no run reported {metric}"]
+    parameters = " ".join(f"{k}={v}" for k, v in sorted((best.get("parameters") or {}).items()))
+    return [
+        f"{name}: best run {best.get('name')}, {metric}={best['metric']:g}",
+        f"  parameters: {parameters}",
+    ]
 
 
 async def follow(
@@ -159,6 +174,10 @@ async def main_async(args: argparse.Namespace) -> int:
         log_path = kubeconfig_path.parent / "operator.log"
         if not args.no_operator:
             operator = start_operator(kubeconfig_path, log_path)
+            # Beside the kubeconfig: in the sandbox's own directory unless --kubeconfig names one.
+            kept = "" if args.kubeconfig else " (deleted on exit; kept beside --kubeconfig PATH)"
+            print(f"Operator log: {log_path}{kept}", flush=True)
+        result: list[str] = []  # printed last, after the operator stopped
         try:
             if args.serve:
                 print(f"API server on {url}", flush=True)
@@ -179,16 +198,29 @@ async def main_async(args: argparse.Namespace) -> int:
             started = time.monotonic()
             code = await follow(store, sweeps, operator)
             print(f"All sweeps ended in {time.monotonic() - started:.1f}s.", flush=True)
+            ref = ResourceRef(api.GROUP, api.VERSION, api.PLURAL)
+            for key in sweeps:
+                if (sweep := await store.get(ref, *key)) is not None:
+                    result += best_run_lines(sweep)
             return code
         finally:
             if operator is not None:
                 operator.terminate()
+                # Waited for off the event loop: the sandbox's API server runs on it, and the
+                # operator's last requests must be answered for it to stop within the 10 s.
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    operator.wait(10)
+                    await asyncio.to_thread(operator.wait, 10)
                 if operator.poll() is None:
                     operator.kill()
                 if operator.returncode not in (0, -signal.SIGTERM) and log_path.exists():
+                    print(
+                        f"kubesweep sandbox: the operator exited with {operator.returncode}; "
+                        f"the end of its log ({log_path}):",
+                        file=sys.stderr,
+                    )
                     sys.stderr.write(log_path.read_text(errors="replace")[-4000:])
+            if result:
+                print("\n".join(result), flush=True)
 
 
 def run(args: argparse.Namespace) -> int:

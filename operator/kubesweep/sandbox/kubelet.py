@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
 import os
 import re
@@ -42,10 +41,11 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from . import pod_status
+from .pod_status import Running
 from .store import PODS, Obj, Store, StoreError
 
 logger = logging.getLogger("kubesweep.sandbox.kubelet")
@@ -59,12 +59,7 @@ LOG = "sandbox.kubesweep.io/log"
 DEFAULT_MESSAGE_PATH = "/dev/termination-log"
 MAX_MESSAGE = 4096
 DEFAULT_GRACE = 30.0
-DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def expand(text: str, env: dict[str, str]) -> str:
@@ -122,25 +117,6 @@ def remount(text: str, mounts: dict[str, str]) -> str:
     return text
 
 
-@dataclass
-class Running:
-    namespace: str
-    name: str
-    uid: str
-    started: str
-    directory: Path
-    process: asyncio.subprocess.Process | None = None
-    timer: asyncio.TimerHandle | None = None
-    killed_by: int | None = None
-    done: bool = False
-    log_text: str = ""
-    kill_task: asyncio.Task[None] | None = field(default=None)
-    started_at: float = field(default_factory=time.time)
-    deadline: float | None = None  # the activeDeadlineSeconds its timer was set for
-    deadline_timer: asyncio.TimerHandle | None = None
-    deadline_exceeded: bool = False
-
-
 # Assigns a pod to the node: (namespace, pod name, node name).
 Binder = Callable[[str, str, str], Awaitable[None]]
 
@@ -158,8 +134,13 @@ class Kubelet:
         workdir: Path,
         bind: Binder | None = None,
         node: str = NODE,
+        cwd: Path | None = None,
     ) -> None:
         self.store = store
+        # Where a container's command runs unless it sets workingDir: the directory the sandbox
+        # was started from, so `python train.py` finds the user's script as on their machine
+        # (the pod's own directory keeps only its log and termination message).
+        self.cwd = cwd or Path.cwd()
         self.node = node
         self.bind = bind
         self.executor = executor
@@ -251,7 +232,7 @@ class Kubelet:
         namespace, name = meta.get("namespace", ""), meta["name"]
         directory = self.workdir / f"{namespace}_{name}"
         directory.mkdir(parents=True, exist_ok=True)
-        running = Running(namespace, name, meta["uid"], _now(), directory)
+        running = Running(namespace, name, meta["uid"], pod_status.now(), directory)
         self.pods[meta["uid"]] = running
         annotations: dict[str, Any] = {}
         try:
@@ -272,7 +253,7 @@ class Kubelet:
                 if annotations:
                     await self.store.patch(PODS, namespace, name, {"metadata": {"annotations": annotations}})
             await self.store.patch(
-                PODS, namespace, name, {"status": self._running_status(pod, running)}, subresource="status"
+                PODS, namespace, name, {"status": pod_status.started(pod, running)}, subresource="status"
             )
         except StoreError:
             self._kill(running, signal.SIGKILL)  # the pod went away while starting
@@ -315,7 +296,7 @@ class Kubelet:
         self.logs[(running.namespace, running.name)] = log_path
         cwd = container.get("workingDir")
         if not cwd or not Path(cwd).is_dir():
-            cwd = str(running.directory)
+            cwd = str(self.cwd)
         with log_path.open("wb") as log:
             running.process = await asyncio.create_subprocess_exec(
                 *argv,
@@ -380,30 +361,6 @@ class Kubelet:
             lambda: self._spawn(self._finish(running, code, "Completed" if code == 0 else "Error", message)),
         )
 
-    def _running_status(self, pod: Obj, running: Running) -> dict[str, Any]:
-        container = (pod.get("spec") or {}).get("containers", [{}])[0]
-        return {
-            "phase": "Running",
-            "hostIP": "127.0.0.1",
-            "podIP": "127.0.0.1",
-            "startTime": running.started,
-            "conditions": [
-                {"type": t, "status": "True", "lastTransitionTime": running.started}
-                for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-            ],
-            "containerStatuses": [
-                {
-                    "name": container.get("name", ""),
-                    "image": container.get("image", ""),
-                    "imageID": "",
-                    "ready": True,
-                    "started": True,
-                    "restartCount": 0,
-                    "state": {"running": {"startedAt": running.started}},
-                }
-            ],
-        }
-
     async def _finish(self, running: Running, code: int, reason: str, message: str) -> None:
         if running.done:
             return
@@ -412,7 +369,6 @@ class Kubelet:
         if pod is None or pod["metadata"]["uid"] != running.uid:
             self.pods.pop(running.uid, None)
             return
-        container = (pod.get("spec") or {}).get("containers", [{}])[0]
         restart = (pod.get("spec") or {}).get("restartPolicy", "Always")
         phase = "Succeeded" if code == 0 else "Failed"
         if restart == "Always":
@@ -421,45 +377,7 @@ class Kubelet:
             running.deadline_timer.cancel()
         if running.deadline_exceeded:
             phase = "Failed"  # whatever the container's exit code
-        terminated: dict[str, Any] = {
-            "exitCode": code,
-            "reason": reason,
-            "startedAt": running.started,
-            "finishedAt": _now(),
-            "containerID": f"sandbox://{running.uid}",
-        }
-        if message:
-            terminated["message"] = message
-        status = {
-            "phase": phase,
-            **(
-                {"reason": "DeadlineExceeded", "message": DEADLINE_MESSAGE}
-                if running.deadline_exceeded
-                else {}
-            ),
-            "conditions": [
-                {"type": "PodScheduled", "status": "True", "lastTransitionTime": running.started},
-                {"type": "Initialized", "status": "True", "lastTransitionTime": running.started},
-                {
-                    "type": "ContainersReady",
-                    "status": "False",
-                    "lastTransitionTime": _now(),
-                    "reason": "PodCompleted",
-                },
-                {"type": "Ready", "status": "False", "lastTransitionTime": _now(), "reason": "PodCompleted"},
-            ],
-            "containerStatuses": [
-                {
-                    "name": container.get("name", ""),
-                    "image": container.get("image", ""),
-                    "imageID": "",
-                    "ready": False,
-                    "started": False,
-                    "restartCount": 0,
-                    "state": {"terminated": terminated},
-                }
-            ],
-        }
+        status = pod_status.ended(pod, running, phase, code, reason, message)
         with contextlib.suppress(StoreError):
             await self.store.patch(
                 PODS, running.namespace, running.name, {"status": status}, subresource="status"

@@ -84,10 +84,8 @@ class SandboxServer:
     ) -> None:
         await self.kubelet.stop()
         await self.jobs.stop()
-        self.emulator.close_watches()
+        self.emulator.close()
         await self._stack.aclose()
-        for task in list(self.emulator.background):
-            task.cancel()
         self._tmp.cleanup()
 
 
