@@ -330,8 +330,8 @@ FIRST_RUNS_FAILED = 5
 # Completed=False reasons of a sweep that ended without a result.
 NO_RUN_FINISHED = "NoRunFinished"
 NO_METRIC_REPORTED = "NoMetricReported"
-# A Warning event: the template carries kubesweep.io/* labels or annotations, which the
-# operator owns (runs.render_job leaves them out).
+# A Warning event: the template carries kubesweep.io/* labels or annotations, or KUBESWEEP_*
+# environment variables, which the operator owns (runs.render_job leaves them out).
 RESERVED_KEYS_IGNORED = "ReservedKeysIgnored"
 # The event that says, when a sweep starts, which distribution each parameter samples from.
 SEARCH_SPACE = "SearchSpace"
@@ -482,8 +482,8 @@ def decide(
             Event(
                 "Warning",
                 RESERVED_KEYS_IGNORED,
-                "spec.template carries the operator's own keys, left out of every run's Job: "
-                + ", ".join(reserved),
+                "spec.template carries the operator's own keys (kubesweep.io/* labels and annotations, "
+                "KUBESWEEP_* environment variables), left out of every run's Job: " + ", ".join(reserved),
             )
         )
 

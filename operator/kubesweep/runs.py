@@ -133,22 +133,42 @@ def _render_container(
         for var in container.get("env") or []
         if isinstance(var, dict)
     ]
-    names = {var.get("name") for var in own_env}
-    container["env"] = [var for var in env if var["name"] not in names] + own_env
+    # The operator's variables (KUBESWEEP_*) are its own: the template's are left out, so the
+    # run's identity and parameters are always the operator's (and listed first, so the
+    # template's own variables can refer to them as $(KUBESWEEP_RUN)).
+    container["env"] = env + [var for var in own_env if not _reserved_env(var.get("name"))]
 
 
 def _reserved(key: str) -> bool:
     return key.startswith(api.GROUP + "/")
 
 
+# The environment variables the operator sets in every container of a run: this prefix is its own.
+RESERVED_ENV_PREFIX = "KUBESWEEP_"
+
+
+def _reserved_env(name: Any) -> bool:
+    return isinstance(name, str) and name.startswith(RESERVED_ENV_PREFIX)
+
+
 def reserved_keys(template: Mapping[str, Any]) -> list[str]:
     """The operator's own labels and annotations (kubesweep.io/*) that a template carries, on the
-    Job or on its pods (a template copied from a run's Job): render_job leaves them out."""
-    pod_meta = ((template.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    Job or on its pods (a template copied from a run's Job), and its own environment variables
+    (KUBESWEEP_*) in a container: render_job leaves them out."""
+    pod_template = (template.get("spec") or {}).get("template") or {}
+    pod_meta = pod_template.get("metadata") or {}
     found: list[str] = []
     for meta, part in ((template.get("metadata") or {}, "metadata"), (pod_meta, "spec.template.metadata")):
         for kind in ("labels", "annotations"):
             found.extend(f"{part}.{kind}[{key}]" for key in meta.get(kind) or {} if _reserved(key))
+    pod_spec = pod_template.get("spec") or {}
+    for kind in ("containers", "initContainers"):
+        for container in pod_spec.get(kind) or []:
+            found.extend(
+                f"spec.template.spec.{kind}[{container.get('name')}].env[{var['name']}]"
+                for var in container.get("env") or []
+                if isinstance(var, dict) and _reserved_env(var.get("name"))
+            )
     return found
 
 
@@ -159,7 +179,8 @@ def _unreserved(mapping: Any) -> dict[str, Any]:
 def render_job(sweep: Mapping[str, Any], number: int, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """The Job of run `number` of `sweep`, from its spec.template. The operator's own keys
     (kubesweep.io/*) in the template are left out: a result, a recorded label or a stop copied
-    from an earlier run's Job would end, hide or kill every run."""
+    from an earlier run's Job would end, hide or kill every run; so are its own environment
+    variables (KUBESWEEP_*): a run's identity and parameters are the operator's."""
     meta = sweep["metadata"]
     sweep_name: str = meta["name"]
     template = copy.deepcopy(sweep["spec"]["template"])
