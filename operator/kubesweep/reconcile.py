@@ -196,9 +196,12 @@ def recorded_runs(status: Mapping[str, Any]) -> list[Run]:
                 recorded=True,
                 exists=False,
                 band_values=tuple(record.bands) if record.bands is not None else None,
-                reason=record.reason or "",
+                # A finished run's record says no reason (its state says it): its Job's result
+                # still gets the one an observed run has.
+                reason=record.reason or ("Completed" if record.state == RunState.FINISHED else ""),
                 exit_code=record.exit_code,
                 message=record.message or "",
+                early_stopped=bool(record.early_stopped),
             )
         )
     return out
@@ -864,6 +867,7 @@ def _finish(
                 "metrics": runs.bounded_metrics(r.metrics, p.metric) if spec is not None else dict(r.metrics),
                 **({"bands": list(r.band_values)} if r.band_values is not None else {}),
                 **_why(r),
+                **({"earlyStopped": True} if r.early_stopped else {}),
             }
             for r in kept
         ],
