@@ -372,6 +372,48 @@ def test_a_pod_deleted_by_someone_else_before_a_suspend_fails_a_backoff_limit_ze
     assert failed.reason == "BackoffLimitExceeded" and status.failed == 1
 
 
+def test_an_evicted_pod_keeps_its_disruption_target_condition_until_it_is_gone(
+    core: Any, batch: Any, namespace: str
+) -> None:
+    # What a node drain does to each pod: the eviction API marks the pod, then deletes it with its
+    # grace period; the kubelet's status writes as it stops keep the mark; the Job counts a failure.
+    batch.create_namespaced_job(namespace, job_body("evicted", "import time; time.sleep(120)"))
+    pod = running_pod(core, namespace, "evicted")
+    name = pod.metadata.name
+    stream = core.list_namespaced_pod(
+        namespace,
+        field_selector=f"metadata.name={name}",
+        resource_version=pod.metadata.resource_version,
+        watch=True,
+        timeout_seconds=15,
+        _preload_content=False,
+    )
+    core.create_namespaced_pod_eviction(name, namespace, {"metadata": {"name": name, "namespace": namespace}})
+    seen: list[tuple[str, str, bool, bool]] = []
+    for line in stream:
+        event = json.loads(line)
+        obj = event["object"]
+        marked = any(
+            c["type"] == "DisruptionTarget"
+            and c["status"] == "True"
+            and c.get("reason") == "EvictionByEvictionAPI"
+            for c in obj["status"].get("conditions") or []
+        )
+        seen.append(
+            (
+                event["type"],
+                obj["status"].get("phase"),
+                bool(obj["metadata"].get("deletionTimestamp")),
+                marked,
+            )
+        )
+        if event["type"] == "DELETED":
+            break
+    assert seen[-1][0] == "DELETED" and all(marked for *_, marked in seen), seen
+    assert ("MODIFIED", "Failed", True, True) in seen, seen  # the kubelet's terminal status kept the mark
+    wait_for(lambda: "Failed" in conditions(batch, namespace, "evicted"), 15, "Failed")
+
+
 # ---------------------------------------------------------------------------------------------
 # Events.
 

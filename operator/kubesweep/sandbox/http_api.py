@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import datetime
 import json
 import time
 from collections.abc import Mapping
@@ -125,6 +126,9 @@ async def route(emu: SandboxEmulator, request: rendering.Request) -> aiohttp.web
         assert name is not None
         obj = emu._get(res, namespace, name)
         return _json(render_table(res, [obj], str(emu.rv)) if table else obj)
+    if method == "POST" and sub == "eviction":
+        assert name is not None
+        return _json(evict(emu, res, namespace, name, emu.parse_body(request)), 201)
     if method == "POST" and name is None:
         created = emu._create(
             res,
@@ -207,6 +211,33 @@ async def route(emu: SandboxEmulator, request: rendering.Request) -> aiohttp.web
     raise ApiError(
         405, "MethodNotAllowed", f"the server does not allow this method on the requested resource ({method})"
     )
+
+
+def evict(emu: SandboxEmulator, res: Resource, namespace: str | None, name: str, body: Any) -> dict[str, Any]:
+    """POST pods/NAME/eviction as the real API server answers it where no PodDisruptionBudget
+    stands in the way (a node drain does this for each pod): the pod gets the condition
+    DisruptionTarget True, reason EvictionByEvictionAPI, then is deleted with the grace period of
+    the Eviction's deleteOptions, else its own."""
+    pod = emu._get(res, namespace, name)
+    options = (body.get("deleteOptions") if isinstance(body, dict) else None) or {}
+    conditions = [
+        c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") != "DisruptionTarget"
+    ]
+    conditions.append(
+        {
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "EvictionByEvictionAPI",
+            "message": "Eviction API: evicting",
+            "lastProbeTime": None,
+            "lastTransitionTime": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
+    patch = json.dumps({"status": {"conditions": conditions}}).encode()
+    emu._patch(res, namespace, name, "application/merge-patch+json", patch, subresource="status")
+    grace = options.get("gracePeriodSeconds")
+    emu._delete_obj(emu._okey(res, namespace, name), int(grace) if grace is not None else None, None)
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
 def delete_options(

@@ -63,6 +63,16 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# The pod conditions a kubelet writes; it keeps every other one (DisruptionTarget, which the
+# eviction API or a controller sets before deleting the pod; readiness gates' conditions).
+_KUBELET_CONDITIONS = frozenset({"PodScheduled", "Initialized", "ContainersReady", "Ready"})
+
+
+def _not_ours(pod: Obj) -> list[dict[str, Any]]:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return [c for c in conditions if c.get("type") not in _KUBELET_CONDITIONS]
+
+
 def expand(text: str, env: dict[str, str]) -> str:
     """Kubernetes' `$(VAR)` expansion: unknown variables stay as written, `$$` is a `$`."""
 
@@ -341,7 +351,8 @@ class Kubelet:
             "conditions": [
                 {"type": t, "status": "True", "lastTransitionTime": running.started}
                 for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-            ],
+            ]
+            + _not_ours(pod),
             "containerStatuses": [
                 {
                     "name": container.get("name", ""),
@@ -398,6 +409,7 @@ class Kubelet:
                     "reason": "PodCompleted",
                 },
                 {"type": "Ready", "status": "False", "lastTransitionTime": _now(), "reason": "PodCompleted"},
+                *_not_ours(pod),
             ],
             "containerStatuses": [
                 {
