@@ -575,7 +575,9 @@ def decide(
 
     all_runs = list(p.runs.values())
     # Runs awaiting their pod's end still hold their place: the sweep waits for their records.
-    active = [r for r in all_runs if r.exists and (r.active or r.awaiting_pod)]
+    # So do runs killed or stopped whose pods have not terminated yet (SIGTERM and their grace
+    # period): a replacement started now would run beside them, beyond parallelism.
+    active = [r for r in all_runs if r.exists and (r.active or r.awaiting_pod or r.live_pods)]
 
     if state == State.PAUSED:
         return finish(Phase.PAUSED, "Paused", f"Paused: {len(active)} run(s) still executing", spec)
@@ -780,15 +782,18 @@ def _finish(
     # Ended runs: their Jobs are let go once this status holds their records and the Job
     # controller is done with them (its Job marked Complete or Failed, or a killed run without
     # pods: a write before would race the controller's status updates and delay it), and not in
-    # the pass that killed it (that changed its Job). A Job being deleted is let go at once: only our
-    # finalizer holds it. A Job that carries its record needs the status only from its release
+    # the pass that killed it (that changed its Job). A Job being deleted is let go as soon as its
+    # pods have terminated (only our finalizer holds it; until then they are watched, and hold
+    # their run's place in parallelism). A Job that carries its record needs the status only from its release
     # on, so Jobs kept from before (an upgrade) are released a bounded number at a time.
     recorded = [r for r in all_runs if r.recorded]
     killed_now = {a.name for a in p.actions if isinstance(a, RecordRun)}
     releasable = [
         r
         for r in recorded
-        if r.exists and (r.deleting or (r.settled and not r.pods_alive)) and r.name not in killed_now
+        if r.exists
+        and ((r.deleting and not r.live_pods) or (r.settled and not r.pods_alive))
+        and r.name not in killed_now
     ]
     only_here = [r for r in releasable if not r.record_on_job]
     carried = [r for r in releasable if r.record_on_job][: max(RELEASES_PER_PASS - len(only_here), 0)]

@@ -384,8 +384,23 @@ def latest_pod(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return max(pods, key=_attempt_order)
 
 
+def disruption(pods: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """(reason, message) of a pod the cluster took away: a node drain or any eviction
+    (EvictionByEvictionAPI), a taint (DeletionByTaintManager), preemption
+    (PreemptionByScheduler), the kubelet (TerminationByKubelet), the pod GC: the condition
+    DisruptionTarget True, which the API server or controller sets before the pod is deleted."""
+    for pod in pods:
+        for cond in pod.get("status", {}).get("conditions") or []:
+            if cond.get("type") == "DisruptionTarget" and cond.get("status") == "True":
+                message = str(cond.get("message") or "")[:MESSAGE_LIMIT]
+                return str(cond.get("reason") or "DisruptionTarget"), message
+    return None
+
+
 def _crash_reason(pods: Sequence[Mapping[str, Any]]) -> str | None:
-    """OOMKilled, evicted or lost: the run crashed rather than failed on its own."""
+    """OOMKilled, evicted, disrupted or lost: the run crashed rather than failed on its own."""
+    if (disrupted := disruption(pods)) is not None:
+        return disrupted[0]
     for pod in pods:
         status = pod.get("status", {})
         if status.get("reason") in ("Evicted", "NodeLost", "UnexpectedAdmissionError"):
@@ -577,7 +592,8 @@ def observe(
     annotations = meta.get("annotations") or {}
     not_terminated = [p for p in pods if not _terminated(p)]
     pods_alive = any(not _deleting(p) for p in not_terminated)
-    pods_busy = bool(not_terminated) or any(_deleting(p) for p in pods)
+    # (A pod gone, remembered as it ended (the shell's "gone"), keeps the Job controller busy no more.)
+    pods_busy = bool(not_terminated) or any(_deleting(p) and not p.get("gone") for p in pods)
     result = read_result(job)
     job_ended = _condition(job, "Complete") or _condition(job, "Failed")
     unstopped = tuple(
@@ -655,6 +671,10 @@ def observe(
         crash = _crash_reason(pods)
         if crash:
             state, reason = RunState.CRASHED, reason or crash
+        if (disrupted := disruption(pods)) is not None:
+            # Its pod was taken away (the container's own reason is only the signal that stopped it).
+            reason, message = disrupted
+            job_reason = ""
         # The Job's own reason where it says more than its pods (DeadlineExceeded: it killed them).
         if (job_reason and job_reason != "BackoffLimitExceeded") or not reason:
             reason = job_reason or reason or "Failed"

@@ -4,11 +4,13 @@ its place until its pod is gone."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from kubesweep import api, reconcile
+from kubesweep import api, reconcile, runs, slim
 from kubesweep.api import RunState
 from kubesweep.reconcile import ReleaseJob
 from kubesweep.runs import Run
@@ -75,3 +77,77 @@ def test_a_finished_runs_job_written_from_its_status_record_gets_its_reason() ->
     again = reconcile.decide(sweep(first.status), [ended], now=NOW)
     (from_status,) = [json.loads(a.result) for a in again.of(ReleaseJob)]
     assert direct["reason"] == "Completed" and from_status == direct
+
+
+# Item 1: a pod the cluster took away (drain, eviction, preemption) crashes its run.
+def _job(**status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "s-0001", "annotations": {api.ANNOTATION_RUN_NUMBER: "1"}},
+        "spec": {"backoffLimit": 0},
+        "status": status,
+    }
+
+
+def _evicted_pod() -> dict[str, Any]:
+    return {
+        "metadata": {"name": "s-0001-x", "creationTimestamp": "2026-11-24T11:00:00Z"},
+        "spec": {},
+        "status": {
+            "phase": "Failed",
+            "conditions": [
+                {"type": "Ready", "status": "False"},
+                {
+                    "type": "DisruptionTarget",
+                    "status": "True",
+                    "reason": "EvictionByEvictionAPI",
+                    "message": "Eviction API: evicting",
+                },
+            ],
+            "containerStatuses": [
+                {"name": "c", "state": {"terminated": {"exitCode": 143, "reason": "Error"}}}
+            ],
+        },
+    }
+
+
+def test_a_pod_taken_away_by_a_drain_or_eviction_crashes_its_run() -> None:
+    # Seen before the Job says so, and after (the Job controller counts it a failure).
+    failed_job = _job(
+        failed=1,
+        conditions=[{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}],
+    )
+    # As the API server sends it, and as the operator keeps it (slim).
+    for job, pod in itertools.product((_job(), failed_job), (_evicted_pod(), slim.pod(_evicted_pod()))):
+        seen = runs.observe(job, [pod])
+        assert (seen.state, seen.reason, seen.message) == (
+            RunState.CRASHED,
+            "EvictionByEvictionAPI",
+            "Eviction API: evicting",
+        )
+    plain = _evicted_pod()
+    plain["status"]["conditions"] = plain["status"]["conditions"][:1]
+    assert runs.observe(_job(), [plain]).state == RunState.FAILED
+
+
+# Item 5: a stopped run holds its place in parallelism until its pods have terminated.
+def test_a_stopped_runs_replacement_waits_for_its_pod_to_terminate() -> None:
+    running = run(
+        1, RunState.RUNNING, has_pods=True, pods_alive=True, live_pods=("p",), unstopped_pods=("p",)
+    )
+    stopping = reconcile.decide(sweep(), [replace(running, stop_requested=True)], now=NOW)
+    assert stopping.of(reconcile.StopPods) and not stopping.of(reconcile.CreateRun)
+    # The next passes: its record on its Job, its pod in its grace period (being deleted, or not).
+    killed = replace(
+        running, state=RunState.KILLED, recorded=True, record_on_job=True, unstopped_pods=(), settled=False
+    )
+    for grace in (killed, replace(killed, pods_alive=False), replace(killed, deleting=True)):
+        decision = reconcile.decide(sweep(stopping.status), [grace], now=NOW)
+        assert not decision.of(reconcile.CreateRun) and not decision.of(ReleaseJob)
+    # Its pod terminated: the next run starts.
+    ended = replace(killed, pods_alive=False, live_pods=(), settled=True)
+    assert [
+        c.number for c in reconcile.decide(sweep(stopping.status), [ended], now=NOW).of(reconcile.CreateRun)
+    ] == [2]
+    gone = replace(ended, deleting=True)
+    decision = reconcile.decide(sweep(stopping.status), [gone], now=NOW)
+    assert [a.name for a in decision.of(ReleaseJob)] == ["s-0001"] and decision.of(reconcile.CreateRun)
