@@ -486,9 +486,12 @@ class Reconciler:
                 memory.setdefault(key, set()).update(names)
 
     def note_gone(self, key: Key, body: Mapping[str, Any]) -> None:
-        """A pod of a run deleted (not let go by us) after it ended: remembered as it was last."""
+        """A pod of a run deleted (not let go by us) after it ended: remembered as it was last,
+        if it succeeded or the cluster took it away (DisruptionTarget). Not any pod that failed:
+        one that a suspend deleted is no failure, and the Job's count says which are."""
         pod = slim.pod(body)
-        if pod["status"].get("phase") in ("Succeeded", "Failed"):
+        phase = pod["status"].get("phase")
+        if phase == "Succeeded" or (phase == "Failed" and runs.disruption([pod]) is not None):
             owners = body["metadata"].get("ownerReferences") or []
             pod["ownerUid"] = next((o.get("uid") for o in owners if o.get("kind") == "Job"), None)
             pod["gone"] = True

@@ -336,6 +336,8 @@ NO_METRIC_REPORTED = "NoMetricReported"
 # A Warning event: the template carries kubesweep.io/* labels or annotations, or KUBESWEEP_*
 # environment variables, which the operator owns (runs.render_job leaves them out).
 RESERVED_KEYS_IGNORED = "ReservedKeysIgnored"
+# Progressing's reason, and a Warning event as it appears: a run's Job was suspended by hand.
+RUNS_SUSPENDED = "RunsSuspended"
 # The event that says, when a sweep starts, which distribution each parameter samples from.
 SEARCH_SPACE = "SearchSpace"
 
@@ -688,12 +690,38 @@ def decide(
             p.actions.append(Event("Warning", reason, message))
         return finish(Phase.RUNNING, reason, message, spec)
 
+    if held := suspended_by_hand(active, spec):
+        # Someone suspended a run's Job: it waits, in its place, and the sweep says so.
+        message = runs_suspended_message(len(active), [r.name for r in held])
+        progressing_before = next((c for c in conditions_before if c.get("type") == "Progressing"), {})
+        if progressing_before.get("reason") != RUNS_SUSPENDED:
+            p.actions.append(Event("Warning", RUNS_SUSPENDED, message))
+        return finish(Phase.RUNNING, RUNS_SUSPENDED, message, spec)
     if done_reason is not None:
         reason, message = done_reason
         if active:
             return finish(Phase.RUNNING, "Draining", f"{message}; waiting for {len(active)} run(s)", spec)
         return finish(Phase.FINISHED, reason, message, spec)
     return finish(Phase.RUNNING, "Running", f"{len(active)} run(s) executing", spec)
+
+
+def suspended_by_hand(active: Sequence[Run], spec: api.SweepSpec) -> list[Run]:
+    """Active runs whose Job is suspended (spec.suspend) though no queue manages the sweep's Jobs
+    (the template has no queue label): someone suspended it (kubectl patch)."""
+    labels = (spec.template.get("metadata") or {}).get("labels") or {}
+    if api.LABEL_QUEUE in labels:
+        return []
+    return [r for r in active if r.exists and r.active and r.suspended]
+
+
+def runs_suspended_message(executing: int, names: Sequence[str]) -> str:
+    first = names[0]
+    return (
+        f"{executing} run(s) executing; suspended by hand (spec.suspend on the Job, which no queue "
+        f"manages): {', '.join(names)}. Each waits, holding its place in parallelism, until resumed "
+        f'(kubectl patch job {first} -p \'{{"spec":{{"suspend":false}}}}\') or stopped '
+        f"(kubectl sweep stop-run {first})"
+    )
 
 
 def _fold(

@@ -526,6 +526,10 @@ def pod_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ru
         return RunState.FINISHED
     if spec.get("podFailurePolicy") or spec.get("backoffLimitPerIndex") is not None:
         return None
+    if spec.get("suspend"):
+        # Suspended (by hand, or a queue preempting it): the Job controller deletes its pods and
+        # counts none of them failed; the run waits to be resumed.
+        return None
     if sum(1 for p in pods if _phase(p) == "Failed") > int(spec.get("backoffLimit") or 0):
         return RunState.CRASHED if _crash_reason(pods) else RunState.FAILED
     return None
@@ -708,7 +712,8 @@ def observe(
             )
         common["deadline"] = deadline
     state = RunState.RUNNING if running else RunState.PENDING
-    return Run(state=state, metrics=metrics, queued=common["suspended"] and not pods, **common)
+    # Suspended with no pod executing (none made yet, or its pods deleted by the suspend): waiting.
+    return Run(state=state, metrics=metrics, queued=common["suspended"] and not live, **common)
 
 
 def metric_steps(

@@ -12,7 +12,7 @@ import pytest
 
 from kubesweep import api
 
-from .conftest import Kube, python_run, wait_for
+from .conftest import Kube, condition, python_run, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +159,39 @@ def test_lowering_parallelism_lets_the_runs_executing_finish(kube: Kube, ns: str
     done = kube.wait_phase(ns, "lower", "Finished", timeout=60)
     assert {r["state"] for r in done["status"]["recordedRuns"]} == {"Finished"}
     assert done["status"]["runs"]["finished"] == 4
+
+
+# Item 3: a Job suspended by hand: its run waits, counted queued and said so, and resumes.
+def test_a_run_whose_job_is_suspended_by_hand_waits_and_resumes(kube: Kube, ns: str) -> None:
+    code = "import time\ntime.sleep(3)\nprint('loss=1')\n"
+    kube.create_sweep(ns, "held", grid(code, [1, 2]))
+    wait_for(lambda: running(kube, ns, "held-0001"), 30, "run 1 running")
+    kube.batch.patch_namespaced_job("held-0001", ns, {"spec": {"suspend": True}})
+
+    def waiting() -> dict[str, Any] | None:
+        sweep = kube.sweep(ns, "held")
+        progressing = condition(sweep, "Progressing")
+        counts = sweep["status"]["runs"]
+        return sweep if progressing.get("reason") == "RunsSuspended" and counts["queued"] == 1 else None
+
+    held = wait_for(waiting, 30, "run 1 shown suspended", lambda: kube.sweep(ns, "held")["status"])
+    assert "held-0001" in condition(held, "Progressing")["message"]
+    time.sleep(4)  # longer than the run takes: it is neither recorded nor replaced meanwhile
+    held = kube.sweep(ns, "held")
+    assert not held["status"].get("recordedRuns") and held["status"]["runs"]["queued"] == 1, held["status"]
+    assert not pods_of(kube, ns, "held-0002")
+    assert wait_for(
+        lambda: [
+            e.message
+            for e in kube.core.list_namespaced_event(ns).items
+            if e.involved_object.name == "held" and e.reason == "RunsSuspended"
+        ],
+        10,
+        "the RunsSuspended event",
+    )
+    kube.batch.patch_namespaced_job("held-0001", ns, {"spec": {"suspend": False}})
+    done = kube.wait_phase(ns, "held", {"Finished", "Failed", "Crashed"}, timeout=60)
+    assert {r["name"]: r["state"] for r in done["status"]["recordedRuns"]} == {
+        "held-0001": "Finished",
+        "held-0002": "Finished",
+    }

@@ -151,3 +151,28 @@ def test_a_stopped_runs_replacement_waits_for_its_pod_to_terminate() -> None:
     gone = replace(ended, deleting=True)
     decision = reconcile.decide(sweep(stopping.status), [gone], now=NOW)
     assert [a.name for a in decision.of(ReleaseJob)] == ["s-0001"] and decision.of(reconcile.CreateRun)
+
+
+# Item 3: a Job suspended by hand: its pods deleted by the suspend are no failure; the run waits.
+def test_a_job_suspended_by_hand_waits_its_deleted_pod_no_failure() -> None:
+    job = _job(conditions=[{"type": "Suspended", "status": "True", "reason": "JobSuspended"}])
+    job["spec"]["suspend"] = True
+    pod = _evicted_pod()
+    pod["status"]["conditions"] = pod["status"]["conditions"][:1]
+    pod["metadata"]["deletionTimestamp"] = "2026-11-24T11:59:00Z"
+    for pods in ([pod], []):
+        seen = runs.observe(job, pods)
+        assert (seen.state, seen.queued, seen.recorded) == (RunState.PENDING, True, False)
+    held = run(1, RunState.PENDING, suspended=True, queued=True)
+    first = reconcile.decide(sweep(), [held], now=NOW)
+    progressing = next(c for c in first.status["conditions"] if c["type"] == "Progressing")
+    assert progressing["reason"] == reconcile.RUNS_SUSPENDED and "s-0001" in progressing["message"]
+    assert first.status["runs"]["queued"] == 1 and not first.of(reconcile.CreateRun)
+    assert [e.reason for e in first.of(reconcile.Event) if e.type == "Warning"] == [reconcile.RUNS_SUSPENDED]
+    again = reconcile.decide(sweep(first.status), [held], now=NOW)  # said once
+    assert not [e for e in again.of(reconcile.Event) if e.reason == reconcile.RUNS_SUSPENDED]
+    # A queue's suspend (the template's queue label) is the queue's business: not said.
+    queued = sweep()
+    queued["spec"]["template"]["metadata"] = {"labels": {api.LABEL_QUEUE: "q"}}
+    decision = reconcile.decide(queued, [held], now=NOW)
+    assert next(c for c in decision.status["conditions"] if c["type"] == "Progressing")["reason"] == "Running"
