@@ -357,6 +357,11 @@ def test_suspending_deletes_active_pods_with_their_grace_period_and_counts_no_fa
     time.sleep(1.5)
     status = batch.read_namespaced_job_status("pausing", namespace).status
     assert not status.failed and "Failed" not in conditions(batch, namespace, "pausing")
+    # No clock runs while suspended (activeDeadlineSeconds counts from the resume).
+    assert status.start_time is None and not status.active
+    batch.patch_namespaced_job("pausing", namespace, {"spec": {"suspend": False}})
+    wait_for(lambda: running_pod(core, namespace, "pausing"), 30, "a new pod")
+    assert batch.read_namespaced_job_status("pausing", namespace).status.start_time is not None
 
 
 def test_a_pod_deleted_by_someone_else_before_a_suspend_fails_a_backoff_limit_zero_job(
