@@ -675,8 +675,9 @@ def observe(
         crash = _crash_reason(pods)
         if crash:
             state, reason = RunState.CRASHED, reason or crash
-        if (disrupted := disruption(pods)) is not None:
-            # Its pod was taken away (the container's own reason is only the signal that stopped it).
+        last_failed = latest_pod([p for p in pods if _phase(p) == "Failed"])
+        if last_failed is not None and (disrupted := disruption([last_failed])) is not None:
+            # Its last pod was taken away (its container's reason is only the signal that stopped it).
             reason, message = disrupted
             job_reason = ""
         # The Job's own reason where it says more than its pods (DeadlineExceeded: it killed them).

@@ -176,3 +176,19 @@ def test_a_job_suspended_by_hand_waits_its_deleted_pod_no_failure() -> None:
     queued["spec"]["template"]["metadata"] = {"labels": {api.LABEL_QUEUE: "q"}}
     decision = reconcile.decide(queued, [held], now=NOW)
     assert next(c for c in decision.status["conditions"] if c["type"] == "Progressing")["reason"] == "Running"
+
+
+def test_a_run_whose_retry_failed_after_an_eviction_says_why_the_last_attempt_failed() -> None:
+    job = _job()
+    job["spec"]["backoffLimit"] = 1
+    retry = _evicted_pod()
+    retry["metadata"].update(name="s-0001-y", creationTimestamp="2026-11-24T11:05:00Z")
+    retry["status"]["conditions"] = []
+    retry["status"]["containerStatuses"][0]["state"]["terminated"] = {
+        "exitCode": 1,
+        "reason": "Error",
+        "message": "boom",
+        "finishedAt": "2026-11-24T11:06:00Z",
+    }
+    seen = runs.observe(job, [_evicted_pod(), retry])
+    assert (seen.reason, seen.exit_code, seen.message) == ("Error", 1, "boom")
