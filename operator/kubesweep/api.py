@@ -635,6 +635,9 @@ class RunRecord(_Model):
     message: str | None = Field(
         default=None, description="What the kubelet or the container said about the failure."
     )
+    early_stopped: bool | None = Field(
+        default=None, description="True for a run hyperband stopped early (reason EarlyTerminated)."
+    )
 
 
 # Run records kept in full; older ones whose Jobs the operator no longer watches are folded into

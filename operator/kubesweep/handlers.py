@@ -86,6 +86,10 @@ class Reconciler:
         # Run names another object holds, found when a create was answered 409 (a Job of an
         # earlier sweep of the same name, released or unlabelled, or anyone's): never a run's.
         self._taken: dict[Key, set[str]] = {}
+        # Pods deleted after they ended, as they were last (their end, a drain's DisruptionTarget):
+        # a run whose pod is gone before a pass saw how it ended is still told it, while its Job
+        # is watched.
+        self._gone_pods: dict[Key, dict[str, dict[str, Any]]] = {}
 
     def bind(self, **indexes: Any) -> None:
         self.sweeps = indexes["sweep_index"]
@@ -185,7 +189,9 @@ class Reconciler:
             if not created:
                 self._created.pop(key, None)
         pods_by_run: dict[str, list[dict[str, Any]]] = {}
-        for pod in self._without(self._get(self.pods, key), self._released_pods, key):
+        indexed = self._without(self._get(self.pods, key), self._released_pods, key)
+        gone = self._gone_pods.get(key, {})
+        for pod in [*indexed, *gone.values()]:
             pods_by_run.setdefault(pod["metadata"]["labels"].get(api.LABEL_RUN, ""), []).append(pod)
         sweep = self._sweep(key)
 
@@ -198,6 +204,7 @@ class Reconciler:
                 self._released_pods,
                 self._denied,
                 self._taken,
+                self._gone_pods,
             )
             for memory in memories:
                 memory.pop(key, None)
@@ -210,6 +217,11 @@ class Reconciler:
         # A run's pods are those its Job owns: a pod anyone labels like a run is none of them.
         # (A Job we just created has no uid here yet: its pods wait for the index to show it.)
         uids = {j["metadata"]["name"]: j["metadata"].get("uid") for j in owned}
+        for name, pod in list(gone.items()):  # a gone pod matters while its Job is watched
+            if pod.get("ownerUid") not in uids.values():
+                del gone[name]
+        if not gone:
+            self._gone_pods.pop(key, None)
         left_behind = pods_by_run
         pods_by_run = {
             run: owned_pods
@@ -479,6 +491,18 @@ class Reconciler:
             if names := set(names):
                 memory.setdefault(key, set()).update(names)
 
+    def note_gone(self, key: Key, body: Mapping[str, Any]) -> None:
+        """A pod of a run deleted (not let go by us) after it ended: remembered as it was last,
+        if it succeeded or the cluster took it away (DisruptionTarget). Not any pod that failed:
+        one that a suspend deleted is no failure, and the Job's count says which are."""
+        pod = slim.pod(body)
+        phase = pod["status"].get("phase")
+        if phase == "Succeeded" or (phase == "Failed" and runs.disruption([pod]) is not None):
+            owners = body["metadata"].get("ownerReferences") or []
+            pod["ownerUid"] = next((o.get("uid") for o in owners if o.get("kind") == "Job"), None)
+            pod["gone"] = True
+            self._gone_pods.setdefault(key, {})[pod["metadata"]["name"]] = pod
+
     def wants_pass(self, key: Key, event: str, plural: str, name: str, labels: Mapping[str, str]) -> bool:
         """Whether a watch event of a Job or pod needs a pass of its sweep. Not the DELETED of one
         we let go: the label moved it out of the watch's selector, and the API server sends that
@@ -569,6 +593,8 @@ async def on_run_object(**kwargs: Any) -> None:
     if RECONCILER.wants_pass(
         key, kwargs.get("type") or "", kwargs["resource"].plural, kwargs["name"], kwargs["labels"]
     ):
+        if kwargs.get("type") == "DELETED" and kwargs["resource"].plural == "pods":
+            RECONCILER.note_gone(key, kwargs["body"])
         RECONCILER.schedule(key)
 
 

@@ -196,9 +196,12 @@ def recorded_runs(status: Mapping[str, Any]) -> list[Run]:
                 recorded=True,
                 exists=False,
                 band_values=tuple(record.bands) if record.bands is not None else None,
-                reason=record.reason or "",
+                # A finished run's record says no reason (its state says it): its Job's result
+                # still gets the one an observed run has.
+                reason=record.reason or ("Completed" if record.state == RunState.FINISHED else ""),
                 exit_code=record.exit_code,
                 message=record.message or "",
+                early_stopped=bool(record.early_stopped),
             )
         )
     return out
@@ -336,9 +339,11 @@ FIRST_RUNS_FAILED = 5
 # Completed=False reasons of a sweep that ended without a result.
 NO_RUN_FINISHED = "NoRunFinished"
 NO_METRIC_REPORTED = "NoMetricReported"
-# A Warning event: the template carries kubesweep.io/* labels or annotations, which the
-# operator owns (runs.render_job leaves them out).
+# A Warning event: the template carries kubesweep.io/* labels or annotations, or KUBESWEEP_*
+# environment variables, which the operator owns (runs.render_job leaves them out).
 RESERVED_KEYS_IGNORED = "ReservedKeysIgnored"
+# Progressing's reason, and a Warning event as it appears: a run's Job was suspended by hand.
+RUNS_SUSPENDED = "RunsSuspended"
 # The event that says, when a sweep starts, which distribution each parameter samples from.
 SEARCH_SPACE = "SearchSpace"
 
@@ -488,8 +493,8 @@ def decide(
             Event(
                 "Warning",
                 RESERVED_KEYS_IGNORED,
-                "spec.template carries the operator's own keys, left out of every run's Job: "
-                + ", ".join(reserved),
+                "spec.template carries the operator's own keys (kubesweep.io/* labels and annotations, "
+                "KUBESWEEP_* environment variables), left out of every run's Job: " + ", ".join(reserved),
             )
         )
 
@@ -578,7 +583,9 @@ def decide(
 
     all_runs = list(p.runs.values())
     # Runs awaiting their pod's end still hold their place: the sweep waits for their records.
-    active = [r for r in all_runs if r.exists and (r.active or r.awaiting_pod)]
+    # So do runs killed or stopped whose pods have not terminated yet (SIGTERM and their grace
+    # period): a replacement started now would run beside them, beyond parallelism.
+    active = [r for r in all_runs if r.exists and (r.active or r.awaiting_pod or r.live_pods)]
 
     if state == State.PAUSED:
         return finish(Phase.PAUSED, "Paused", f"Paused: {len(active)} run(s) still executing", spec)
@@ -689,12 +696,38 @@ def decide(
             p.actions.append(Event("Warning", reason, message))
         return finish(Phase.RUNNING, reason, message, spec)
 
+    if held := suspended_by_hand(active, spec):
+        # Someone suspended a run's Job: it waits, in its place, and the sweep says so.
+        message = runs_suspended_message(len(active), [r.name for r in held])
+        progressing_before = next((c for c in conditions_before if c.get("type") == "Progressing"), {})
+        if progressing_before.get("reason") != RUNS_SUSPENDED:
+            p.actions.append(Event("Warning", RUNS_SUSPENDED, message))
+        return finish(Phase.RUNNING, RUNS_SUSPENDED, message, spec)
     if done_reason is not None:
         reason, message = done_reason
         if active:
             return finish(Phase.RUNNING, "Draining", f"{message}; waiting for {len(active)} run(s)", spec)
         return finish(Phase.FINISHED, reason, message, spec)
     return finish(Phase.RUNNING, "Running", f"{len(active)} run(s) executing", spec)
+
+
+def suspended_by_hand(active: Sequence[Run], spec: api.SweepSpec) -> list[Run]:
+    """Active runs whose Job is suspended (spec.suspend) though no queue manages the sweep's Jobs
+    (the template has no queue label): someone suspended it (kubectl patch)."""
+    labels = (spec.template.get("metadata") or {}).get("labels") or {}
+    if api.LABEL_QUEUE in labels:
+        return []
+    return [r for r in active if r.exists and r.active and r.suspended]
+
+
+def runs_suspended_message(executing: int, names: Sequence[str]) -> str:
+    first = names[0]
+    return (
+        f"{executing} run(s) executing; suspended by hand (spec.suspend on the Job, which no queue "
+        f"manages): {', '.join(names)}. Each waits, holding its place in parallelism, until resumed "
+        f'(kubectl patch job {first} -p \'{{"spec":{{"suspend":false}}}}\') or stopped '
+        f"(kubectl sweep stop-run {first})"
+    )
 
 
 def _fold(
@@ -783,15 +816,18 @@ def _finish(
     # Ended runs: their Jobs are let go once this status holds their records and the Job
     # controller is done with them (its Job marked Complete or Failed, or a killed run without
     # pods: a write before would race the controller's status updates and delay it), and not in
-    # the pass that killed it (that changed its Job). A Job being deleted is let go at once: only our
-    # finalizer holds it. A Job that carries its record needs the status only from its release
+    # the pass that killed it (that changed its Job). A Job being deleted is let go as soon as its
+    # pods have terminated (only our finalizer holds it; until then they are watched, and hold
+    # their run's place in parallelism). A Job that carries its record needs the status only from its release
     # on, so Jobs kept from before (an upgrade) are released a bounded number at a time.
     recorded = [r for r in all_runs if r.recorded]
     killed_now = {a.name for a in p.actions if isinstance(a, RecordRun)}
     releasable = [
         r
         for r in recorded
-        if r.exists and (r.deleting or (r.settled and not r.pods_alive)) and r.name not in killed_now
+        if r.exists
+        and ((r.deleting and not r.live_pods) or (r.settled and not r.pods_alive))
+        and r.name not in killed_now
     ]
     only_here = [r for r in releasable if not r.record_on_job]
     carried = [r for r in releasable if r.record_on_job][: max(RELEASES_PER_PASS - len(only_here), 0)]
@@ -875,6 +911,7 @@ def _finish(
                 "metrics": runs.bounded_metrics(r.metrics, p.metric) if spec is not None else dict(r.metrics),
                 **({"bands": list(r.band_values)} if r.band_values is not None else {}),
                 **_why(r),
+                **({"earlyStopped": True} if r.early_stopped else {}),
             }
             for r in kept
         ],

@@ -146,22 +146,42 @@ def _render_container(
         for var in container.get("env") or []
         if isinstance(var, dict)
     ]
-    names = {var.get("name") for var in own_env}
-    container["env"] = [var for var in env if var["name"] not in names] + own_env
+    # The operator's variables (KUBESWEEP_*) are its own: the template's are left out, so the
+    # run's identity and parameters are always the operator's (and listed first, so the
+    # template's own variables can refer to them as $(KUBESWEEP_RUN)).
+    container["env"] = env + [var for var in own_env if not _reserved_env(var.get("name"))]
 
 
 def _reserved(key: str) -> bool:
     return key.startswith(api.GROUP + "/")
 
 
+# The environment variables the operator sets in every container of a run: this prefix is its own.
+RESERVED_ENV_PREFIX = "KUBESWEEP_"
+
+
+def _reserved_env(name: Any) -> bool:
+    return isinstance(name, str) and name.startswith(RESERVED_ENV_PREFIX)
+
+
 def reserved_keys(template: Mapping[str, Any]) -> list[str]:
     """The operator's own labels and annotations (kubesweep.io/*) that a template carries, on the
-    Job or on its pods (a template copied from a run's Job): render_job leaves them out."""
-    pod_meta = ((template.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    Job or on its pods (a template copied from a run's Job), and its own environment variables
+    (KUBESWEEP_*) in a container: render_job leaves them out."""
+    pod_template = (template.get("spec") or {}).get("template") or {}
+    pod_meta = pod_template.get("metadata") or {}
     found: list[str] = []
     for meta, part in ((template.get("metadata") or {}, "metadata"), (pod_meta, "spec.template.metadata")):
         for kind in ("labels", "annotations"):
             found.extend(f"{part}.{kind}[{key}]" for key in meta.get(kind) or {} if _reserved(key))
+    pod_spec = pod_template.get("spec") or {}
+    for kind in ("containers", "initContainers"):
+        for container in pod_spec.get(kind) or []:
+            found.extend(
+                f"spec.template.spec.{kind}[{container.get('name')}].env[{var['name']}]"
+                for var in container.get("env") or []
+                if isinstance(var, dict) and _reserved_env(var.get("name"))
+            )
     return found
 
 
@@ -172,7 +192,8 @@ def _unreserved(mapping: Any) -> dict[str, Any]:
 def render_job(sweep: Mapping[str, Any], number: int, parameters: Mapping[str, Any]) -> dict[str, Any]:
     """The Job of run `number` of `sweep`, from its spec.template. The operator's own keys
     (kubesweep.io/*) in the template are left out: a result, a recorded label or a stop copied
-    from an earlier run's Job would end, hide or kill every run."""
+    from an earlier run's Job would end, hide or kill every run; so are its own environment
+    variables (KUBESWEEP_*): a run's identity and parameters are the operator's."""
     meta = sweep["metadata"]
     sweep_name: str = meta["name"]
     template = copy.deepcopy(sweep["spec"]["template"])
@@ -385,8 +406,23 @@ def latest_pod(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     return max(pods, key=_attempt_order)
 
 
+def disruption(pods: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """(reason, message) of a pod the cluster took away: a node drain or any eviction
+    (EvictionByEvictionAPI), a taint (DeletionByTaintManager), preemption
+    (PreemptionByScheduler), the kubelet (TerminationByKubelet), the pod GC: the condition
+    DisruptionTarget True, which the API server or controller sets before the pod is deleted."""
+    for pod in pods:
+        for cond in pod.get("status", {}).get("conditions") or []:
+            if cond.get("type") == "DisruptionTarget" and cond.get("status") == "True":
+                message = str(cond.get("message") or "")[:MESSAGE_LIMIT]
+                return str(cond.get("reason") or "DisruptionTarget"), message
+    return None
+
+
 def _crash_reason(pods: Sequence[Mapping[str, Any]]) -> str | None:
-    """OOMKilled, evicted or lost: the run crashed rather than failed on its own."""
+    """OOMKilled, evicted, disrupted or lost: the run crashed rather than failed on its own."""
+    if (disrupted := disruption(pods)) is not None:
+        return disrupted[0]
     for pod in pods:
         status = pod.get("status", {})
         if status.get("reason") in ("Evicted", "NodeLost", "UnexpectedAdmissionError"):
@@ -513,6 +549,10 @@ def pod_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ru
         return RunState.FINISHED
     if spec.get("podFailurePolicy") or spec.get("backoffLimitPerIndex") is not None:
         return None
+    if spec.get("suspend"):
+        # Suspended (by hand, or a queue preempting it): the Job controller deletes its pods and
+        # counts none of them failed; the run waits to be resumed.
+        return None
     if sum(1 for p in pods if _phase(p) == "Failed") > int(spec.get("backoffLimit") or 0):
         return RunState.CRASHED if _crash_reason(pods) else RunState.FAILED
     return None
@@ -579,7 +619,8 @@ def observe(
     annotations = meta.get("annotations") or {}
     not_terminated = [p for p in pods if not _terminated(p)]
     pods_alive = any(not _deleting(p) for p in not_terminated)
-    pods_busy = bool(not_terminated) or any(_deleting(p) for p in pods)
+    # (A pod gone, remembered as it ended (the shell's "gone"), keeps the Job controller busy no more.)
+    pods_busy = bool(not_terminated) or any(_deleting(p) and not p.get("gone") for p in pods)
     result = read_result(job)
     job_ended = _condition(job, "Complete") or _condition(job, "Failed")
     unstopped = tuple(
@@ -657,6 +698,11 @@ def observe(
         crash = _crash_reason(pods)
         if crash:
             state, reason = RunState.CRASHED, reason or crash
+        last_failed = latest_pod([p for p in pods if _phase(p) == "Failed"])
+        if last_failed is not None and (disrupted := disruption([last_failed])) is not None:
+            # Its last pod was taken away (its container's reason is only the signal that stopped it).
+            reason, message = disrupted
+            job_reason = ""
         # The Job's own reason where it says more than its pods (DeadlineExceeded: it killed them).
         if (job_reason and job_reason != "BackoffLimitExceeded") or not reason:
             reason = job_reason or reason or "Failed"
@@ -690,7 +736,8 @@ def observe(
             )
         common["deadline"] = deadline
     state = RunState.RUNNING if running else RunState.PENDING
-    return Run(state=state, metrics=metrics, queued=common["suspended"] and not pods, **common)
+    # Suspended with no pod executing (none made yet, or its pods deleted by the suspend): waiting.
+    return Run(state=state, metrics=metrics, queued=common["suspended"] and not live, **common)
 
 
 def metric_steps(

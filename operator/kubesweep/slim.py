@@ -157,4 +157,12 @@ def pod(body: Mapping[str, Any]) -> dict[str, Any]:
     }
     if status.get("reason") and status.get("message"):  # Evicted: why, as the kubelet says it
         out["status"]["message"] = status["message"]
+    # Taken away by the cluster (a drain's eviction, a taint, preemption): runs.disruption.
+    disrupted = [
+        {k: c.get(k) for k in ("type", "status", "reason", "message")}
+        for c in status.get("conditions") or []
+        if c.get("type") == "DisruptionTarget"
+    ]
+    if disrupted:
+        out["status"]["conditions"] = disrupted
     return out

@@ -217,6 +217,40 @@ def test_reserved_keys_in_the_template_reach_no_run(kube: Kube, ns: str) -> None
     assert len(messages) == 1 and api.ANNOTATION_RESULT in messages[0] and api.ANNOTATION_STOP in messages[0]
 
 
+def test_the_operators_environment_variables_in_the_template_do_not_override_its_own(
+    kube: Kube, ns: str
+) -> None:
+    # The run reports what the operator's variables say: its own name and parameter.
+    code = (
+        "import json, os\n"
+        "p = json.loads(os.environ['KUBESWEEP_PARAMETERS'])\n"
+        "print('loss=%d' % p['a'], 'mine=%d' % (os.environ['KUBESWEEP_RUN'] == 'env-000%d' % p['a']))\n"
+    )
+    template = python_run(
+        code,
+        env=[
+            {"name": "KUBESWEEP_RUN", "value": "forged"},
+            {"name": "KUBESWEEP_PARAMETERS", "value": '{"a": 99}'},
+        ],
+    )
+    kube.create_sweep(ns, "env", quick_sweep([1, 2], template=template))
+    done = kube.wait_phase(ns, "env", "Finished", timeout=60)
+    assert [r["metrics"] for r in done["status"]["recordedRuns"]] == [
+        {"loss": 1.0, "mine": 1.0},
+        {"loss": 2.0, "mine": 1.0},
+    ]
+    messages = wait_for(
+        lambda: [
+            e.message
+            for e in kube.core.list_namespaced_event(ns).items
+            if e.involved_object.name == "env" and e.reason == "ReservedKeysIgnored"
+        ],
+        30,
+        "the ReservedKeysIgnored event",
+    )
+    assert len(messages) == 1 and "env[KUBESWEEP_RUN]" in messages[0]
+
+
 def test_objects_that_carry_a_sweeps_labels_are_not_its_runs(kube: Kube, ns: str) -> None:
     labels = {api.LABEL_SWEEP: "owned", api.LABEL_MANAGED_BY: api.MANAGED_BY}
     forged = {

@@ -37,9 +37,15 @@ def test_bayes_with_hyperband_finishes_and_stops_poor_runs_early(kube: Kube, ns:
     kube.create_sweep(ns, "hb", spec)
     sweep = kube.wait_phase(ns, "hb", {"Finished", "Failed", "Crashed"}, timeout=120)
     assert sweep["status"]["phase"] == "Finished", sweep["status"]
-    results = [
-        json.loads(j["metadata"]["annotations"][api.ANNOTATION_RESULT]) for j in released_jobs(kube, ns, "hb")
-    ]
+    jobs = released_jobs(kube, ns, "hb")
+    results = [json.loads(j["metadata"]["annotations"][api.ANNOTATION_RESULT]) for j in jobs]
+    # The status record of each run says what its Job's result says, earlyStopped and reason too.
+    records = kube.records(ns, "hb")
+    for job, result in zip(jobs, results, strict=True):
+        record = records[job["metadata"]["name"]]
+        assert record.get("earlyStopped") == result.get("earlyStopped"), (record, result)
+        if result["state"] != "Finished":
+            assert record.get("reason") == result.get("reason"), (record, result)
     early = [r for r in results if r.get("earlyStopped")]
     assert early, f"no run was stopped early: {results}"
     assert all(r["state"] == "Killed" and r.get("reason") == "EarlyTerminated" for r in early)

@@ -371,6 +371,11 @@ def test_suspending_deletes_active_pods_with_their_grace_period_and_counts_no_fa
         "Suspended, every pod counted",
     )
     assert not status.failed and "Failed" not in conditions(batch, namespace, "pausing")
+    # No clock runs while suspended (activeDeadlineSeconds counts from the resume).
+    assert status.start_time is None and not status.active
+    batch.patch_namespaced_job("pausing", namespace, {"spec": {"suspend": False}})
+    wait_for(lambda: running_pod(core, namespace, "pausing"), 30, "a new pod")
+    assert batch.read_namespaced_job_status("pausing", namespace).status.start_time is not None
 
 
 def test_a_pod_deleted_by_someone_else_before_a_suspend_fails_a_backoff_limit_zero_job(
@@ -384,6 +389,48 @@ def test_a_pod_deleted_by_someone_else_before_a_suspend_fails_a_backoff_limit_ze
     status = batch.read_namespaced_job_status("killed", namespace).status
     failed = next(c for c in status.conditions if c.type == "Failed")
     assert failed.reason == "BackoffLimitExceeded" and status.failed == 1
+
+
+def test_an_evicted_pod_keeps_its_disruption_target_condition_until_it_is_gone(
+    core: Any, batch: Any, namespace: str
+) -> None:
+    # What a node drain does to each pod: the eviction API marks the pod, then deletes it with its
+    # grace period; the kubelet's status writes as it stops keep the mark; the Job counts a failure.
+    batch.create_namespaced_job(namespace, job_body("evicted", "import time; time.sleep(120)"))
+    pod = running_pod(core, namespace, "evicted")
+    name = pod.metadata.name
+    stream = core.list_namespaced_pod(
+        namespace,
+        field_selector=f"metadata.name={name}",
+        resource_version=pod.metadata.resource_version,
+        watch=True,
+        timeout_seconds=15,
+        _preload_content=False,
+    )
+    core.create_namespaced_pod_eviction(name, namespace, {"metadata": {"name": name, "namespace": namespace}})
+    seen: list[tuple[str, str, bool, bool]] = []
+    for line in stream:
+        event = json.loads(line)
+        obj = event["object"]
+        marked = any(
+            c["type"] == "DisruptionTarget"
+            and c["status"] == "True"
+            and c.get("reason") == "EvictionByEvictionAPI"
+            for c in obj["status"].get("conditions") or []
+        )
+        seen.append(
+            (
+                event["type"],
+                obj["status"].get("phase"),
+                bool(obj["metadata"].get("deletionTimestamp")),
+                marked,
+            )
+        )
+        if event["type"] == "DELETED":
+            break
+    assert seen[-1][0] == "DELETED" and all(marked for *_, marked in seen), seen
+    assert ("MODIFIED", "Failed", True, True) in seen, seen  # the kubelet's terminal status kept the mark
+    wait_for(lambda: "Failed" in conditions(batch, namespace, "evicted"), 15, "Failed")
 
 
 # ---------------------------------------------------------------------------------------------

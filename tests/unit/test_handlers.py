@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kubesweep import api
 from kubesweep.handlers import Reconciler
 
@@ -27,3 +29,30 @@ def test_other_events_bring_a_pass() -> None:
     assert reconciler.wants_pass(KEY, "DELETED", "pods", "s-0001", OURS)  # a pod, not the Job
     assert not reconciler.wants_pass(KEY, "DELETED", "jobs", "s-0001", OURS)
     assert reconciler.wants_pass(KEY, "DELETED", "jobs", "s-0001", OURS)  # only once: forgotten
+
+
+def _pod(name: str, phase: str, *conditions: dict[str, str]) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {**OURS, api.LABEL_RUN: "s-0001"},
+            "deletionTimestamp": "2026-11-24T12:00:00Z",
+            "ownerReferences": [{"kind": "Job", "uid": "job-uid"}],
+        },
+        "spec": {"containers": [{"name": "c"}]},
+        "status": {"phase": phase, "conditions": list(conditions)},
+    }
+
+
+def test_a_pod_deleted_after_it_succeeded_or_was_disrupted_is_remembered_as_it_was_last() -> None:
+    reconciler = Reconciler()
+    disrupted = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+    reconciler.note_gone(KEY, _pod("ok", "Succeeded"))
+    reconciler.note_gone(KEY, _pod("evicted", "Failed", disrupted))
+    # A pod a suspend deleted (no failure of the run), or one still running, says nothing of an end.
+    reconciler.note_gone(KEY, _pod("suspended", "Failed"))
+    reconciler.note_gone(KEY, _pod("killed", "Running", disrupted))
+    gone = reconciler._gone_pods[KEY]
+    assert sorted(gone) == ["evicted", "ok"]
+    assert all(p["gone"] and p["ownerUid"] == "job-uid" for p in gone.values())
+    assert gone["evicted"]["status"]["conditions"][0]["reason"] == "EvictionByEvictionAPI"

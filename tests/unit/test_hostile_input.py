@@ -241,6 +241,28 @@ def test_reserved_keys_in_the_template_are_named_once_in_a_warning() -> None:
                 if e.reason == reconcile.RESERVED_KEYS_IGNORED]  # fmt: skip
 
 
+def test_the_operators_environment_variables_in_the_template_are_left_out_and_named() -> None:
+    sweep = _sweep()
+    (container,) = sweep["spec"]["template"]["spec"]["template"]["spec"]["containers"]
+    container["env"] = [
+        {"name": "KUBESWEEP_RUN", "value": "forged"},
+        {"name": "KUBESWEEP_PARAMETERS", "value": '{"a": 99}'},
+        {"name": "MINE", "value": "$(KUBESWEEP_RUN)"},
+    ]
+    job = runs.render_job(sweep, 1, {"a": 1})
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [
+        {"name": "KUBESWEEP_SWEEP", "value": "s"},
+        {"name": "KUBESWEEP_RUN", "value": "s-0001"},
+        {"name": "KUBESWEEP_PARAMETERS", "value": '{"a":1}'},
+        {"name": "MINE", "value": "$(KUBESWEEP_RUN)"},
+    ]
+    decision = reconcile.decide(sweep, [], now="2026-11-24T12:00:00Z")
+    (warning,) = [e for e in decision.of(reconcile.Event) if e.reason == reconcile.RESERVED_KEYS_IGNORED]
+    assert "spec.template.spec.containers[c].env[KUBESWEEP_RUN]" in warning.message
+    assert "env[KUBESWEEP_PARAMETERS]" in warning.message and "MINE" not in warning.message
+
+
 # Item 6: a kill reaches the sweep's own pods only, each by name (no label says a pod is owned).
 def test_cancel_deletes_each_owned_pod_by_name_never_by_the_sweeps_label() -> None:
     sweep = _sweep()

@@ -5,6 +5,7 @@ OpenAPI documents: openapi)."""
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 from typing import Any
 
@@ -14,6 +15,7 @@ import yaml
 
 from . import openapi, streams, tables
 from .apierrors import ApiError, bad_request
+from .resources import Resource
 from .storage import ObjectStore
 
 SERVER_VERSION = {
@@ -117,6 +119,9 @@ async def route(objects: ObjectStore, request: kmock.Request) -> aiohttp.web.Str
         assert name is not None
         obj = objects.get(res, namespace, name)
         return _json(tables.render(res, [obj], str(objects.rv)) if table else obj)
+    if method == "POST" and sub == "eviction":
+        assert name is not None
+        return _json(evict(objects, res, namespace, name, parse_body(request)), 201)
     if method == "POST" and name is None:
         created = objects.create(
             res,
@@ -197,6 +202,33 @@ async def route(objects: ObjectStore, request: kmock.Request) -> aiohttp.web.Str
     raise ApiError(
         405, "MethodNotAllowed", f"the server does not allow this method on the requested resource ({method})"
     )
+
+
+def evict(objects: ObjectStore, res: Resource, namespace: str | None, name: str, body: Any) -> dict[str, Any]:
+    """POST pods/NAME/eviction as the real API server answers it where no PodDisruptionBudget
+    stands in the way (a node drain does this for each pod): the pod gets the condition
+    DisruptionTarget True, reason EvictionByEvictionAPI, then is deleted with the grace period of
+    the Eviction's deleteOptions, else its own."""
+    pod = objects.get(res, namespace, name)
+    options = (body.get("deleteOptions") if isinstance(body, dict) else None) or {}
+    conditions = [
+        c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") != "DisruptionTarget"
+    ]
+    conditions.append(
+        {
+            "type": "DisruptionTarget",
+            "status": "True",
+            "reason": "EvictionByEvictionAPI",
+            "message": "Eviction API: evicting",
+            "lastProbeTime": None,
+            "lastTransitionTime": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
+    patch = json.dumps({"status": {"conditions": conditions}}).encode()
+    objects.patch(res, namespace, name, "application/merge-patch+json", patch, subresource="status")
+    grace = options.get("gracePeriodSeconds")
+    objects.delete(res, namespace, name, int(grace) if grace is not None else None, None)
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
 def delete_options(objects: ObjectStore, request: kmock.Request) -> tuple[int | None, str, dict[str, Any]]:

@@ -297,6 +297,7 @@ class JobController:
                     await delete_active(counted_as_failed=False)
                     active = []
                     set_condition("Suspended", "JobSuspended", "Job suspended")
+                    status.pop("startTime", None)  # a resume starts the clock again
                 elif deadline and _elapsed(status.setdefault("startTime", _now())) > float(deadline):
                     set_condition(
                         "FailureTarget", "DeadlineExceeded", "Job was active longer than specified deadline"
@@ -344,8 +345,11 @@ class JobController:
                 status.pop(key)
         if not conditions:
             status.pop("conditions")
-        if status != (job.get("status") or {}):
-            await self.store.patch(JOBS, namespace, name, {"status": status}, subresource="status")
+        before = job.get("status") or {}
+        if status != before:
+            # A merge patch: the counts and times gone (a suspend's active pods and startTime) as null.
+            patch = {**{k: None for k in before if k not in status}, **status}
+            await self.store.patch(JOBS, namespace, name, {"status": patch}, subresource="status")
         for pod in pods:
             if _tracked(pod) and pod["metadata"]["uid"] in counted:
                 self._release(pod)

@@ -38,6 +38,16 @@ class Running:
     deadline_exceeded: bool = False
 
 
+# The pod conditions a kubelet writes; it keeps every other one (DisruptionTarget, which the
+# eviction API or a controller sets before deleting the pod; readiness gates' conditions).
+_KUBELET_CONDITIONS = frozenset({"PodScheduled", "Initialized", "ContainersReady", "Ready"})
+
+
+def _not_ours(pod: Obj) -> list[dict[str, Any]]:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return [c for c in conditions if c.get("type") not in _KUBELET_CONDITIONS]
+
+
 def started(pod: Obj, running: Running) -> dict[str, Any]:
     """The status of a pod whose container has started."""
     container = (pod.get("spec") or {}).get("containers", [{}])[0]
@@ -49,7 +59,8 @@ def started(pod: Obj, running: Running) -> dict[str, Any]:
         "conditions": [
             {"type": t, "status": "True", "lastTransitionTime": running.started}
             for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-        ],
+        ]
+        + _not_ours(pod),
         "containerStatuses": [
             {
                 "name": container.get("name", ""),
@@ -89,6 +100,7 @@ def ended(pod: Obj, running: Running, phase: str, code: int, reason: str, messag
                 "reason": "PodCompleted",
             },
             {"type": "Ready", "status": "False", "lastTransitionTime": now(), "reason": "PodCompleted"},
+            *_not_ours(pod),
         ],
         "containerStatuses": [
             {

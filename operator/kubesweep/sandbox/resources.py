@@ -43,15 +43,16 @@ class Resource:
         for sub in self.subresources:
             verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
             kind = "Pod" if sub == "log" else self.kind
-            out.append(
-                {
-                    "name": f"{self.ref.plural}/{sub}",
-                    "singularName": "",
-                    "namespaced": self.namespaced,
-                    "kind": kind,
-                    "verbs": verbs,
-                }
-            )
+            entry: dict[str, Any] = {
+                "name": f"{self.ref.plural}/{sub}",
+                "singularName": "",
+                "namespaced": self.namespaced,
+                "kind": kind,
+                "verbs": verbs,
+            }
+            if sub == "eviction":  # as the real API server lists it (`kubectl drain` looks for it)
+                entry.update(group="policy", version="v1", kind="Eviction", verbs=["create"])
+            out.append(entry)
         return out
 
 
@@ -61,7 +62,15 @@ def _r(group: str, version: str, plural: str, kind: str, namespaced: bool = True
 
 BUILTINS = [
     _r("", "v1", "namespaces", "Namespace", False, short_names=["ns"], subresources=("status",)),
-    _r("", "v1", "pods", "Pod", short_names=["po"], categories=["all"], subresources=("status", "log")),
+    _r(
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        short_names=["po"],
+        categories=["all"],
+        subresources=("status", "log", "eviction"),
+    ),
     _r("", "v1", "events", "Event", short_names=["ev"]),
     _r("", "v1", "serviceaccounts", "ServiceAccount", short_names=["sa"]),
     _r("", "v1", "configmaps", "ConfigMap", short_names=["cm"]),
