@@ -384,6 +384,10 @@ def test_a_pod_deleted_by_someone_else_before_a_suspend_fails_a_backoff_limit_ze
     batch.create_namespaced_job(namespace, job_body("killed", "import time; time.sleep(120)"))
     pod = running_pod(core, namespace, "killed")
     core.delete_namespaced_pod(pod.metadata.name, namespace)
+    # The Job controller's pod and Job informers are separate: a suspend it sees before the pod's
+    # deletion finds the pod active and deletes it uncounted. Its FailureTarget says it has counted
+    # the deleted pod; a suspend from then on must not undo that.
+    wait_for(lambda: "FailureTarget" in conditions(batch, namespace, "killed"), 15, "FailureTarget")
     batch.patch_namespaced_job("killed", namespace, {"spec": {"suspend": True}})
     wait_for(lambda: "Failed" in conditions(batch, namespace, "killed"), 15, "Failed")
     status = batch.read_namespaced_job_status("killed", namespace).status
