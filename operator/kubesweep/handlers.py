@@ -85,9 +85,9 @@ class Reconciler:
         self._pending: set[Key] = set()
         self._workers: dict[Key, asyncio.Task[None]] = {}
         self._written: dict[Key, dict[str, Any]] = {}  # the newest sweep we wrote the status of
-        # Per sweep, pod → (when its log is due to be read again, its log parsed so far):
-        # hyperband's intermediate values of executing runs.
-        self._logs: dict[Key, dict[str, tuple[float, runs.LogParser]]] = {}
+        # Per sweep, pod → (when its log is due to be read again, its log parsed so far, of which
+        # restart of its container): hyperband's intermediate values of executing runs.
+        self._logs: dict[Key, dict[str, tuple[float, runs.LogParser, int]]] = {}
         self._spec_seen: dict[Key, tuple[int, float]] = {}  # generation → when first seen
         self._background: set[asyncio.Task[None]] = set()
         # Results we wrote on Jobs that the index may not show yet: a pass right after a record
@@ -299,7 +299,7 @@ class Reconciler:
         namespace: str,
         job: dict[str, Any],
         pods: list[dict[str, Any]],
-        logs: dict[str, tuple[float, runs.LogParser]] | None,
+        logs: dict[str, tuple[float, runs.LogParser, int]] | None,
         start_timeout: float = runs.START_TIMEOUT,
         metric: str | None = None,
     ) -> runs.Run:
@@ -313,8 +313,13 @@ class Reconciler:
         assert latest is not None
         name = latest["metadata"]["name"]
         assert self.cluster is not None
-        due, parser = (logs or {}).get(name, (0.0, runs.LogParser(metric)))
-        if parser.metric != metric:  # the spec names another metric now: its steps from the start
+        restarts = sum(
+            s.get("restartCount", 0) for s in latest.get("status", {}).get("containerStatuses") or []
+        )
+        due, parser, read_of = (logs or {}).get(name, (0.0, runs.LogParser(metric), restarts))
+        # The spec names another metric now, or the container restarted (its log is a new one):
+        # the log parsed from its start.
+        if parser.metric != metric or read_of != restarts:
             due, parser = 0.0, runs.LogParser(metric)
         # An ended run's log is read once more, to its end: its record keeps its band values.
         if run.needs_log or (logs is not None and (not run.active or time.monotonic() >= due)):
@@ -322,7 +327,11 @@ class Reconciler:
             parser = await self.cluster.read_log(namespace, name, latest.get("container"), parser)
             took = time.monotonic() - started
             if logs is not None:
-                logs[name] = (time.monotonic() + max(STEP_LOG_INTERVAL, STEP_LOG_PACE * took), parser)
+                logs[name] = (
+                    time.monotonic() + max(STEP_LOG_INTERVAL, STEP_LOG_PACE * took),
+                    parser,
+                    restarts,
+                )
             return runs.observe(job, pods, parser, start_timeout=start_timeout)
         if logs is not None and name in logs:
             return runs.observe(job, pods, parser, start_timeout=start_timeout)
