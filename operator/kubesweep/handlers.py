@@ -3,7 +3,9 @@
 Observed state comes from kopf indexes (no LIST per reconcile at steady state). Every event
 of a sweep, its Jobs or its pods marks the sweep dirty; one worker per sweep coalesces the
 marks and runs one reconcile pass at a time, so passes of one sweep never overlap while
-different sweeps proceed in parallel. A timer is only a safety net.
+different sweeps proceed in parallel. A timer is only a safety net. What takes long in a pass
+(a decision with bayes' suggestions, reading a run's log) runs in threads of its own, so the
+event loop keeps serving every other sweep meanwhile.
 """
 
 from __future__ import annotations
