@@ -304,8 +304,12 @@ class LogParser:
         if end < 0:
             self._partial = data
         else:
-            for line in data[:end].split(b"\n"):
-                self._line(line)
+            body = data[:end]
+            if b"step=" in body:
+                for line in body.split(b"\n"):
+                    self._line(line)
+            elif b"=" in body:  # no intermediate values: all the lines' pairs at once, in order
+                self._pairs(body.decode("utf-8", "replace"))
             self._partial = data[end + 1 :]
         while len(self._partial) > MAX_LOG_LINE:
             # An endless line: parse its head up to the last whitespace, keep the rest.
