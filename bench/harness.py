@@ -39,6 +39,7 @@ BENCH_AGENT = "kubesweep-bench"
 # The operator's own user agents: kopf's watches and patches, and the operator's API client.
 Backend = Literal["sandbox", "real"]
 BACKENDS: tuple[Backend, ...] = ("sandbox", "real")
+Executor = Literal["process", "simulated"]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -92,6 +93,7 @@ class Cluster:
     server: SandboxThread | ControlPlane
     api_client: client.ApiClient
     operator: subprocess.Popen[bytes] | None = None
+    executor: Executor = "simulated"
     log_path: Path = field(default_factory=lambda: Path(tempfile.mkdtemp()) / "operator.log")
 
     @property
@@ -114,7 +116,11 @@ class Cluster:
             )
         # Ready once it has written the status of a probe sweep.
         ns = self.namespace("probe")
-        self.create_sweep(ns, "probe", grid_spec(1, 1, 0.01))
+        probe = grid_spec(1, 1, 0.01)
+        if self.executor == "process":  # a process to run: the simulated template has none
+            container = probe["template"]["spec"]["template"]["spec"]["containers"][0]
+            container["command"] = ["sh", "-c", "echo loss=0.5"]
+        self.create_sweep(ns, "probe", probe)
         self.wait(lambda: self.phase(ns, "probe") == "Finished", 60, "the operator to start")
 
     def stop_operator(self) -> None:
@@ -190,21 +196,24 @@ class Cluster:
 
 
 @contextmanager
-def cluster(backend: Backend = "sandbox", *, operator: bool = True) -> Iterator[Cluster]:
+def cluster(
+    backend: Backend = "sandbox", *, operator: bool = True, executor: Executor = "simulated"
+) -> Iterator[Cluster]:
+    """The cluster, its node's kubelet simulating pods or running their commands (`process`)."""
     server: SandboxThread | ControlPlane
     if backend == "real":
         reason = real_unavailable()
         if reason:
             raise RuntimeError(f"no real control plane: {reason}")
-        server = ControlPlane(k8s_bin() or "", executor="simulated")
+        server = ControlPlane(k8s_bin() or "", executor=executor)
     else:
-        server = SandboxThread(executor="simulated")
+        server = SandboxThread(executor=executor)
     server.start()
     api_client = config.new_client_from_config(str(server.kubeconfig_path))
     api_client.user_agent = BENCH_AGENT
     # Many sweeps at once: more connections than the client's default pool of 4.
     api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] = 32
-    c = Cluster(backend, server, api_client)
+    c = Cluster(backend, server, api_client, executor=executor)
     try:
         if operator:
             c.start_operator()

@@ -7,8 +7,10 @@ keeps serving watches while requests are in flight.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime
+import functools
 import hashlib
 import json
 import logging
@@ -20,7 +22,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from kubesweep import api
-from kubesweep.runs import STOP_DEADLINE
+from kubesweep.runs import STOP_DEADLINE, LogParser
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,6 +59,12 @@ def _is_rejection(exc: ApiException) -> bool:
         exc.status is not None and 400 <= exc.status < 500 and exc.status not in (404, 408, 409, 429)
     )
 
+
+# Logs are streamed and parsed in threads of their own, at most LOG_READERS at once: a run's log
+# of hundreds of MB takes seconds to parse, and in the threads that serve API calls (asyncio's
+# default executor, a few threads on a small node) it would hold back every sweep's requests.
+LOG_READERS = 2
+LOG_CHUNK = 64 * 1024
 
 USER_AGENT = "kubesweep-operator"
 MERGE_PATCH = "application/merge-patch+json"
@@ -111,10 +119,23 @@ class Cluster:
         self.batch = client.BatchV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.on_error: Callable[[str, int], None] = lambda verb, status: None
+        self.log_readers = concurrent.futures.ThreadPoolExecutor(LOG_READERS, thread_name_prefix="log")
 
     async def _call(self, verb: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await self._call_on(None, verb, fn, *args, **kwargs)
+
+    async def _call_on(
+        self,
+        executor: concurrent.futures.Executor | None,
+        verb: str,
+        fn: Callable[..., T],
+        *args: Any,
+        **kwargs: Any,
+    ) -> T:
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await asyncio.get_running_loop().run_in_executor(
+                executor, functools.partial(fn, *args, **kwargs)
+            )
         except ApiException as exc:
             self.on_error(verb, exc.status or 0)
             if exc.status == 404:
@@ -239,13 +260,42 @@ class Cluster:
             body=body,
         )
 
-    async def read_log(self, namespace: str, pod: str, container: str | None = None) -> str:
+    async def read_log(
+        self, namespace: str, pod: str, container: str | None = None, parser: LogParser | None = None
+    ) -> LogParser:
+        """The pod's log parsed into `parser` (a new one if None): streamed, off the event loop,
+        in bounded memory. A parser that has read part of the log before goes on where it
+        stopped (the bytes before are skipped unparsed); if the log is shorter than what it read
+        (another container's), it starts over."""
+        parser = parser if parser is not None else LogParser()
         try:
-            return await self._call(
-                "get", self.core.read_namespaced_pod_log, pod, namespace, container=container
+            read = await self._call_on(
+                self.log_readers, "get", self._stream_log, namespace, pod, container, parser
             )
+            if read < parser.consumed:
+                parser = LogParser(parser.metric)
+                await self._call_on(
+                    self.log_readers, "get", self._stream_log, namespace, pod, container, parser
+                )
         except (Gone, Rejected):
-            return ""
+            pass
+        return parser
+
+    def _stream_log(self, namespace: str, pod: str, container: str | None, parser: LogParser) -> int:
+        """Feeds `parser` what follows its bytes consumed; the log's length."""
+        # Without preloading, the client hands back the urllib3 response (typed as the log's str).
+        response: Any = self.core.read_namespaced_pod_log(
+            pod, namespace, container=container, _preload_content=False
+        )
+        skip, seen = parser.consumed, 0
+        try:
+            for chunk in response.stream(LOG_CHUNK):
+                if seen + len(chunk) > skip:
+                    parser.feed(chunk[max(skip - seen, 0) :])
+                seen += len(chunk)
+        finally:
+            response.release_conn()
+        return seen
 
     async def patch_sweep_status(
         self, namespace: str, name: str, status: Mapping[str, Any]

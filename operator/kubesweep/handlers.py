@@ -3,14 +3,18 @@
 Observed state comes from kopf indexes (no LIST per reconcile at steady state). Every event
 of a sweep, its Jobs or its pods marks the sweep dirty; one worker per sweep coalesces the
 marks and runs one reconcile pass at a time, so passes of one sweep never overlap while
-different sweeps proceed in parallel. A timer is only a safety net.
+different sweeps proceed in parallel. A timer is only a safety net. What takes long in a pass
+(a decision with bayes' suggestions, reading a run's log) runs in threads of its own, so the
+event loop keeps serving every other sweep meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Coroutine, Iterable, Mapping
@@ -33,6 +37,14 @@ RUN_LABELS: dict[str, Any] = {
 }
 # How often a running run's log is read for hyperband's intermediate values.
 STEP_LOG_INTERVAL = 1.0
+# A log that takes long to read (a run printing hundreds of MB) is read less often: the log
+# reader threads spend at most about 1/STEP_LOG_PACE of their time on each running run.
+STEP_LOG_PACE = 4.0
+# Decisions (bayes suggests with a GP: up to seconds for a pass that starts 50 runs) are made in
+# threads of their own, so the event loop serves other sweeps meanwhile. One sweep's passes
+# never overlap (one worker per sweep), so at most DECIDERS sweeps' decisions are under way.
+DECIDERS = 2
+_DECIDE = concurrent.futures.ThreadPoolExecutor(DECIDERS, thread_name_prefix="decide")
 SAFETY_NET_INTERVAL = 30.0
 
 
@@ -41,6 +53,18 @@ def _rv(obj: Mapping[str, Any] | None) -> int:
         return int((obj or {}).get("metadata", {}).get("resourceVersion") or 0)
     except ValueError:
         return 0
+
+
+async def decide(sweep: Mapping[str, Any], observed: list[runs.Run], **kwargs: Any) -> Decision:
+    """reconcile.decide, off the event loop."""
+    call = functools.partial(reconcile.decide, sweep, observed, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_DECIDE, call)
+
+
+def _metric_name(sweep: Mapping[str, Any]) -> str | None:
+    metric = (sweep.get("spec") or {}).get("metric")
+    name = metric.get("name") if isinstance(metric, Mapping) else None
+    return name if isinstance(name, str) else None
 
 
 def _start_timeout(sweep: Mapping[str, Any]) -> float:
@@ -64,8 +88,9 @@ class Reconciler:
         self._pending: set[Key] = set()
         self._workers: dict[Key, asyncio.Task[None]] = {}
         self._written: dict[Key, dict[str, Any]] = {}  # the newest sweep we wrote the status of
-        # Per sweep, pod → (when read, its log): hyperband's intermediate values of executing runs.
-        self._logs: dict[Key, dict[str, tuple[float, str]]] = {}
+        # Per sweep, pod → (when its log is due to be read again, its log parsed so far, of which
+        # restart of its container): hyperband's intermediate values of executing runs.
+        self._logs: dict[Key, dict[str, tuple[float, runs.LogParser, int]]] = {}
         self._spec_seen: dict[Key, tuple[int, float]] = {}  # generation → when first seen
         self._background: set[asyncio.Task[None]] = set()
         # Results we wrote on Jobs that the index may not show yet: a pass right after a record
@@ -236,9 +261,10 @@ class Reconciler:
         early = bool((sweep.get("spec") or {}).get("earlyTerminate"))
         start_timeout = _start_timeout(sweep)
         logs = self._logs.pop(key, {}) if early else None
+        metric = _metric_name(sweep)
         observed = [
             await self._observe(
-                namespace, job, pods_by_run.get(job["metadata"]["name"], []), logs, start_timeout
+                namespace, job, pods_by_run.get(job["metadata"]["name"], []), logs, start_timeout, metric
             )
             for job in owned
         ]
@@ -248,7 +274,7 @@ class Reconciler:
             self._logs[key] = {name: log for name, log in logs.items() if name in watched}
         denied = self._denied.get(key)
         holding = denied[2] if denied is not None and time.monotonic() < denied[1] else None
-        decision = reconcile.decide(sweep, observed, permission_denied=holding, taken=taken)
+        decision = await decide(sweep, observed, permission_denied=holding, taken=taken)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "Pass of %s/%s: %s -> %s",
@@ -288,11 +314,13 @@ class Reconciler:
         namespace: str,
         job: dict[str, Any],
         pods: list[dict[str, Any]],
-        logs: dict[str, tuple[float, str]] | None,
+        logs: dict[str, tuple[float, runs.LogParser, int]] | None,
         start_timeout: float = runs.START_TIMEOUT,
+        metric: str | None = None,
     ) -> runs.Run:
         """The run of `job`; with `logs` (hyperband), an executing run's log is read at most
-        every STEP_LOG_INTERVAL for its intermediate values."""
+        every STEP_LOG_INTERVAL (or STEP_LOG_PACE times as long as its last read took) for its
+        intermediate values, each read parsing only what the one before had not."""
         run = runs.observe(job, pods, start_timeout=start_timeout)
         if run.recorded or not pods:
             return run
@@ -300,21 +328,38 @@ class Reconciler:
         assert latest is not None
         name = latest["metadata"]["name"]
         assert self.cluster is not None
-        if run.needs_log:
-            log = await self.cluster.read_log(namespace, name, latest.get("container"))
-            return runs.observe(job, pods, log, start_timeout=start_timeout)
-        if logs is not None:
-            when, log = logs.get(name, (0.0, ""))
-            # An ended run's log is read once more, whole: its record keeps its band values.
-            if not run.active or time.monotonic() - when >= STEP_LOG_INTERVAL:
-                log = await self.cluster.read_log(namespace, name, latest.get("container"))
-                logs[name] = (time.monotonic(), log)
-            run = runs.observe(job, pods, log, start_timeout=start_timeout)
-            if run.state == api.RunState.RUNNING:
-                # Its log grows without an event (a run alone in its sweep sends none until it
-                # ends): a pass reads it again then, so hyperband judges every step it reaches.
-                again = time.time() + STEP_LOG_INTERVAL
-                run = dataclasses.replace(run, deadline=min(run.deadline or again, again))
+        restarts = sum(
+            s.get("restartCount", 0) for s in latest.get("status", {}).get("containerStatuses") or []
+        )
+        due, parser, read_of = (logs or {}).get(name, (0.0, runs.LogParser(metric), restarts))
+        # The spec names another metric now, or the container restarted (its log is a new one):
+        # the log parsed from its start.
+        if parser.metric != metric or read_of != restarts:
+            due, parser = 0.0, runs.LogParser(metric)
+        # An ended run's log is read once more, to its end: its record keeps its band values.
+        if run.needs_log or (logs is not None and (not run.active or time.monotonic() >= due)):
+            started = time.monotonic()
+            parser = await self.cluster.read_log(namespace, name, latest.get("container"), parser)
+            took = time.monotonic() - started
+            if logs is not None:
+                logs[name] = (
+                    time.monotonic() + max(STEP_LOG_INTERVAL, STEP_LOG_PACE * took),
+                    parser,
+                    restarts,
+                )
+            run = runs.observe(job, pods, parser, start_timeout=start_timeout)
+        elif logs is not None and name in logs:
+            run = runs.observe(job, pods, parser, start_timeout=start_timeout)
+        if logs is not None and run.state == api.RunState.RUNNING:
+            # Its log grows without an event (a run alone in its sweep sends none until it ends):
+            # a pass reads it again when it is due, so hyperband judges every step it reaches.
+            wait = (
+                max(STEP_LOG_INTERVAL, logs[name][0] - time.monotonic())
+                if name in logs
+                else STEP_LOG_INTERVAL
+            )
+            again = time.time() + wait
+            run = dataclasses.replace(run, deadline=min(run.deadline or again, again))
         return run
 
     async def _apply(
@@ -373,10 +418,10 @@ class Reconciler:
             if forbidden is not None:
                 # Not the template's fault: the operator lacks a permission. Say so, and retry.
                 self._deny(key, sweep, forbidden.message)
-                decision = reconcile.decide(sweep, observed, permission_denied=forbidden.message)
+                decision = await decide(sweep, observed, permission_denied=forbidden.message)
             elif rejected is not None:
                 # The API server refused the run's Job: say so in the status, start nothing more.
-                decision = reconcile.decide(sweep, observed, template_error=rejected.message)
+                decision = await decide(sweep, observed, template_error=rejected.message)
             elif any(r is True for r in results) and self._denied.pop(key, None) is not None:
                 logger.info("Sweep %s/%s: runs start again (Job creation is permitted)", *key)
 

@@ -478,7 +478,9 @@ def decide(
         spec, invalid = parse_spec(sweep.get("spec") or {}), None
     except InvalidSweep as exc:
         spec, invalid = None, exc
-        p.actions.append(Event("Warning", INVALID_SPEC, str(exc)))
+        # Once per change of the spec: every pass of this generation finds it invalid again.
+        if old_status.get("observedGeneration") != generation:
+            p.actions.append(Event("Warning", INVALID_SPEC, str(exc)))
 
     if spec is not None and not old_status.get("startTime"):
         # The sweep starts (no pass has written its status yet; a restart does not repeat
@@ -556,7 +558,7 @@ def decide(
         p.actions[:0] = [d for r in killing.values() for d in delete_pods(r, 0)]
         if active:
             p.actions.append(Event("Normal", "RunsKilled", f"Killed {len(active)} active run(s)"))
-        return finish(Phase.CANCELLED, "Cancelled", "Cancelled: active runs were killed", spec)
+        return finish(Phase.CANCELLED, "Cancelled", "active runs were killed", spec)
     if spec is None:
         return finish(Phase.CRASHED, INVALID_SPEC, str(invalid), None)
 
@@ -588,11 +590,11 @@ def decide(
     active = [r for r in all_runs if r.exists and (r.active or r.awaiting_pod or r.live_pods)]
 
     if state == State.PAUSED:
-        return finish(Phase.PAUSED, "Paused", f"Paused: {len(active)} run(s) still executing", spec)
+        return finish(Phase.PAUSED, "Paused", f"{len(active)} run(s) still executing", spec)
     if state == State.STOPPED:
         if active:
-            return finish(Phase.STOPPING, "Stopping", f"Stopping: waiting for {len(active)} run(s)", spec)
-        return finish(Phase.STOPPED, "Stopped", "Stopped: no run is executing", spec)
+            return finish(Phase.STOPPING, "Stopping", f"waiting for {len(active)} run(s)", spec)
+        return finish(Phase.STOPPED, "Stopped", "no run is executing", spec)
 
     # Running.
     failures = sum(1 for r in all_runs if r.state in (RunState.FAILED, RunState.CRASHED))
@@ -672,7 +674,12 @@ def decide(
                     if isinstance(action, CreateRun):
                         p.runs.pop(action.name, None)
                 p.actions = [a for a in p.actions if not isinstance(a, CreateRun)]
-                p.actions.append(Event("Warning", INVALID_SPEC, message))
+                # Once per change of the spec (its condition says so since).
+                if not any(
+                    c.get("reason") == INVALID_SPEC and c.get("observedGeneration") == generation
+                    for c in conditions_before
+                ):
+                    p.actions.append(Event("Warning", INVALID_SPEC, message))
                 return finish(Phase.CRASHED, INVALID_SPEC, message, spec)
             p.actions.append(CreateRun(name, next_number, parameters, job))
             run = Run(name=name, number=next_number, parameters=parameters, state=RunState.PENDING)

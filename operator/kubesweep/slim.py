@@ -151,7 +151,12 @@ def pod(body: Mapping[str, Any]) -> dict[str, Any]:
             "phase": _intern(status.get("phase")),
             "reason": _intern(status.get("reason")),
             "containerStatuses": [
-                {"state": _state(s.get("state") or {})} for s in status.get("containerStatuses") or []
+                # restartCount where not 0: a restarted container's log is another one (handlers).
+                {
+                    "state": _state(s.get("state") or {}),
+                    **({"restartCount": n} if (n := s.get("restartCount")) else {}),
+                }
+                for s in status.get("containerStatuses") or []
             ],
         },
     }

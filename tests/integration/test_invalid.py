@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from .conftest import Kube, Operator, condition, python_run
+from .conftest import Kube, Operator, condition, python_run, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -106,3 +106,27 @@ def test_bad_sweeps_do_not_disturb_good_ones(kube: Kube, ns: str, operator: Oper
     crashed = kube.wait_phase(ns, "bad-probabilities", "Crashed", timeout=10)
     assert "spec.parameters.a.probabilities" in condition(crashed)["message"]
     assert "Traceback" not in operator.log
+
+
+def test_an_invalid_spec_is_warned_of_once_per_change_of_the_spec(kube: Kube, ns: str) -> None:
+    def warnings() -> list[Any]:
+        events = kube.core.list_namespaced_event(ns).items
+        return [e for e in events if e.reason == "InvalidSpec" and e.involved_object.name == "warned"]
+
+    def poke(value: str) -> None:  # a watch event, and so a pass, without a change of the spec
+        body = {"metadata": {"annotations": {"example.com/poke": value}}}
+        kube.custom.patch_namespaced_custom_object("kubesweep.io", "v1alpha1", ns, "sweeps", "warned", body)
+
+    kube.create_sweep(ns, "warned", {**VALID, "parameters": {"lr": {"values": [1, 2], "min": 0, "max": 3}}})
+    kube.wait_phase(ns, "warned", "Crashed", timeout=10)
+    for i in range(5):
+        poke(str(i))
+    kube.set_state(ns, "warned", "paused")  # a change of the spec, still invalid
+    wait_for(
+        lambda: kube.sweep(ns, "warned").get("status", {}).get("observedGeneration") == 2,
+        10,
+        "the pass of the changed spec",
+    )
+    found = wait_for(lambda: len(w := warnings()) >= 2 and w, 10, "its warnings")
+    assert sorted(e.message for e in found) == 2 * [found[0].message]
+    assert "spec.parameters.lr" in found[0].message

@@ -282,7 +282,7 @@ def test_condition_times_move_only_on_change() -> None:
 
 def test_phase_changes_raise_events() -> None:
     d = decide(sweep(state="paused", status={"phase": "Running"}), [])
-    assert reconcile.Event("Normal", "Paused", "Paused: 0 run(s) still executing") in d.actions
+    assert reconcile.Event("Normal", "Paused", "0 run(s) still executing") in d.actions
 
 
 def test_kept_jobs_are_released_a_bounded_number_per_pass_and_the_status_stays_small() -> None:
@@ -614,3 +614,48 @@ def test_the_best_metric_is_shown_to_4_significant_digits() -> None:
     assert [reconcile.metric_text(v) for v in (0.08312345678901234, 3.0, 1234567.0, 1.5e-7, None)] == [
         "0.08312", "3", "1.235e+06", "1.5e-07", None,
     ]  # fmt: skip
+
+
+def test_no_reason_is_repeated_inside_its_own_message() -> None:
+    # `kubectl sweep status` prints a condition as "REASON: MESSAGE", kubectl describe an event
+    # beside its reason: a message that starts with its reason reads "Cancelled: Cancelled: ...".
+    busy = [run(1, RunState.RUNNING, {"a": 1, "b": "x"})]
+    seen: list[tuple[str, str]] = []
+    for state in ("cancelled", "paused", "stopped", "running"):
+        for observed in (busy, []):
+            d = decide(sweep(state=state, status={"phase": "Running"}), observed)
+            seen += [(c["reason"], c["message"]) for c in d.status["conditions"] if c.get("reason")]
+            seen += [(e.reason, e.message) for e in d.of(reconcile.Event)]
+    invalid = decide(sweep(method="bayes", metric=None, status={"phase": "Running"}), [])
+    seen += [(e.reason, e.message) for e in invalid.of(reconcile.Event)]
+    assert {reason for reason, _ in seen} >= {"Cancelled", "Paused", "Stopping", "Stopped", "InvalidSpec"}
+    repeated = [(r, m) for r, m in seen if m.lower().startswith(r.lower())]
+    assert repeated == []
+
+
+def test_an_invalid_spec_is_warned_of_once_per_change_of_the_spec() -> None:
+    first = decide(sweep(method="bayes", metric=None), [])
+    warnings = [e for e in first.of(reconcile.Event) if e.reason == reconcile.INVALID_SPEC]
+    assert len(warnings) == 1
+    # Every later pass of the same generation (a pod's event, a wake-up) finds it invalid again.
+    again = decide(sweep(method="bayes", metric=None, status=first.status), [])
+    assert again.phase == Phase.CRASHED
+    assert [e for e in again.of(reconcile.Event) if e.reason == reconcile.INVALID_SPEC] == []
+    changed = decide(sweep(generation=2, method="bayes", metric=None, status=again.status), [])
+    assert [e.reason for e in changed.of(reconcile.Event)].count(reconcile.INVALID_SPEC) == 1
+
+
+def test_a_template_naming_an_unknown_parameter_is_warned_of_once_per_change() -> None:
+    template = {
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "c", "image": "i", "args": ["--lr=${params.lr}"]}]}}
+        }
+    }
+    first = decide(sweep(template=template), [])
+    again = decide(sweep(template=template, status=first.status), [])
+    changed = decide(sweep(generation=2, template=template, status=again.status), [])
+    counts = [
+        [e.reason for e in d.of(reconcile.Event)].count(reconcile.INVALID_SPEC)
+        for d in (first, again, changed)
+    ]
+    assert counts == [1, 0, 1]

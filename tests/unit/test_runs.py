@@ -122,6 +122,59 @@ def test_log_gives_last_values_and_steps() -> None:
     assert runs.metric_steps(steps, "val_loss") == ((1, 0.9), (2, 0.7))
 
 
+def _fed(chunks: list[bytes], metric: str | None = None) -> runs.LogParser:
+    parser = runs.LogParser(metric)
+    for chunk in chunks:
+        parser.feed(chunk)
+    return parser
+
+
+def test_a_log_fed_in_chunks_parses_as_the_whole_log() -> None:
+    log = "héllo\nstep=1 loss=0.9\r\nloss=0.8 acc=0.1\rstep=2 loss=0.7\n\nacc=0.25 lr=1e-3\nloss=0.5"
+    whole = runs.parse_log(log)
+    data = log.encode()
+    for size in range(1, 9):
+        parser = _fed([data[i : i + size] for i in range(0, len(data), size)])
+        # The unfinished last line counts, and is kept for the chunk that may continue it.
+        assert parser.result() == whole
+        parser.feed(b"5\n")
+        assert parser.result()[0]["loss"] == 0.55
+    assert whole[0] == {"loss": 0.5, "acc": 0.25, "lr": 1e-3}
+
+
+def test_a_huge_log_is_parsed_in_bounded_memory_and_the_last_value_wins() -> None:
+    import tracemalloc
+
+    noise = b"".join(b"epoch %d batch %d of 1000 done, no pairs here\n" % (i, i) for i in range(1000))
+    pairs = b"".join(b"step=%d loss=%d other_%d=1\n" % (i, i, i) for i in range(1000))
+    tracemalloc.start()
+    try:
+        parser = runs.LogParser("loss")
+        for _ in range(60):  # ~6.6 MB, fed as a stream of 64 KB chunks
+            block = (noise + pairs) * 2
+            for at in range(0, len(block), 65536):
+                parser.feed(block[at : at + 65536])
+        parser.feed(b"loss=-1 other_5")  # over a chunk's edge and without its newline
+        parser.feed(b"=2")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    final, steps = parser.result()
+    assert parser.consumed > 6_000_000
+    assert peak < 4_000_000
+    assert final["loss"] == -1 and final["other_5"] == 2
+    assert len(final) <= runs.MAX_LOG_NAMES + 1
+    assert len(steps) == runs.MAX_LOG_STEPS and steps[:2] == [(0, {"loss": 0.0}), (1, {"loss": 1.0})]
+
+
+def test_an_endless_line_is_parsed_in_pieces_cut_at_whitespace() -> None:
+    line = b" ".join(b"name_%d=%d" % (i % 5000, i) for i in range(200_000)) + b" loss=7"
+    parser = _fed([line[i : i + 10_000] for i in range(0, len(line), 10_000)], metric="loss")
+    final, _ = parser.result()
+    assert final["loss"] == 7 and final["name_0"] == 195_000  # its last value, from the line's end
+    assert len(final) == runs.MAX_LOG_NAMES + 1  # the metric kept beyond the other names' bound
+
+
 def _job(
     name: str = "s-0001", conditions: list[Any] | None = None, annotations: dict[str, str] | None = None
 ) -> dict[str, Any]:

@@ -239,3 +239,11 @@ def test_a_slim_job_keeps_what_tells_from_its_pods_whether_its_run_ended() -> No
     }
     assert slim.job(body)["spec"] == {"backoffLimit": 2, "podFailurePolicy": True}
     assert slim.job({**body, "spec": {"backoffLimit": 0, "completions": 3}})["spec"] == {"completions": 3}
+
+
+def test_a_slim_pod_keeps_how_often_its_container_restarted() -> None:
+    # A restarted container's log is a new one: the operator reads it from its start.
+    body = full_pod("Running", {"running": {"startedAt": T0}})
+    assert "restartCount" not in slim.pod(body)["status"]["containerStatuses"][0]
+    body["status"]["containerStatuses"][0]["restartCount"] = 2
+    assert slim.pod(body)["status"]["containerStatuses"][0]["restartCount"] == 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,6 +81,18 @@ class _Columns:
 SHARED_BELOW = 8  # complete trials per input column before each column gets its own lengthscale
 # The GP's matrices are small: BLAS threads only contend with each other and the event loop.
 _BLAS = ThreadpoolController()
+_BLAS_ONCE = threading.Lock()
+_blas_limited = False
+
+
+def _limit_blas() -> None:
+    """BLAS to one thread, once for the process. (A limit entered and left around each
+    suggestion, by decisions in several threads at once, restores the others' out of order.)"""
+    global _blas_limited
+    with _BLAS_ONCE:
+        if not _blas_limited:
+            _BLAS.limit(limits=1, user_api="blas")  # applied as it is made, kept unless exited
+            _blas_limited = True
 
 
 class GPSampler(BaseSampler):
@@ -100,14 +113,14 @@ class GPSampler(BaseSampler):
     ) -> dict[str, Any]:
         if not search_space:
             return {}
-        with _BLAS.limit(limits=1, user_api="blas"):
-            try:
-                return self._sample(study, trial, search_space)
-            except np.linalg.LinAlgError as exc:
-                # A model that cannot be fitted must not stop the sweep: this point is random,
-                # as W&B's engine falls back to when its fit is bad.
-                logger.warning("Bayes model could not be fitted (%s); suggesting a random point", exc)
-                return {}
+        _limit_blas()
+        try:
+            return self._sample(study, trial, search_space)
+        except np.linalg.LinAlgError as exc:
+            # A model that cannot be fitted must not stop the sweep: this point is random,
+            # as W&B's engine falls back to when its fit is bad.
+            logger.warning("Bayes model could not be fitted (%s); suggesting a random point", exc)
+            return {}
 
     def _sample(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
