@@ -233,11 +233,6 @@ def test_every_cel_refusal_is_one_the_operator_makes_too() -> None:
         ({"method": "bayes", "metric": None}, "spec.metric", "needs a metric"),
         ({"method": "tpe", "metric": None}, "spec.metric", "tpe search needs a metric"),
         (
-            {"parameters": {"a": {"values": [1]}, "b": {"values": [2], "when": {"c": 1}}}},
-            "spec.parameters",
-            "names no parameter of this sweep: b.when",
-        ),
-        (
             {"parameters": {"lr": {"distribution": "q_log_uniform", "min": 0, "max": 3}}},
             "spec.parameters[lr].distribution",
             "use q_log_uniform_values",
