@@ -8,7 +8,17 @@ import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from .space import GRID_KINDS, Param, SearchSpaceError, active, canonical, conditional, flatten, nest
+from .space import (
+    GRID_KINDS,
+    Param,
+    SearchSpaceError,
+    active,
+    canonical,
+    conditional,
+    flatten,
+    is_active,
+    nest,
+)
 
 
 class Axis:
@@ -86,7 +96,7 @@ class Branches:
             ident = canonical(on)
             if ident in self.index:
                 continue  # an inactive controller's values give the same branch
-            branch = [a for a in others if is_on(a.param, on)]
+            branch = [a for a in others if is_active(a.param, on)]
             self.index[ident] = len(self.branches)
             self.branches.append((on, branch, math.prod(a.size for a in branch)))
         self.order = [a.param.key for a in grid]
@@ -114,10 +124,6 @@ class Branches:
         if within is None:
             return None
         return sum(n for _, _, n in self.branches[:number]) + within
-
-
-def is_on(param: Param, on: Mapping[str, Any]) -> bool:
-    return all(key in on and canonical(on[key]) in allowed for key, allowed in param.when)
 
 
 def size(params: Sequence[Param]) -> int:
