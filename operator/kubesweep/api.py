@@ -448,6 +448,11 @@ SPEC_RULES: list[Any] = [
     # together with the map that holds them ("undefined field 'when'"), so an unknown name or
     # value in a condition is the operator's InvalidSpec.
     _rule(
+        "!has(self.earlyTerminate) || has(self.metric)",
+        "earlyTerminate needs a metric: set metric.name and goal",
+        ".metric",
+    ),
+    _rule(
         f"self.method != 'grid' || self.parameters.all(k, {_grid_ok('self.parameters[k]')})",
         "a grid sweep can only use values, value, int_uniform or q_uniform parameters (min and max "
         "of whole numbers make an int_uniform range): give each parameter values, or use method "
