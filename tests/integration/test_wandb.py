@@ -55,7 +55,10 @@ def test_a_wandb_script_runs_unchanged_and_hyperband_stops_the_bad_run(
     # At the band of 2 steps its value is the worst of four: stopped from what it logged.
     bad = records[5.0]
     assert bad["state"] == "Killed", bad
-    assert bad["bands"] == [pytest.approx(5.5)]
+    # Judged at its first band (its log is read about every second, so a loaded machine may read
+    # it only at the next one): stopped before its last step all the same.
+    assert bad["bands"][0] == pytest.approx(5.5), bad
+    assert bad["metrics"]["loss"] > 5.1, bad
     results = [json.loads(j["metadata"]["annotations"][api.ANNOTATION_RESULT]) for j in jobs]
     assert sum(1 for r in results if r.get("earlyStopped")) == 1
     # W&B itself kept working: an offline run per run, under the id kubesweep gave it.
