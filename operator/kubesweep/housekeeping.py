@@ -70,6 +70,15 @@ def pods_to_label(
     return list(dict.fromkeys(names))
 
 
+def tells_an_end(pod: Mapping[str, Any]) -> bool:
+    """Whether a pod deleted by anyone (not let go by us) is remembered as it was last, for a run
+    whose pass did not see how it ended: if it succeeded, or the cluster took it away
+    (DisruptionTarget). Not any pod that failed: one that a suspend deleted is no failure, and
+    the Job's count says which are."""
+    phase = pod.get("status", {}).get("phase")
+    return phase == "Succeeded" or (phase == "Failed" and runs.disruption([pod]) is not None)
+
+
 @dataclass(frozen=True)
 class Refusal:
     """The API server refused to create a run's Job: for lack of permission or quota (403), or

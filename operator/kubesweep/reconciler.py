@@ -172,12 +172,10 @@ class Reconciler:
         self._gone_pods.pop(key, None)
 
     def note_gone(self, key: Key, body: Mapping[str, Any]) -> None:
-        """A pod of a run deleted (not let go by us) after it ended: remembered as it was last,
-        if it succeeded or the cluster took it away (DisruptionTarget). Not any pod that failed:
-        one that a suspend deleted is no failure, and the Job's count says which are."""
+        """A pod of a run deleted (not let go by us): remembered as it was last if it tells how
+        its run ended (housekeeping.tells_an_end)."""
         pod = slim.pod(body)
-        phase = pod["status"].get("phase")
-        if phase == "Succeeded" or (phase == "Failed" and runs.disruption([pod]) is not None):
+        if housekeeping.tells_an_end(pod):
             owners = body["metadata"].get("ownerReferences") or []
             pod["ownerUid"] = next((o.get("uid") for o in owners if o.get("kind") == "Job"), None)
             pod["gone"] = True

@@ -80,3 +80,14 @@ def test_a_record_counts_as_killed_or_failed_by_its_state_not_its_text() -> None
     assert housekeeping.counted_as(record('{"reason":"\\"state\\":\\"Killed\\"","state":"Finished"}')) is None
     assert housekeeping.counted_as(record("not json")) is None
     assert housekeeping.counted_as(record("[]")) is None
+
+
+def test_a_deleted_pod_tells_how_its_run_ended_if_it_succeeded_or_was_disrupted() -> None:
+    def pod(phase: str, *conditions: dict[str, str]) -> dict[str, Any]:
+        return {"metadata": {"name": "p"}, "status": {"phase": phase, "conditions": list(conditions)}}
+
+    disrupted = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+    assert housekeeping.tells_an_end(pod("Succeeded"))
+    assert housekeeping.tells_an_end(pod("Failed", disrupted))
+    assert not housekeeping.tells_an_end(pod("Failed"))  # a suspend's deletion, say
+    assert not housekeeping.tells_an_end(pod("Running", disrupted))
