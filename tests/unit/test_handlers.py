@@ -1,19 +1,21 @@
-"""Which watch events of a sweep's Jobs and pods bring a reconcile pass."""
+"""Which watch events of a sweep's Jobs and pods bring a reconcile pass (the reconciler the
+handlers tell of each event)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from kubesweep import api
-from kubesweep.handlers import Reconciler
+from kubesweep.reconciler import Reconciler
+from tests.unit.fake_cluster import FakeCluster
 
 KEY = ("ns", "s")
 OURS = {api.LABEL_SWEEP: "s", api.LABEL_MANAGED_BY: api.MANAGED_BY}
 
 
 def test_the_deleted_event_of_a_job_or_pod_we_let_go_brings_no_pass_whatever_labels_it_carries() -> None:
-    reconciler = Reconciler()
-    reconciler.note_released(KEY, jobs=["s-0001"], pods=["s-0001-abcde"])
+    reconciler = Reconciler(FakeCluster())
+    reconciler.expectations.released(KEY, jobs=["s-0001"], pods=["s-0001-abcde"])
     # The API server sends it with the object as it was before our label: without recorded.
     assert not reconciler.wants_pass(KEY, "DELETED", "jobs", "s-0001", OURS)
     assert not reconciler.wants_pass(KEY, "DELETED", "pods", "s-0001-abcde", OURS)
@@ -22,8 +24,8 @@ def test_the_deleted_event_of_a_job_or_pod_we_let_go_brings_no_pass_whatever_lab
 
 
 def test_other_events_bring_a_pass() -> None:
-    reconciler = Reconciler()
-    reconciler.note_released(KEY, jobs=["s-0001"])
+    reconciler = Reconciler(FakeCluster())
+    reconciler.expectations.released(KEY, jobs=["s-0001"])
     assert reconciler.wants_pass(KEY, "MODIFIED", "jobs", "s-0001", OURS)
     assert reconciler.wants_pass(KEY, "DELETED", "jobs", "s-0003", OURS)  # deleted by someone
     assert reconciler.wants_pass(KEY, "DELETED", "pods", "s-0001", OURS)  # a pod, not the Job
@@ -45,7 +47,7 @@ def _pod(name: str, phase: str, *conditions: dict[str, str]) -> dict[str, Any]:
 
 
 def test_a_pod_deleted_after_it_succeeded_or_was_disrupted_is_remembered_as_it_was_last() -> None:
-    reconciler = Reconciler()
+    reconciler = Reconciler(FakeCluster())
     disrupted = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
     reconciler.note_gone(KEY, _pod("ok", "Succeeded"))
     reconciler.note_gone(KEY, _pod("evicted", "Failed", disrupted))

@@ -278,9 +278,9 @@ def test_cancel_deletes_each_owned_pod_by_name_never_by_the_sweeps_label() -> No
 
 
 def test_a_job_without_an_owner_is_no_run_of_the_sweep() -> None:
-    from kubesweep.handlers import Reconciler
+    from kubesweep.housekeeping import owned_by
 
     sweep = _sweep()
-    assert Reconciler._owned_by({"metadata": {"ownerUid": "new"}}, sweep)
-    assert not Reconciler._owned_by({"metadata": {"ownerUid": "old"}}, sweep)
-    assert not Reconciler._owned_by({"metadata": {}}, sweep)  # anyone's Job with a run's labels
+    assert owned_by({"metadata": {"ownerUid": "new"}}, sweep)
+    assert not owned_by({"metadata": {"ownerUid": "old"}}, sweep)
+    assert not owned_by({"metadata": {}}, sweep)  # anyone's Job with a run's labels
