@@ -841,6 +841,18 @@ def _finish(
     releases = [*only_here, *carried]
     released = {r.name for r in releases}
     in_status = [r for r in recorded if not r.exists or not r.record_on_job or r.name in released]
+    # A sweep becomes Finished or Stopped once the status holds every run it counts: while an
+    # ended run's record is not in it yet (only on its Job, which the Job controller has not
+    # marked ended, or not made yet), the sweep drains. One that is so already stays so (Jobs
+    # kept from before an upgrade carry their records and are released a bounded number a pass).
+    shown = {r.name for r in in_status}
+    unrecorded = sum(1 for r in all_runs if r.exists and not r.active and r.name not in shown)
+    if str(phase) == old_phase:
+        unrecorded = 0
+    if unrecorded and phase == Phase.FINISHED:
+        phase, reason, message = Phase.RUNNING, "Draining", f"{message}; waiting for {unrecorded} run(s)"
+    elif unrecorded and phase == Phase.STOPPED:
+        phase, reason, message = Phase.STOPPING, "Stopping", f"waiting for {unrecorded} run(s)"
 
     counts = {state.value.lower(): 0 for state in RunState}
     counts["queued"] = 0

@@ -288,12 +288,15 @@ def test_phase_changes_raise_events() -> None:
 def test_kept_jobs_are_released_a_bounded_number_per_pass_and_the_status_stays_small() -> None:
     import json
 
-    # 3,000 Jobs that carry their records (kept from before an upgrade, say).
+    # 3,000 Jobs that carry their records (kept from before an upgrade, say), of a sweep that
+    # finished: it stays Finished while they are let go.
     watched = {
         f"s-{i:04d}": run(i, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": float(i)})
         for i in range(1, 3001)
     }
-    s = sweep(method="random", parameters={"a": {"values": [1, 2]}}, runCap=3000)
+    s = sweep(
+        method="random", parameters={"a": {"values": [1, 2]}}, runCap=3000, status={"phase": "Finished"}
+    )
     passes = 0
     while watched:
         d = decide(s, list(watched.values()))
@@ -659,3 +662,35 @@ def test_a_template_naming_an_unknown_parameter_is_warned_of_once_per_change() -
         for d in (first, again, changed)
     ]
     assert counts == [1, 0, 1]
+
+
+def test_a_sweep_finishes_only_once_its_status_holds_every_ended_runs_record() -> None:
+    # Hyperband stopped run 2: recorded Killed on its Job, its pod terminated, but the Job
+    # controller has not marked the Job Failed yet, so it is not released and the status does
+    # not hold its record. The sweep drains until it does: Finished means every run it counts
+    # is in recordedRuns.
+    finished = run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 1.0})
+    stopped = run(
+        2, RunState.KILLED, {"a": 1, "b": "y"}, metrics={"loss": 3.0}, early_stopped=True,
+        reason="EarlyTerminated", settled=False,
+    )  # fmt: skip
+    d = decide(sweep(runCap=2), [finished, stopped])
+    assert d.status["runs"]["killed"] == 1 and [r.name for r in d.of(ReleaseJob)] == ["s-0001"]
+    assert [r["name"] for r in d.status["recordedRuns"]] == ["s-0001"]
+    assert d.phase == Phase.RUNNING and created(d) == []
+    progressing = next(c for c in d.status["conditions"] if c["type"] == "Progressing")
+    assert progressing["reason"] == "Draining"
+    # The Job controller marks it Failed: it is released, its record in the status, and only now
+    # the sweep is Finished.
+    d = decide(sweep(runCap=2, status=d.status), [replace(stopped, settled=True)])
+    assert d.of(ReleaseJob) == [ReleaseJob("s-0002", None)]
+    assert [r["name"] for r in d.status["recordedRuns"]] == ["s-0001", "s-0002"]
+    assert d.phase == Phase.FINISHED
+
+
+def test_a_stopped_sweep_is_stopped_only_once_its_status_holds_every_ended_runs_record() -> None:
+    killed = run(1, RunState.KILLED, {"a": 1, "b": "x"}, reason="StoppedByUser", settled=False)
+    d = decide(sweep(state="stopped"), [killed])
+    assert d.phase == Phase.STOPPING and d.status["recordedRuns"] == []
+    d = decide(sweep(state="stopped", status=d.status), [replace(killed, settled=True)])
+    assert d.phase == Phase.STOPPED and [r["name"] for r in d.status["recordedRuns"]] == ["s-0001"]
