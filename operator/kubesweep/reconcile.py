@@ -23,7 +23,7 @@ import pydantic
 
 from kubesweep import api, runs, search
 from kubesweep.api import Phase, RunState, State
-from kubesweep.folding import FoldedRuns
+from kubesweep.folding import Fold
 from kubesweep.runs import Run
 
 # ---------------------------------------------------------------------------------------------
@@ -389,7 +389,7 @@ class _Pass:
 
     actions: list[Action] = field(default_factory=list)
     runs: dict[str, Run] = field(default_factory=dict)
-    folded: FoldedRuns = field(default_factory=FoldedRuns)
+    folded: Fold = field(default_factory=Fold)
     hyperband: tuple[Mapping[str, Any], str] | None = None  # earlyTerminate and the metric's name
     metric: str | None = None  # the sweep's metric: a record keeps it first
 
@@ -447,7 +447,7 @@ def decide(
     old_status: Mapping[str, Any] = sweep.get("status") or {}
     old_phase = old_status.get("phase")
     conditions_before: Sequence[Mapping[str, Any]] = old_status.get("conditions") or []
-    p = _Pass(folded=FoldedRuns.from_status(old_status))
+    p = _Pass(folded=Fold.from_status(old_status))
     records = {r.name: r for r in recorded_runs(old_status)}
     for run in observed:
         # A Job that still exists is the truth about its run, except that the status may hold
@@ -737,9 +737,7 @@ def runs_suspended_message(executing: int, names: Sequence[str]) -> str:
     )
 
 
-def _fold(
-    recorded: Sequence[Run], folded: FoldedRuns, spec: api.SweepSpec | None, best: Run | None
-) -> list[Run]:
+def _fold(recorded: Sequence[Run], folded: Fold, spec: api.SweepSpec | None, best: Run | None) -> list[Run]:
     """Folds the oldest records beyond api.RUN_RECORDS_KEPT into `folded`; returns the records
     kept in full. The best runs stay in full (bestRun is chosen among records, and bayes learns
     from the best), and so does a run whose Job the operator still watches; nothing is folded
