@@ -24,7 +24,7 @@ import pydantic
 from kubesweep import api, runs, search
 from kubesweep.api import Phase, RunState, State
 from kubesweep.folding import Fold
-from kubesweep.runs import Run
+from kubesweep.runs import Run, Stage
 
 # ---------------------------------------------------------------------------------------------
 # Actions.
@@ -193,8 +193,7 @@ def recorded_runs(status: Mapping[str, Any]) -> list[Run]:
                 parameters=record.parameters,
                 state=RunState(record.state),
                 metrics=record.metrics,
-                recorded=True,
-                exists=False,
+                stage=Stage.RELEASED,
                 band_values=tuple(record.bands) if record.bands is not None else None,
                 # A finished run's record says no reason (its state says it): its Job's result
                 # still gets the one an observed run has.
@@ -396,7 +395,7 @@ class _Pass:
     def record(self, run: Run, **changes: Any) -> Run:
         """An ended run's record goes into the status (its Job gets it when released); a killed
         run's goes on its Job at once, with the spec that keeps the Job from creating pods."""
-        updated = replace(run, recorded=True, **changes)
+        updated = replace(run, stage=Stage.IN_STATUS, **changes)
         updated = replace(updated, metrics=runs.bounded_metrics(updated.metrics, self.metric))
         if self.hyperband is not None and updated.band_values is None:
             # An ended run keeps its values at hyperband's bands: later thresholds count it.
@@ -406,7 +405,7 @@ class _Pass:
         if updated.state == RunState.KILLED or updated.stuck:
             # Its pods are stopped: the record goes on the Job first, which keeps it from
             # creating more pods.
-            updated = replace(updated, record_on_job=True)
+            updated = replace(updated, stage=Stage.ON_JOB)
             self.actions.append(
                 RecordRun(run.name, runs.result_annotation(updated), runs.stop_job_patch(run))
             )
@@ -457,7 +456,7 @@ def decide(
         if record is not None and not run.recorded and not run.active:
             run = replace(
                 record,
-                exists=True,
+                stage=Stage.IN_STATUS,
                 deleting=run.deleting,
                 suspended=run.suspended,
                 pods_alive=run.pods_alive,
@@ -508,9 +507,7 @@ def decide(
     # status write never carries thousands of new records; the write brings the next pass).
     # A run whose Job ended but whose pod's end has not reached us yet waits (awaiting_pod):
     # its record would lack the metrics of its termination message and why it failed.
-    ended = [
-        r for r in p.runs.values() if r.exists and not r.recorded and not r.active and not r.awaiting_pod
-    ]
+    ended = [r for r in p.runs.values() if r.to_record]
     for run in sorted(ended, key=lambda r: r.number)[:RELEASES_PER_PASS]:
         if state == State.CANCELLED and run.state in (RunState.FAILED, RunState.CRASHED) and run.pods_deleted:
             # Its pods were deleted, not ended by themselves, in a cancelled sweep: the cancel's
@@ -537,11 +534,11 @@ def decide(
     # stop with their normal grace period (no signal is skipped) and stay, with their logs (a
     # deleted Job's pods are then garbage-collected by the cluster).
     for run in list(p.runs.values()):
-        if run.exists and run.active and (run.stop_requested or run.deleting):
+        if run.watched and run.active and (run.stop_requested or run.deleting):
             p.record(run, state=RunState.KILLED, reason="StoppedByUser")
             p.stop(run)
             p.actions.append(Event("Normal", "RunStopped", f"Run {run.name} stopped by a person: Killed"))
-        elif run.exists and run.state == RunState.KILLED and run.record_on_job and state != State.CANCELLED:
+        elif run.watched and run.state == RunState.KILLED and run.record_on_job and state != State.CANCELLED:
             # Killed in an earlier pass whose stop did not reach every pod (the operator
             # restarted in between, or a pod appeared since): stop them now.
             p.stop(run)
@@ -549,8 +546,8 @@ def decide(
     # Cancel: every pod of the sweep killed at once, in one collection delete, and every
     # active run recorded Killed with its Job kept from creating another pod.
     if state == State.CANCELLED:
-        active = [r for r in p.runs.values() if r.exists and r.active]
-        lingering = [r for r in p.runs.values() if r.exists and r.pods_alive]
+        active = [r for r in p.runs.values() if r.watched and r.active]
+        lingering = [r for r in p.runs.values() if r.watched and r.pods_alive]
         for run in active:
             p.record(run, state=RunState.KILLED, reason="Cancelled")
         # Each pod by name: only the pods of the sweep's own Jobs (the shell observes no other).
@@ -569,7 +566,7 @@ def decide(
             str(spec.metric.goal) if spec.metric else "minimize",  # type: ignore[arg-type]
             trials([r for r in p.runs.values()], spec),
         )
-        by_number = {r.number: r for r in p.runs.values() if r.exists and r.active}
+        by_number = {r.number: r for r in p.runs.values() if r.watched and r.active}
         for number in to_stop:
             if (run := by_number.get(number)) is None:  # type: ignore[assignment]
                 continue
@@ -587,7 +584,7 @@ def decide(
     # Runs awaiting their pod's end still hold their place: the sweep waits for their records.
     # So do runs killed or stopped whose pods have not terminated yet (SIGTERM and their grace
     # period): a replacement started now would run beside them, beyond parallelism.
-    active = [r for r in all_runs if r.exists and (r.active or r.awaiting_pod or r.live_pods)]
+    active = [r for r in all_runs if r.watched and (r.active or r.awaiting_pod or r.live_pods)]
 
     if state == State.PAUSED:
         return finish(Phase.PAUSED, "Paused", f"{len(active)} run(s) still executing", spec)
@@ -724,7 +721,7 @@ def suspended_by_hand(active: Sequence[Run], spec: api.SweepSpec) -> list[Run]:
     labels = (spec.template.get("metadata") or {}).get("labels") or {}
     if api.LABEL_QUEUE in labels:
         return []
-    return [r for r in active if r.exists and r.active and r.suspended]
+    return [r for r in active if r.watched and r.active and r.suspended]
 
 
 def runs_suspended_message(executing: int, names: Sequence[str]) -> str:
@@ -748,7 +745,7 @@ def _fold(recorded: Sequence[Run], folded: Fold, spec: api.SweepSpec | None, bes
     leaders = {r.name for r in _leaders(recorded, spec, search.BAYES_KEEP_BEST)}
     if best is not None:
         leaders.add(best.name)
-    foldable = [r for r in recorded if not r.exists and r.name not in leaders]
+    foldable = [r for r in recorded if not r.watched and r.name not in leaders]
     oldest = sorted(foldable, key=lambda r: r.number)[:excess]
     grid_points: Sequence[int | None] = (
         search.grid_positions(spec.parameters, [r.parameters for r in oldest])
@@ -830,7 +827,7 @@ def _finish(
     releasable = [
         r
         for r in recorded
-        if r.exists
+        if r.watched
         and ((r.deleting and not r.live_pods) or (r.settled and not r.pods_alive))
         and r.name not in killed_now
     ]
@@ -838,13 +835,13 @@ def _finish(
     carried = [r for r in releasable if r.record_on_job][: max(RELEASES_PER_PASS - len(only_here), 0)]
     releases = [*only_here, *carried]
     released = {r.name for r in releases}
-    in_status = [r for r in recorded if not r.exists or not r.record_on_job or r.name in released]
+    in_status = [r for r in recorded if not r.watched or not r.record_on_job or r.name in released]
     # A sweep becomes Finished or Stopped once the status holds every run it counts: while an
     # ended run's record is not in it yet (only on its Job, which the Job controller has not
     # marked ended, or not made yet), the sweep drains. One that is so already stays so (Jobs
     # kept from before an upgrade carry their records and are released a bounded number a pass).
     shown = {r.name for r in in_status}
-    unrecorded = sum(1 for r in all_runs if r.exists and not r.active and r.name not in shown)
+    unrecorded = sum(1 for r in all_runs if r.watched and not r.active and r.name not in shown)
     if str(phase) == old_phase:
         unrecorded = 0
     if unrecorded and phase == Phase.FINISHED:

@@ -10,7 +10,7 @@ from typing import Any
 from kubesweep import api, reconcile, runs
 from kubesweep.api import Phase, RunState
 from kubesweep.reconcile import CreateRun, DeletePods, RecordRun, ReleaseJob, StopPods, WriteStatus
-from kubesweep.runs import Run
+from kubesweep.runs import Run, Stage
 
 NOW = "2026-11-24T12:00:00Z"
 GRID = {"a": {"values": [1, 2]}, "b": {"values": ["x", "y", "z"]}}
@@ -32,9 +32,21 @@ def sweep(generation: int = 1, status: Mapping[str, Any] | None = None, **spec: 
 
 
 def run(number: int, state: RunState, params: dict[str, Any] | None = None, **kw: Any) -> Run:
-    kw.setdefault("recorded", state not in (RunState.PENDING, RunState.RUNNING))
-    kw.setdefault("record_on_job", kw["recorded"])  # an observed run is recorded on its Job
+    """A run of sweep `s`, its stage given as (recorded, record_on_job, awaiting_pod): by default
+    an ended run observed with its record on its Job."""
+    recorded = kw.pop("recorded", state not in (RunState.PENDING, RunState.RUNNING))
+    on_job = kw.pop("record_on_job", recorded)
+    awaiting = kw.pop("awaiting_pod", False)
+    kw.setdefault("stage", stage_of(recorded, on_job, awaiting))
     return Run(name=f"s-{number:04d}", number=number, parameters=params or {}, state=state, **kw)
+
+
+def stage_of(recorded: bool, on_job: bool, awaiting_pod: bool = False) -> Stage:
+    if awaiting_pod:
+        return Stage.AWAITING_POD
+    if on_job:
+        return Stage.ON_JOB
+    return Stage.IN_STATUS if recorded else Stage.OBSERVED
 
 
 def decide(s: dict[str, Any], runs: list[Run], **kw: Any) -> reconcile.Decision:
@@ -146,7 +158,7 @@ def test_stopped_is_stopping_until_runs_finish() -> None:
 def test_cancel_kills_every_pod_at_once_and_records_active_runs_killed() -> None:
     active = [
         run(1, RunState.RUNNING, {"a": 1, "b": "x"}, has_pods=True, pod_failures=0, live_pods=("p1",)),
-        run(2, RunState.PENDING, {"a": 1, "b": "y"}, queued=True),
+        run(2, RunState.PENDING, {"a": 1, "b": "y"}, suspended=True),
     ]
     d = decide(sweep(state="cancelled"), active)
     assert d.phase == Phase.CANCELLED
@@ -500,7 +512,7 @@ def test_a_job_is_released_only_once_the_job_controller_is_done_with_it() -> Non
 
 def test_runs_waiting_in_a_queue_are_counted_queued_not_pending_and_fill_parallelism() -> None:
     waiting = [
-        run(1, RunState.PENDING, {"a": 1, "b": "x"}, queued=True, suspended=True),
+        run(1, RunState.PENDING, {"a": 1, "b": "x"}, suspended=True),
         run(2, RunState.RUNNING, {"a": 1, "b": "y"}),
     ]
     d = decide(sweep(parallelism=2), waiting)

@@ -1,4 +1,5 @@
-"""A run as the decision sees it (`Run`) and what its record keeps of it."""
+"""A run as the decision sees it (`Run`, and its `Stage` in the operator's keeping) and what its
+record keeps of it."""
 
 from __future__ import annotations
 
@@ -6,10 +7,27 @@ import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from kubesweep import api
 from kubesweep.api import RunState
+
+
+class Stage(StrEnum):
+    """Where a run is in the operator's keeping. It moves forward: observed on its Job (executing,
+    then ended: its state says which), maybe awaiting its pod's end first, then recorded (on its
+    Job, or in the status), then released (only the status remembers it)."""
+
+    OBSERVED = "Observed"  # its Job is watched and no record of it is made yet
+    # Its Job says it ended but its pod's terminated state has not reached us (Jobs and pods come
+    # on separate watches): not recorded until it does, or until `deadline` (its pod gone).
+    AWAITING_POD = "AwaitingPod"
+    # Recorded on its Job (kubesweep.io/result): a killed or stuck run, whose Job must create no
+    # more pods, or a Job kept from before. The status takes the record when the Job is released.
+    ON_JOB = "OnJob"
+    IN_STATUS = "InStatus"  # recorded in status.recordedRuns; its Job still watched, to release
+    RELEASED = "Released"  # only status.recordedRuns remembers it: its Job released or gone
 
 
 @dataclass(frozen=True)
@@ -21,9 +39,7 @@ class Run:
     parameters: Mapping[str, Any]
     state: RunState
     metrics: Mapping[str, float] = field(default_factory=dict)
-    recorded: bool = False  # ended, its outcome known: in status.recordedRuns or on its Job
-    record_on_job: bool = False  # the Job carries kubesweep.io/result
-    exists: bool = True  # False once only status.recordedRuns remembers it (Job released or gone)
+    stage: Stage = Stage.OBSERVED
     stop_requested: bool = False  # annotated kubesweep.io/stop: "true"
     deleting: bool = False  # the Job has a deletionTimestamp (deleted by hand or by its TTL)
     suspended: bool = False
@@ -37,8 +53,6 @@ class Run:
     steps: Sequence[tuple[int, Mapping[str, float]]] = ()  # intermediate values, per step
     band_values: tuple[float, ...] | None = None  # hyperband: the metric at the bands it reached
     reason: str = ""
-    # Suspended by someone else (a queue such as Kueue) before any pod of it existed.
-    queued: bool = False
     has_pods: bool = False
     pod_failures: int = 0  # the Job's pods that failed so far (its status.failed)
     # Its pods still alive that no stop reached yet (see stop_job_patch): their names.
@@ -49,9 +63,6 @@ class Run:
     pending_pods: tuple[str, ...] = ()
     exit_code: int | None = None  # the failed container's exit code
     message: str = ""  # why it failed, as the kubelet or the container said it
-    # The Job says the run ended but its pod's terminated state has not reached us (Jobs and pods
-    # come on separate watches): not recorded until it does, or until `deadline` (its pod gone).
-    awaiting_pod: bool = False
     # Seconds since the epoch at which this run's observation changes without any event: the
     # wait for its pod's end, or for a pod that cannot start, runs out. The shell passes again then.
     deadline: float | None = None
@@ -62,6 +73,35 @@ class Run:
     @property
     def active(self) -> bool:
         return self.state in api.ACTIVE_RUN_STATES
+
+    @property
+    def watched(self) -> bool:
+        """Its Job is still watched (not yet released, nor gone)."""
+        return self.stage != Stage.RELEASED
+
+    @property
+    def recorded(self) -> bool:
+        """Ended, its outcome known: on its Job or in status.recordedRuns."""
+        return self.stage in (Stage.ON_JOB, Stage.IN_STATUS, Stage.RELEASED)
+
+    @property
+    def record_on_job(self) -> bool:
+        """Its Job carries its record (kubesweep.io/result)."""
+        return self.stage == Stage.ON_JOB
+
+    @property
+    def awaiting_pod(self) -> bool:
+        return self.stage == Stage.AWAITING_POD
+
+    @property
+    def to_record(self) -> bool:
+        """Ended, and its outcome read whole: its record is to be made."""
+        return self.stage == Stage.OBSERVED and not self.active
+
+    @property
+    def queued(self) -> bool:
+        """Waiting in a queue (Kueue, or anyone who suspends its Job): no pod of it executes."""
+        return self.stage == Stage.OBSERVED and self.active and self.suspended and not self.live_pods
 
 
 def metric_steps(

@@ -13,7 +13,7 @@ from typing import Any
 from kubesweep import api
 from kubesweep.api import RunState
 from kubesweep.runs.logparse import LogParser, parse_log, parse_termination_message, to_float
-from kubesweep.runs.model import Run
+from kubesweep.runs.model import Run, Stage
 
 
 def _pod_terminated(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -293,8 +293,7 @@ def observe(
         return Run(
             state=RunState(result["state"]),
             metrics=metrics,
-            recorded=True,
-            record_on_job=True,
+            stage=Stage.ON_JOB,
             band_values=tuple(v for v in map(to_float, bands) if v is not None)
             if isinstance(bands, list)
             else None,
@@ -326,7 +325,7 @@ def observe(
         deadline = (since if since is not None else current) + POD_VIEW_TIMEOUT
         if current < deadline:
             state = RunState.FINISHED if _condition(job, "Complete") else RunState.FAILED
-            return Run(state=state, awaiting_pod=True, deadline=deadline, **common)
+            return Run(state=state, stage=Stage.AWAITING_POD, deadline=deadline, **common)
         ended["needs_log"] = ended["needs_log"] and latest is not None
 
     def failed_run(state: RunState, job_reason: str = "") -> Run:
@@ -372,5 +371,5 @@ def observe(
             )
         common["deadline"] = deadline
     state = RunState.RUNNING if running else RunState.PENDING
-    # Suspended with no pod executing (none made yet, or its pods deleted by the suspend): waiting.
-    return Run(state=state, metrics=metrics, queued=common["suspended"] and not live, **common)
+    # Suspended with no pod executing (none made yet, or its pods deleted by the suspend): queued.
+    return Run(state=state, metrics=metrics, **common)
