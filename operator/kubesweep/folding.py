@@ -82,7 +82,7 @@ class Fold:
         if grid_point is not None:
             self.grid_points.add(grid_point)
 
-    def to_status(self) -> dict[str, Any] | None:
+    def to_status(self) -> api.FoldedRuns | None:
         if not self.numbers:
             return None
         return api.FoldedRuns(
@@ -90,4 +90,4 @@ class Fold:
             **{state.lower(): count for state, count in self.states.items()},
             counted_toward_run_cap=self.counted_toward_run_cap,
             grid_points=format_ranges(self.grid_points),
-        ).model_dump(by_alias=True)
+        )

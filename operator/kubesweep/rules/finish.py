@@ -30,7 +30,7 @@ def finish(p: Pass, verdict: Verdict) -> Decision:
     best = best_run(all_runs, p.spec) if p.spec is not None else None
     kept = fold(in_status, p.folded, p.spec, best)  # after counting: folded runs are in all_runs
     completed = status.completion(verdict, all_runs, p.folded, p.spec, best)
-    body = status.sweep_status(p, verdict, counts, completed, best, kept)
+    body = status.sweep_status(p, verdict, counts, completed, best, kept).model_dump(by_alias=True)
 
     actions = list(p.actions)
     phase = verdict.phase

@@ -1,9 +1,12 @@
-"""The sweep's status as one pass leaves it."""
+"""The sweep's status as one pass leaves it, built as api.SweepStatus: what a write would lose to
+the CRD's pruning cannot be built at all."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import pydantic
 
 from kubesweep import api, runs
 from kubesweep.api import Phase, RunState
@@ -21,7 +24,7 @@ from kubesweep.rules.reasons import (
 from kubesweep.runs import Run
 
 
-def run_counts(all_runs: Sequence[Run], folded: Fold) -> dict[str, int]:
+def run_counts(all_runs: Sequence[Run], folded: Fold) -> api.RunCounts:
     counts = {state.value.lower(): 0 for state in RunState}
     counts["queued"] = 0
     for run in all_runs:
@@ -30,7 +33,7 @@ def run_counts(all_runs: Sequence[Run], folded: Fold) -> dict[str, int]:
     for state, count in folded.states.items():
         counts[state.value.lower()] += count
     counts["total"] = len(all_runs) + len(folded.numbers)
-    return counts
+    return api.RunCounts(**counts)
 
 
 def completion(
@@ -59,7 +62,7 @@ def completion(
     return completed, reason, message
 
 
-def conditions(p: Pass, verdict: Verdict, completed: tuple[bool, str, str]) -> list[dict[str, Any]]:
+def conditions(p: Pass, verdict: Verdict, completed: tuple[bool, str, str]) -> list[api.Condition]:
     phase, reason, message = verdict.phase, verdict.reason, verdict.message
     problem = (
         reason in (INVALID_SPEC, TEMPLATE_REJECTED, PERMISSION_DENIED, QUOTA_EXCEEDED)
@@ -78,72 +81,78 @@ def conditions(p: Pass, verdict: Verdict, completed: tuple[bool, str, str]) -> l
     ]  # fmt: skip
 
 
-def _condition(p: Pass, kind: str, status: bool, reason: str, message: str) -> dict[str, Any]:
+def _condition(p: Pass, kind: str, status: bool, reason: str, message: str) -> api.Condition:
     """A metav1.Condition whose lastTransitionTime moves only when its status does."""
-    value = "True" if status else "False"
+    value: Literal["True", "False"] = "True" if status else "False"
     old = p.condition_before(kind)
     since = (
         old["lastTransitionTime"]
         if old and old.get("status") == value and old.get("lastTransitionTime")
         else p.now
     )
-    return {
-        "type": kind,
-        "status": value,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": since,
-        "observedGeneration": p.generation,
-    }
+    return api.Condition(
+        type=kind,
+        status=value,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=p.generation,
+    )
 
 
-def record(run: Run, metric: str | None, spec: api.SweepSpec | None) -> dict[str, Any]:
+def record(run: Run, metric: str | None, spec: api.SweepSpec | None) -> api.RunRecord:
     """An ended run's record in status.recordedRuns. Records written before metrics were bounded
     are bounded as they are kept."""
     why = {} if run.state == RunState.FINISHED else runs.why(run)  # why a run that did not finish ended
-    return {
-        "name": run.name,
-        "number": run.number,
-        "state": str(run.state),
-        "parameters": dict(run.parameters),
-        "metrics": runs.bounded_metrics(run.metrics, metric) if spec is not None else dict(run.metrics),
-        **({"bands": list(run.band_values)} if run.band_values is not None else {}),
-        **why,
-        **({"earlyStopped": True} if run.early_stopped else {}),
-    }
+    return api.RunRecord(
+        name=run.name,
+        number=run.number,
+        state=run.state,
+        parameters=dict(run.parameters),
+        metrics=runs.bounded_metrics(run.metrics, metric) if spec is not None else dict(run.metrics),
+        bands=list(run.band_values) if run.band_values is not None else None,
+        reason=why.get("reason"),
+        exit_code=why.get("exitCode"),
+        message=why.get("message"),
+        early_stopped=True if run.early_stopped else None,
+    )
 
 
-def best_run(p: Pass, best: Run | None) -> Any:
+def best_run(p: Pass, best: Run | None) -> api.BestRun | None:
     """The best run, or (while the spec is invalid) the one the status named before."""
     if best is not None and p.spec is not None:
         value = metric_of(best, p.spec)
-        return {
-            "name": best.name,
-            "metric": value,
-            "metricText": metric_text(value),
-            "parameters": dict(best.parameters),
-        }
-    return p.old_status.get("bestRun")
+        assert value is not None  # the best run is chosen among those that reported the metric
+        return api.BestRun(
+            name=best.name, metric=value, metric_text=metric_text(value), parameters=dict(best.parameters)
+        )
+    before: Mapping[str, Any] | None = p.old_status.get("bestRun")
+    if not before:
+        return None
+    try:
+        return api.BestRun.model_validate(before)
+    except pydantic.ValidationError:
+        return None  # only the operator writes it; the schema keeps others from breaking it
 
 
 def sweep_status(
     p: Pass,
     verdict: Verdict,
-    counts: dict[str, int],
+    counts: api.RunCounts,
     completed: tuple[bool, str, str],
     best: Run | None,
     kept: Sequence[Run],
-) -> dict[str, Any]:
+) -> api.SweepStatus:
     settled = verdict.phase in api.SETTLED_PHASES
-    return {
-        "phase": str(verdict.phase),
-        "observedGeneration": p.generation,
-        "conditions": conditions(p, verdict, completed),
-        "runs": counts,
-        "bestRun": best_run(p, best),
+    return api.SweepStatus(
+        phase=verdict.phase,
+        observed_generation=p.generation,
+        conditions=conditions(p, verdict, completed),
+        runs=counts,
+        best_run=best_run(p, best),
         # A sweep whose spec is invalid has not started: its first valid pass starts it.
-        "startTime": p.old_status.get("startTime") or (p.now if p.spec is not None else None),
-        "completionTime": (p.old_status.get("completionTime") or p.now) if settled else None,
-        "recordedRuns": [record(r, p.metric, p.spec) for r in kept],
-        "foldedRuns": p.folded.to_status(),
-    }
+        start_time=p.old_status.get("startTime") or (p.now if p.spec is not None else None),
+        completion_time=(p.old_status.get("completionTime") or p.now) if settled else None,
+        recorded_runs=[record(r, p.metric, p.spec) for r in kept],
+        folded_runs=p.folded.to_status(),
+    )
