@@ -13,7 +13,16 @@ from collections.abc import Sequence
 
 from .harness import BACKENDS, Backend, k8s_bin, real_unavailable
 
-SUITES = ["status_size", "reaction", "interference", "throughput", "requests", "memory", "bayes_vs_wandb"]
+SUITES = [
+    "status_size",
+    "reaction",
+    "interference",
+    "throughput",
+    "requests",
+    "memory",
+    "bayes_vs_wandb",
+    "strategies",
+]
 
 
 def machine() -> str:

@@ -61,6 +61,38 @@ FUNCTIONS: dict[str, tuple[Callable[..., float], dict[str, Any], float]] = {
 }
 
 
+# A conditional space: each optimizer has its own parameter. kubesweep's methods search it with
+# `when`; W&B (which has no conditions) searches every parameter and the function ignores the
+# ones the optimizer does not use, as a W&B user's training script would.
+CONDITIONAL_SPACE: dict[str, Any] = {
+    "optimizer": {"values": ["sgd", "adam", "rmsprop"]},
+    "lr": {"distribution": "log_uniform_values", "min": 1e-5, "max": 1.0},
+    "momentum": {"distribution": "uniform", "min": 0.0, "max": 0.99, "when": {"optimizer": "sgd"}},
+    "beta1": {"distribution": "uniform", "min": 0.5, "max": 0.999, "when": {"optimizer": "adam"}},
+    "rho": {"distribution": "uniform", "min": 0.5, "max": 0.99, "when": {"optimizer": "rmsprop"}},
+}
+CONDITIONAL_FLAT = {
+    k: {key: v for key, v in s.items() if key != "when"} for k, s in CONDITIONAL_SPACE.items()
+}
+
+
+def conditional(p: Mapping[str, Any]) -> float:
+    """Adam is best (0 at lr 1e-3, beta1 0.9); sgd needs a larger lr and momentum 0.9 (best
+    0.2); rmsprop is in between (best 0.1 at lr 3e-3, rho 0.9)."""
+    lr = math.log10(float(p["lr"]))
+    if p["optimizer"] == "adam":
+        return (lr + 3) ** 2 + 10 * (float(p["beta1"]) - 0.9) ** 2
+    if p["optimizer"] == "sgd":
+        return (lr + 1) ** 2 + 4 * (float(p["momentum"]) - 0.9) ** 2 + 0.2
+    return (lr + 2.5) ** 2 + 10 * (float(p["rho"]) - 0.9) ** 2 + 0.1
+
+
+# Searched by W&B in its flat form (bench/strategies.py gives kubesweep the conditional one).
+EXTRA: dict[str, tuple[Callable[..., float], dict[str, Any], float]] = {
+    "conditional": (conditional, CONDITIONAL_FLAT, 0.0),
+}
+
+
 def timing_history(name: str, finished: int) -> list[tuple[dict[str, Any], float]]:
     """The finished runs both engines are timed on: the same points and values for each, drawn
     uniformly (integers for integer bounds) from a fixed seed."""

@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 import sweeps
-from objectives import FUNCTIONS, noisy, timing_history
+from objectives import EXTRA, FUNCTIONS, noisy, timing_history
+
+FUNCTIONS = {**FUNCTIONS, **EXTRA}
 
 
 def config(space: dict[str, Any]) -> dict[str, Any]:

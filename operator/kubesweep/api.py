@@ -59,6 +59,9 @@ class Method(StrEnum):
     GRID = "grid"
     RANDOM = "random"
     BAYES = "bayes"
+    TPE = "tpe"
+    CMAES = "cmaes"
+    QMC = "qmc"
 
 
 class Goal(StrEnum):
@@ -118,9 +121,24 @@ EARLY_TERMINATE_RULES: list[Any] = [  # Any: pydantic types json_schema_extra as
         "has(self.minIter) || has(self.maxIter)",
         "hyperband needs minIter, or maxIter with s (W&B min_iter/max_iter)",
     ),
-    _rule("!has(self.maxIter) || has(self.s)", "maxIter needs s, the number of bands", ".s"),
+    _rule("self.type == 'hyperband' || has(self.minIter)", "asha and median need minIter", ".minIter"),
     _rule(
-        "!has(self.maxIter) || double(self.maxIter) >= self.eta",
+        "self.type != 'hyperband' || !has(self.maxIter) || has(self.s)",
+        "maxIter needs s, the number of bands",
+        ".s",
+    ),
+    _rule(
+        "self.type == 'hyperband' || !has(self.s)", "s is hyperband's: asha and median do not take it", ".s"
+    ),
+    _rule("self.type == 'median' || !has(self.minRuns)", "minRuns is median's", ".minRuns"),
+    _rule("self.type != 'median' || !has(self.maxIter)", "median does not take maxIter", ".maxIter"),
+    _rule(
+        "self.type != 'asha' || !has(self.maxIter) || !has(self.minIter) || self.maxIter > self.minIter",
+        "maxIter must be above minIter",
+        ".maxIter",
+    ),
+    _rule(
+        "self.type != 'hyperband' || !has(self.maxIter) || double(self.maxIter) >= self.eta",
         "maxIter divided by eta is below 1: no band is left (raise maxIter or lower eta)",
         ".maxIter",
     ),
@@ -130,16 +148,36 @@ EARLY_TERMINATE_RULES: list[Any] = [  # Any: pydantic types json_schema_extra as
 class EarlyTerminate(_Model):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": EARLY_TERMINATE_RULES})
 
-    type: Literal["hyperband"] = Field(description="The early termination algorithm: hyperband.")
-    min_iter: int | None = Field(
-        default=None, ge=1, description="The first bracket's step (W&B min_iter). Give minIter or maxIter."
+    type: Literal["hyperband", "asha", "median"] = Field(
+        description="The early termination algorithm: hyperband (as W&B), asha (asynchronous "
+        "successive halving) or median (the median stopping rule)."
     )
-    max_iter: int | None = Field(default=None, ge=1, description="The largest step (W&B max_iter), with s.")
+    min_iter: int | None = Field(
+        default=None,
+        ge=1,
+        description="hyperband: the first bracket's step (W&B min_iter), or give maxIter; asha: the "
+        "first rung; median: judge every minIter values.",
+    )
+    max_iter: int | None = Field(
+        default=None,
+        ge=1,
+        description="hyperband: the largest step (W&B max_iter), with s; asha: no rung at or above it.",
+    )
+    min_runs: int | None = Field(
+        default=None,
+        ge=1,
+        description="median: judge a run only once this many other runs reached its step; default 3.",
+    )
     s: int | None = Field(default=None, ge=1, description="The number of brackets, with maxIter (W&B s).")
-    eta: float = Field(default=3, gt=1, description="The bracket multiplier (W&B eta), above 1.")
+    eta: float = Field(
+        default=3,
+        gt=1,
+        description="The bracket multiplier (W&B eta), above 1; asha: rungs grow by eta and 1/eta of runs continue.",
+    )
     strict: bool = Field(
         default=True,
-        description="As W&B (its default): judge a run by its value at the band; false judges its best value so far.",
+        description="hyperband, as W&B (its default): judge a run by its value at the band; false "
+        "judges its best value so far.",
     )
 
 
@@ -157,7 +195,8 @@ class EarlyTerminate(_Model):
 # InvalidSpec condition.
 MAX_PARAMETERS = 200  # per level: bounds the rules' cost, which the API server checks
 MAX_NESTED_PARAMETERS = 50
-_TYPED_KEYS = space.KEYS - {"value", "values", "distribution"}
+MAX_CONDITIONS = 8
+_TYPED_KEYS = space.KEYS - {"value", "values", "distribution", "when"}
 _RANGE_KINDS = [k for k, (required, _) in space.DISTRIBUTIONS.items() if "min" in required]
 _LOG_KINDS = [k for k in _RANGE_KINDS if k.endswith("log_uniform_values")]
 # Kinds a grid cannot enumerate; deprecated ones have a rule of their own.
@@ -303,6 +342,7 @@ def _parameter_schema(nested: dict[str, Any]) -> dict[str, Any]:
                 "enum": [
                     "constant",
                     "categorical",
+                    "categorical_w_probabilities",  # W&B's name for values with probabilities
                     "int_uniform",
                     "uniform",
                     "q_uniform",
@@ -349,6 +389,14 @@ def _parameter_schema(nested: dict[str, Any]) -> dict[str, Any]:
                 "exclusiveMinimum": True,
                 "description": "The beta of a beta distribution, above 0.",
             },
+            "when": {
+                "type": "object",
+                "description": "Conditions: this parameter (or group) exists only when each named "
+                "parameter (by its path; one with values or value) has the value given, or one of "
+                "a list of values, e.g. {optimizer: sgd}. Otherwise the run does not get it.",
+                "maxProperties": MAX_CONDITIONS,
+                "additionalProperties": {"x-kubernetes-preserve-unknown-fields": True},
+            },
             "parameters": nested,
         },
         "x-kubernetes-validations": PARAMETER_RULES,
@@ -391,10 +439,14 @@ def _no_probabilities(p: str) -> str:
 
 SPEC_RULES: list[Any] = [
     _rule(
-        "self.method != 'bayes' || has(self.metric)",
-        "bayes search needs a metric to optimize: set metric.name and goal",
+        "!(self.method in ['bayes', 'tpe', 'cmaes']) || has(self.metric)",
+        "bayes, tpe and cmaes search need a metric to optimize: set metric.name and goal",
         ".metric",
+        messageExpression="self.method + ' search needs a metric to optimize: set metric.name and goal'",
     ),
+    # No rule reads `when`: its values are free JSON, which the API server hides from CEL
+    # together with the map that holds them ("undefined field 'when'"), so an unknown name or
+    # value in a condition is the operator's InvalidSpec.
     _rule(
         "!has(self.earlyTerminate) || has(self.metric)",
         "earlyTerminate needs a metric: set metric.name and goal",
@@ -417,9 +469,9 @@ SPEC_RULES: list[Any] = [
         ".parameters",
     ),
     _rule(
-        "self.method != 'bayes' || self.parameters.exists(k, has(self.parameters[k].parameters) || "
+        "!(self.method in ['bayes', 'tpe', 'cmaes']) || self.parameters.exists(k, has(self.parameters[k].parameters) || "
         f"{cel_kind('self.parameters[k]')} != 'constant')",
-        "bayes needs at least one parameter to search, not only constant values",
+        "bayes, tpe and cmaes need at least one parameter to search, not only constant values",
         ".parameters",
     ),
 ]
@@ -524,7 +576,10 @@ class SweepSpec(_Model):
         description="running creates runs; paused withholds new runs; stopped lets active runs "
         "finish and starts no more; cancelled kills active runs at once. Any state resumes with running.",
     )
-    method: Method = Field(description="The search strategy: grid, random or bayes.")
+    method: Method = Field(
+        description="The search strategy: grid, random or bayes (as W&B); tpe, cmaes (needs the "
+        "kubesweep[cmaes] extra) or qmc (a scrambled Sobol sequence)."
+    )
     metric: Metric | None = Field(
         default=None, description="The metric to optimize; required for bayes, metric.target and hyperband."
     )
@@ -556,7 +611,7 @@ class SweepSpec(_Model):
     seed: int | None = Field(
         default=None,
         ge=0,
-        description="Makes random and bayes suggestions reproducible; without it each sweep draws "
+        description="Makes random, bayes, tpe, cmaes and qmc suggestions reproducible; without it each sweep draws "
         "its own points (derived from its uid).",
     )
     start_timeout_seconds: int | None = Field(

@@ -126,10 +126,24 @@ CASES = [
     Case("maxfailedruns-zero", setting(maxFailedRuns=0), "spec.maxFailedRuns", SCHEMA),
     Case("seed-negative", setting(seed=-1), "spec.seed", SCHEMA),
     Case(
-        "early-terminate-median",
-        setting(earlyTerminate={"type": "median"}),
+        "early-terminate-unknown-type",
+        setting(earlyTerminate={"type": "bohb", "minIter": 3}),
         "spec.earlyTerminate.type",
         SCHEMA,
+    ),
+    Case(
+        "median-without-min-iter",
+        setting(earlyTerminate={"type": "median"}),
+        "spec.earlyTerminate.minIter",
+        SCHEMA,
+        "asha and median need minIter",
+    ),
+    Case(
+        "asha-with-s",
+        setting(earlyTerminate={"type": "asha", "minIter": 1, "s": 2}),
+        "spec.earlyTerminate.s",
+        SCHEMA,
+        "s is hyperband's",
     ),
     Case(
         "early-terminate-eta-one",
@@ -358,6 +372,24 @@ CASES = [
         OPERATOR,
     ),
     Case("empty-parameter", parameter("lr", {}), "spec.parameters.lr", OPERATOR),
+    Case(
+        "condition-names-no-parameter",
+        lambda s: s.update(
+            method="random", parameters={"o": {"values": [1, 2]}, "m": {"values": [3], "when": {"opt": 1}}}
+        ),
+        "spec.parameters.m.when.opt",
+        OPERATOR,
+        "names no parameter: 'opt'",
+    ),
+    Case(
+        "condition-value-never-taken",
+        lambda s: s.update(
+            method="random", parameters={"o": {"values": [1, 2]}, "m": {"values": [3], "when": {"o": 5}}}
+        ),
+        "spec.parameters.m.when.o",
+        OPERATOR,
+        "o never takes the value 5",
+    ),
     Case(
         "grid-over-a-nested-group",
         parameter(

@@ -75,6 +75,7 @@ def test_grid_runs_every_point_within_parallelism_and_finds_the_best(kube: Kube,
     assert sweep["status"]["bestRun"] == {
         "name": "grid-0001",
         "metric": 10.0,
+        "metricText": "10",
         "parameters": {"a": 1, "b": "x"},
     }
     assert all(result_of(j)["state"] == "Finished" for j in jobs)

@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
+from kubesweep import reconcile
 from kubesweep.sandbox import admission, schema
 
 from .k8s import ROOT, Obj, sweep_crd, validate
@@ -44,6 +45,8 @@ def test_the_example_is_valid(path: Path) -> None:
             jsonschema.validate(doc, sweep_schema(), cls=jsonschema.Draft4Validator)
             # The CRD's CEL rules too (jsonschema knows nothing of x-kubernetes-validations).
             assert not schema.check(admission.whole_numbers(doc), sweep_schema())[1].causes
+            # And the operator runs it (what CEL cannot see, such as a condition's names).
+            reconcile.parse_spec(admission.whole_numbers(doc)["spec"])
             validate([run_job(doc)])
         validate([doc])
 

@@ -18,9 +18,14 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="no make")
 
 def planned(target: str, venv: Path) -> list[str]:
     """The commands `make TARGET` would run with its venv at `venv`."""
+    # Without make's own variables: under `make test` a nested make would print its directory.
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")
+    }
     done = subprocess.run(
-        ["make", "-n", target, f"VENV={venv}"],
+        ["make", "--no-print-directory", "-n", target, f"VENV={venv}"],
         cwd=ROOT,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,

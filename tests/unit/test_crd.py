@@ -53,6 +53,8 @@ def test_preserve_unknown_fields_only_inside_the_template_and_free_form_values()
         ".properties.spec.properties.template",
         ".properties.spec.properties.parameters.additionalProperties.properties.value",
         ".properties.spec.properties.parameters.additionalProperties.properties.values",
+        # A condition's value(s): any JSON a categorical's values hold.
+        ".properties.spec.properties.parameters.additionalProperties.properties.when.additionalProperties",
         ".properties.spec.properties.parameters.additionalProperties.properties.parameters",
         ".properties.status.properties.bestRun.properties.parameters",
         ".properties.status.properties.recordedRuns.items.properties.parameters",
@@ -83,7 +85,7 @@ def test_crd_names_columns_and_status_subresource() -> None:
     ]  # fmt: skip
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     assert spec["state"]["default"] == "running" and spec["parallelism"]["default"] == 1
-    assert spec["method"]["enum"] == ["grid", "random", "bayes"]
+    assert spec["method"]["enum"] == ["grid", "random", "bayes", "tpe", "cmaes", "qmc"]
     assert all(field.get("description") for field in spec.values())
 
 
@@ -190,7 +192,7 @@ def test_every_cel_refusal_is_one_the_operator_makes_too() -> None:
     refused = accepted = 0
     for _ in range(4000):
         spec: dict[str, Any] = {
-            "method": rng.choice(["grid", "random", "bayes"]),
+            "method": rng.choice(["grid", "random", "bayes", "tpe", "cmaes", "qmc"]),
             "parameters": {
                 f"p{i}": _mutated(rng, rng.choice(VALID_PARAMETERS)) for i in range(rng.randint(1, 2))
             },
@@ -198,11 +200,17 @@ def test_every_cel_refusal_is_one_the_operator_makes_too() -> None:
         }
         if rng.random() < 0.7:
             spec["metric"] = {"name": "loss"}
+        if rng.random() < 0.1:
+            # A condition on the other parameter, or on one that is not there.
+            spec["parameters"]["p0"]["when"] = {rng.choice(["p1", "nope"]): rng.choice([1, "a", [1, 2]])}
         if rng.random() < 0.3:
+            kind = rng.choice(["hyperband", "hyperband", "asha", "median"])
             spec["earlyTerminate"] = {
                 k: v
-                for k, v in {"type": "hyperband", "minIter": rng.choice([None, 1, 3]),
-                             "maxIter": rng.choice([None, 2, 27]), "s": rng.choice([None, 1, 2]),
+                for k, v in {"type": kind, "minIter": rng.choice([None, 1, 3]),
+                             "maxIter": rng.choice([None, 2, 27]),
+                             "s": rng.choice([None, 1, 2]) if kind == "hyperband" else None,
+                             "minRuns": rng.choice([None, 5]) if kind != "asha" else None,
                              "eta": rng.choice([2, 3, 4.5])}.items()
                 if v is not None
             }  # fmt: skip
@@ -223,6 +231,7 @@ def test_every_cel_refusal_is_one_the_operator_makes_too() -> None:
         ({"parameters": {"lr": {"min": 1.5, "max": 1.5}}}, "spec.parameters[lr].max", "int_uniform"),
         ({"method": "grid", "parameters": {"lr": {"min": 0.1, "max": 1.0}}}, "spec.parameters", "lr is not"),
         ({"method": "bayes", "metric": None}, "spec.metric", "needs a metric"),
+        ({"method": "tpe", "metric": None}, "spec.metric", "tpe search needs a metric"),
         (
             {"parameters": {"lr": {"distribution": "q_log_uniform", "min": 0, "max": 3}}},
             "spec.parameters[lr].distribution",

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from kubesweep import api, reconcile, runs
 from kubesweep.api import Phase, RunState
 from kubesweep.reconcile import CreateRun, DeletePods, RecordRun, ReleaseJob, StopPods, WriteStatus
@@ -382,6 +384,46 @@ def test_a_released_run_keeps_its_hyperband_values_and_later_runs_are_judged_aga
     worse = run(2, RunState.RUNNING, {"x": 0.9}, steps=((1, {"loss": 3.0}), (2, {"loss": 2.0})))
     later = decide(sweep(status=first.status, **spec), [worse])
     assert [(r.name, '"earlyStopped":true' in r.result) for r in later.of(RecordRun)] == [("s-0002", True)]
+
+
+@pytest.mark.parametrize(
+    "early_terminate",
+    [{"type": "asha", "minIter": 2, "eta": 3}, {"type": "median", "minIter": 2, "minRuns": 1}],
+)
+def test_asha_and_median_stop_through_hyperbands_path(early_terminate: dict[str, Any]) -> None:
+    """Released with its values at the bands, a run is the yardstick of later ones, which are
+    Killed with earlyStopped as hyperband's are."""
+    spec: dict[str, Any] = {
+        "method": "random",
+        "parameters": {"x": {"min": 0.0, "max": 1.0}},
+        "parallelism": 1,
+        "earlyTerminate": early_terminate,
+    }
+    steps = tuple((i, {"loss": v}) for i, v in enumerate([1.0, 0.5, 0.4], start=1))
+    ended = run(1, RunState.FINISHED, {"x": 0.1}, metrics={"loss": 0.4}, recorded=False, steps=steps)
+    first = decide(sweep(**spec), [ended])
+    assert first.status["recordedRuns"][0]["bands"] == [0.5]
+    worse = run(2, RunState.RUNNING, {"x": 0.9}, steps=((1, {"loss": 3.0}), (2, {"loss": 2.0})))
+    later = decide(sweep(status=first.status, **spec), [worse])
+    assert [(r.name, '"earlyStopped":true' in r.result) for r in later.of(RecordRun)] == [("s-0002", True)]
+    better = run(2, RunState.RUNNING, {"x": 0.9}, steps=((1, {"loss": 3.0}), (2, {"loss": 0.3})))
+    assert decide(sweep(status=first.status, **spec), [better]).of(RecordRun) == []
+
+
+@pytest.mark.parametrize("method", ["tpe", "cmaes"])
+def test_adaptive_methods_need_a_metric(method: str) -> None:
+    d = decide(sweep(method=method, metric=None), [])
+    ready = next(c for c in d.status["conditions"] if c["type"] == "Ready")
+    assert d.phase == Phase.CRASHED and ready["reason"] == "InvalidSpec"
+    assert f"{method} search needs a metric" in ready["message"]
+
+
+def test_a_bad_condition_is_an_invalid_spec() -> None:
+    parameters = {"a": {"values": [1, 2]}, "b": {"values": [1], "when": {"a": 3}}}
+    d = decide(sweep(method="random", parameters=parameters), [])
+    ready = next(c for c in d.status["conditions"] if c["type"] == "Ready")
+    assert d.phase == Phase.CRASHED and ready["reason"] == "InvalidSpec"
+    assert "spec.parameters.b.when.a: a never takes the value 3" in ready["message"]
 
 
 def test_the_search_space_is_told_once_when_the_sweep_starts() -> None:

@@ -44,7 +44,7 @@ def test_max_iter_wins_over_min_iter_as_in_wandb() -> None:
         ({"type": "hyperband", "minIter": 3, "strict": "yes"}, "spec.earlyTerminate.strict"),
         ({"type": "hyperband", "minIter": 3, "min_iter": 3}, "spec.earlyTerminate.min_iter"),
         ({"type": "hyperband", "minIter": 3, "eta": 1}, "spec.earlyTerminate.eta"),
-        ({"type": "median", "minIter": 3}, "spec.earlyTerminate.type"),
+        ({"type": "bohb", "minIter": 3}, "spec.earlyTerminate.type"),
         ({"type": "hyperband", "maxIter": 2, "s": 2, "eta": 3}, "spec.earlyTerminate.maxIter"),
     ],
 )

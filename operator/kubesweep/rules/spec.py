@@ -28,8 +28,10 @@ def parse_spec(spec: Mapping[str, Any]) -> api.SweepSpec:
         path = ".".join(str(p) for p in err["loc"])
         raise InvalidSweep(f"spec.{path}", err["msg"]) from None
     metric = parsed.metric
-    if parsed.method == api.Method.BAYES and metric is None:
-        raise InvalidSweep("spec.metric", "bayes search needs a metric to optimize: set metric.name and goal")
+    if str(parsed.method) in search.ADAPTIVE and metric is None:
+        raise InvalidSweep(
+            "spec.metric", f"{parsed.method} search needs a metric to optimize: set metric.name and goal"
+        )
     if parsed.early_terminate is not None:
         if metric is None:
             raise InvalidSweep("spec.metric", "earlyTerminate needs a metric: set metric.name and goal")

@@ -7,10 +7,10 @@ import copy
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from kubesweep import api, wandb_pod
+from kubesweep import api, search, wandb_pod
 
 # Kubernetes keeps Job names to 63 characters (the job-name label carries them).
 MAX_JOB_NAME = 63
@@ -89,8 +89,9 @@ def _lookup(parameters: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
-def expand_string(text: str, parameters: Mapping[str, Any]) -> str:
-    """Expands every macro inside one string (lists joined with spaces)."""
+def expand_string(text: str, parameters: Mapping[str, Any], optional: Collection[str] = ()) -> str:
+    """Expands every macro inside one string (lists joined with spaces). `optional` are the
+    parameters with conditions: one this run does not have expands to nothing."""
     text = text.replace("${args_json}", verbatim(json.dumps(parameters, separators=(",", ":"))))
     text = text.replace("${args_no_boolean_flags}", " ".join(boolean_flags(parameters)))
     text = text.replace("${args_no_hyphens}", " ".join(args_list(parameters, hyphens=False)))
@@ -100,6 +101,8 @@ def expand_string(text: str, parameters: Mapping[str, Any]) -> str:
         try:
             return verbatim(format_value(_lookup(parameters, match.group(1))))
         except KeyError:
+            if match.group(1) in optional:
+                return ""
             raise UnknownParameterError(match.group(1)) from None
 
     return _PARAM_MACRO.sub(param, text)
@@ -111,7 +114,9 @@ class UnknownParameterError(ValueError):
         self.name = name
 
 
-def expand_args(items: Sequence[str], parameters: Mapping[str, Any]) -> list[str]:
+def expand_args(
+    items: Sequence[str], parameters: Mapping[str, Any], optional: Collection[str] = ()
+) -> list[str]:
     """A command or args list: `${args}` standing alone becomes one element per parameter,
     as W&B's agent passes them; inside a longer string every macro expands in place."""
     result: list[str] = []
@@ -123,18 +128,21 @@ def expand_args(items: Sequence[str], parameters: Mapping[str, Any]) -> list[str
         elif item == "${args_no_boolean_flags}":
             result.extend(boolean_flags(parameters))
         else:
-            result.append(expand_string(item, parameters))
+            result.append(expand_string(item, parameters, optional))
     return result
 
 
 def _render_container(
-    container: dict[str, Any], env: list[dict[str, str]], parameters: Mapping[str, Any]
+    container: dict[str, Any],
+    env: list[dict[str, str]],
+    parameters: Mapping[str, Any],
+    optional: Collection[str] = (),
 ) -> None:
     for key in ("command", "args"):
         if isinstance(container.get(key), list):
-            container[key] = expand_args([str(x) for x in container[key]], parameters)
+            container[key] = expand_args([str(x) for x in container[key]], parameters, optional)
     own_env = [
-        {**var, "value": expand_string(var["value"], parameters)}
+        {**var, "value": expand_string(var["value"], parameters, optional)}
         if isinstance(var.get("value"), str)
         else var
         for var in container.get("env") or []
@@ -216,10 +224,11 @@ def render_job(sweep: Mapping[str, Any], number: int, parameters: Mapping[str, A
         {"name": "KUBESWEEP_RUN", "value": name},
         {"name": "KUBESWEEP_PARAMETERS", "value": verbatim(json.dumps(parameters, separators=(",", ":")))},
     ]
+    optional = search.conditional_paths(sweep["spec"].get("parameters") or {})
     for container in pod_spec.get("containers") or []:
-        _render_container(container, env, parameters)
+        _render_container(container, env, parameters, optional)
     for container in pod_spec.get("initContainers") or []:
-        _render_container(container, env, parameters)
+        _render_container(container, env, parameters, optional)
     if sweep["spec"].get("wandb") is not None:
         wandb_pod.add_to_pod(
             pod_template,

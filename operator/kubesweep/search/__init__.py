@@ -1,5 +1,5 @@
 """The search strategies, with W&B's semantics: grid, random, bayes, and hyperband early
-termination. Pure functions of the spec and the sweep's runs so far: deterministic, so a
+termination; beyond W&B: tpe, cmaes and qmc, conditional parameters, asha and median stopping. Pure functions of the spec and the sweep's runs so far: deterministic, so a
 restarted operator suggests exactly what it would have."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import grid, hyperband, sampling, space
+from . import grid, hyperband, sampling, space, stopping
 from .space import SearchSpaceError
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "RunState",
     "SearchSpaceError",
     "Trial",
+    "conditional_paths",
     "describe",
     "grid_positions",
     "grid_size",
@@ -28,7 +29,14 @@ __all__ = [
 
 RunState = Literal["Pending", "Running", "Finished", "Failed", "Crashed", "Killed"]
 Goal = Literal["minimize", "maximize"]
-METHODS = ("grid", "random", "bayes")
+METHODS = ("grid", "random", "bayes", "tpe", "cmaes", "qmc")
+# The methods that learn from results: they need a metric and a parameter to search.
+ADAPTIVE = ("bayes", "tpe", "cmaes")
+UNKNOWN_METHOD = "use grid, random, bayes, tpe, cmaes or qmc"
+CMAES_MISSING = (
+    "method cmaes needs the cmaes package, an optional extra this operator was installed without: "
+    "install kubesweep[cmaes] in the operator's image, or use bayes or tpe"
+)
 # Bayes learns from the best runs plus the most recent ones (a GP's cost grows with the cube of
 # its points; 128 keeps a suggestion under W&B's ~100 ms at any number of runs). Here, not in
 # bayes, so that keeping those records does not import Optuna.
@@ -52,19 +60,37 @@ class Trial:
 def validate(method: str, parameters: Mapping[str, Any]) -> None:
     """Raises SearchSpaceError naming the field when the search cannot run."""
     if method not in METHODS:
-        raise SearchSpaceError("spec.method", f"unknown method {method!r}: use grid, random or bayes")
+        raise SearchSpaceError("spec.method", f"unknown method {method!r}: {UNKNOWN_METHOD}")
     params = space.parse(parameters)
     if method == "grid":
         grid.axes(params)
-    if method == "bayes" and all(p.kind == "constant" for p in params):
+    if method in ADAPTIVE and all(p.kind == "constant" for p in params):
         raise SearchSpaceError(
-            "spec.parameters", "bayes needs at least one parameter to search, not only constant values"
+            "spec.parameters", f"{method} needs at least one parameter to search, not only constant values"
         )
+    if method == "cmaes":
+        _require_cmaes()
+
+
+def _require_cmaes() -> None:
+    """Loads the cmaes package (only a cmaes sweep does), or says how to get it."""
+    try:
+        import cmaes  # noqa: F401
+    except ImportError:
+        raise SearchSpaceError("spec.method", CMAES_MISSING) from None
 
 
 def describe(parameters: Mapping[str, Any]) -> str:
     """Each parameter with the distribution it samples from, for a person (an event, the plugin)."""
     return space.summary(parameters)
+
+
+def conditional_paths(parameters: Mapping[str, Any]) -> set[str]:
+    """The (dotted) paths of the parameters that have conditions: a run may lack them."""
+    try:
+        return {p.path for p in space.parse(parameters) if p.when}
+    except SearchSpaceError:
+        return set()
 
 
 def grid_size(parameters: Mapping[str, Any]) -> int:
@@ -93,28 +119,49 @@ def suggest(
         return grid.next_point(params, [t.parameters for t in history], grid_points_used)
     if method == "random":
         return sampling.random_point(params, seed, run_number)
-    if method == "bayes":
-        # Imported on first use: Optuna and scipy add ~60 MB to an operator that runs no bayes sweep.
+    # Imported on first use: Optuna and scipy add ~60 MB to an operator that runs no such sweep.
+    if method in ("bayes", "tpe"):
         from . import bayes
 
-        return bayes.suggest(params, history, seed=seed, run_number=run_number, goal=goal)
-    raise SearchSpaceError("spec.method", f"unknown method {method!r}: use grid, random or bayes")
+        sampler = "gp" if method == "bayes" else "tpe"
+        return bayes.suggest(params, history, seed=seed, run_number=run_number, goal=goal, sampler=sampler)
+    if method == "qmc":
+        from . import qmc
+
+        return qmc.suggest(params, seed=seed, run_number=run_number)
+    if method == "cmaes":
+        _require_cmaes()
+        from . import cma
+
+        return cma.suggest(params, history, seed=seed, run_number=run_number, goal=goal)
+    raise SearchSpaceError("spec.method", f"unknown method {method!r}: {UNKNOWN_METHOD}")
 
 
+# The hyperband_* functions serve every earlyTerminate type (hyperband, asha, median): each
+# judges runs at its bands and keeps an ended run's values there, so reconcile applies them alike.
 def hyperband_validate(early_terminate: Mapping[str, Any]) -> None:
-    hyperband.validate(early_terminate)
+    if early_terminate.get("type") in stopping.TYPES:
+        stopping.validate(early_terminate)
+    else:
+        hyperband.validate(early_terminate)
 
 
 def hyperband_bands(early_terminate: Mapping[str, Any]) -> list[int]:
+    if early_terminate.get("type") in stopping.TYPES:
+        return stopping.bands(early_terminate)
     return hyperband.bands(early_terminate)
 
 
 def hyperband_band_values(
     early_terminate: Mapping[str, Any], steps: Sequence[tuple[int, float]]
 ) -> list[float]:
+    if early_terminate.get("type") in stopping.TYPES:
+        return stopping.band_values(early_terminate, steps)
     return hyperband.band_values(early_terminate, steps)
 
 
 def hyperband_to_stop(early_terminate: Mapping[str, Any], goal: Goal, trials: Sequence[Trial]) -> list[int]:
-    """Run numbers of Running trials that W&B's hyperband would stop now."""
+    """Run numbers of Running trials that W&B's hyperband (or asha, or median) would stop now."""
+    if early_terminate.get("type") in stopping.TYPES:
+        return stopping.to_stop(early_terminate, goal, trials)
     return hyperband.to_stop(early_terminate, goal, trials)

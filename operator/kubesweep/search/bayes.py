@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import statistics
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 from . import BAYES_KEEP_BEST, BAYES_KEEP_RECENT
 from .gp_sampler import GPSampler
 from .sampling import quantize
-from .space import Param, canonical, flatten, nest
+from .space import Param, active, canonical, flatten, is_active, nest, ordered
 
 optuna.logging.set_verbosity(logging.WARNING)
 
@@ -180,9 +181,11 @@ def told(params: Sequence[Param], history: Sequence[Any], goal: str) -> list[Fro
     worst = _worst(history, goal)
     out: list[FrozenTrial] = []
     for trial in _bounded(history, goal):
-        flat = flatten(trial.parameters, list(params))
+        flat = active(list(params), flatten(trial.parameters, list(params)))
         internal = {path: to_internal(by_path[path], v) for path, v in flat.items()}
-        if len(internal) != len(params) or any(v is None for v in internal.values()):
+        # Every parameter active on the run's branch is there (all of them, without conditions).
+        expected = active(list(params), {**{p.key: None for p in params}, **flat})
+        if set(internal) != set(expected) or any(v is None for v in internal.values()):
             continue
         value: float | None
         if trial.state == "Finished" and trial.metric is not None and math.isfinite(trial.metric):
@@ -195,8 +198,60 @@ def told(params: Sequence[Param], history: Sequence[Any], goal: str) -> list[Fro
             state, value = TrialState.RUNNING, None
         else:
             continue
-        out.append(create_trial(params=internal, distributions=distributions, value=value, state=state))
+        out.append(
+            create_trial(
+                params=internal,
+                distributions={k: distributions[k] for k in internal},
+                value=value,
+                state=state,
+            )
+        )
     return out
+
+
+def _suggest(trial: optuna.Trial, name: str, distribution: BaseDistribution) -> Any:
+    """Define-by-run, with the same distribution study.ask(distributions) would use."""
+    if isinstance(distribution, CategoricalDistribution):
+        return trial.suggest_categorical(name, distribution.choices)
+    if isinstance(distribution, IntDistribution):
+        return trial.suggest_int(name, distribution.low, distribution.high)
+    assert isinstance(distribution, FloatDistribution)
+    return trial.suggest_float(name, distribution.low, distribution.high, log=distribution.log)
+
+
+def ask(study: optuna.Study, params: Sequence[Param]) -> dict[str, Any]:
+    """The next point, define-by-run: a conditional parameter is asked only once the parameters
+    its conditions name have values that make it active, so an inactive one is never sampled.
+    Without conditions it asks what study.ask(distributions) would, in the same order."""
+    trial = study.ask()
+    chosen: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    for param in ordered(list(params)):
+        if not is_active(param, values):
+            continue
+        chosen[param.key] = _suggest(trial, param.key, _distribution(param))
+        # Values go out as plain JSON types (to_value converts), never numpy's.
+        values[param.key] = to_value(param, chosen[param.key])
+    order = [p.key for p in params]
+    return nest({k: values[k] for k in order if k in values})
+
+
+def sampler_for(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        # Optuna's defaults but for: multivariate (models the parameters jointly), group (splits
+        # the space by which conditional parameters a trial has) and constant_liar (Pending and
+        # Running runs push parallel suggestions apart, as the GP's fantasies do).
+        with warnings.catch_warnings():
+            # group and constant_liar are marked experimental in Optuna 4 (stable since 2.8/2.8).
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                seed=seed,
+                n_startup_trials=STARTUP_TRIALS,
+                multivariate=True,
+                group=True,
+                constant_liar=True,
+            )
+    return GPSampler(seed=seed, startup_trials=STARTUP_TRIALS)
 
 
 def suggest(
@@ -206,13 +261,15 @@ def suggest(
     seed: int | None,
     run_number: int,
     goal: str,
+    sampler: str = "gp",
 ) -> dict[str, Any]:
-    distributions = {p.key: _distribution(p) for p in params}
-    by_path = {p.key: p for p in params}
+    """`sampler` gp (method bayes) or tpe. With conditional parameters the GP models the
+    parameters that every run has (Optuna's intersection search space) and draws the
+    conditional ones at random within their branch; TPE (group=True) models each branch."""
     derived = (0 if seed is None else seed) * 1_000_003 + run_number
-    sampler = GPSampler(seed=derived % (2**31), startup_trials=STARTUP_TRIALS)
-    study = optuna.create_study(direction="maximize" if goal == "maximize" else "minimize", sampler=sampler)
+    study = optuna.create_study(
+        direction="maximize" if goal == "maximize" else "minimize",
+        sampler=sampler_for(sampler, derived % (2**31)),
+    )
     study.add_trials(told(params, history, goal))
-    asked = study.ask(distributions)
-    # Values go out as plain JSON types (to_value converts), never numpy's.
-    return nest({path: to_value(by_path[path], asked.params[path]) for path in distributions})
+    return ask(study, params)

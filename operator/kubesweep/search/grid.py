@@ -3,11 +3,22 @@ arithmetic, so a grid of 10^9 points costs nothing up front."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from .space import GRID_KINDS, Param, SearchSpaceError, canonical, flatten, nest
+from .space import (
+    GRID_KINDS,
+    Param,
+    SearchSpaceError,
+    active,
+    canonical,
+    conditional,
+    flatten,
+    is_active,
+    nest,
+)
 
 
 class Axis:
@@ -66,7 +77,58 @@ def axes(params: Sequence[Param]) -> list[Axis]:
     return [Axis(p) for p in params]
 
 
+class Branches:
+    """A grid with conditional parameters: one branch per combination of the values of the
+    parameters that conditions name (the controllers, first one slowest), each the grid of
+    the other parameters active on it. Point i is found by walking the branches' sizes, so
+    only the controllers' combinations are enumerated, never the points."""
+
+    def __init__(self, params: Sequence[Param]) -> None:
+        grid = axes(params)
+        self.params = list(params)
+        named = {key for p in params for key, _ in p.when}
+        controllers = [a for a in grid if a.param.key in named]
+        others = [a for a in grid if a.param.key not in named]
+        self.branches: list[tuple[dict[str, Any], list[Axis], int]] = []
+        self.index: dict[str, int] = {}
+        for combo in itertools.product(*(range(a.size) for a in controllers)):
+            on = active(self.params, {a.param.key: a[i] for a, i in zip(controllers, combo, strict=True)})
+            ident = canonical(on)
+            if ident in self.index:
+                continue  # an inactive controller's values give the same branch
+            branch = [a for a in others if is_active(a.param, on)]
+            self.index[ident] = len(self.branches)
+            self.branches.append((on, branch, math.prod(a.size for a in branch)))
+        self.order = [a.param.key for a in grid]
+
+    @property
+    def size(self) -> int:
+        return sum(n for _, _, n in self.branches)
+
+    def point(self, index: int) -> dict[str, Any]:
+        for on, branch, n in self.branches:
+            if index < n:
+                flat = {**on, **point(branch, index)}
+                return {k: flat[k] for k in self.order if k in flat}
+            index -= n
+        raise IndexError(index)
+
+    def position(self, flat: Mapping[str, Any]) -> int | None:
+        on = active(self.params, flat)
+        named = {key for p in self.params for key, _ in p.when}
+        number = self.index.get(canonical({k: v for k, v in on.items() if k in named}))
+        if number is None:
+            return None
+        _, branch, _ = self.branches[number]
+        within = _position(branch, flat)
+        if within is None:
+            return None
+        return sum(n for _, _, n in self.branches[:number]) + within
+
+
 def size(params: Sequence[Param]) -> int:
+    if conditional(list(params)):
+        return Branches(params).size
     return math.prod(axis.size for axis in axes(params))
 
 
@@ -118,6 +180,9 @@ def _position(grid: Sequence[Axis], flat: Mapping[str, Any]) -> int | None:
 def positions(params: Sequence[Param], points: Iterable[Mapping[str, Any]]) -> list[int | None]:
     """The grid position of each run's point (the inverse of `point`), None for one off the
     grid: what the status keeps of a folded run, in a few bytes."""
+    if conditional(list(params)):
+        tree = Branches(params)
+        return [tree.position(flatten(p, list(params))) for p in points]
     grid = axes(params)
     return [_position(grid, flatten(p, list(params))) for p in points]
 
@@ -131,6 +196,12 @@ def next_point(
 ) -> dict[str, Any] | None:
     """The first point in grid order that no run has had, in any state; None when exhausted.
     `used_indices` are points of runs known only by their grid position."""
+    if conditional(list(params)):
+        tree = Branches(params)
+        occupied = {i for p in used if (i := tree.position(flatten(p, list(params)))) is not None}
+        occupied |= set(used_indices)
+        free = next((i for i in range(min(tree.size, len(occupied) + 1)) if i not in occupied), None)
+        return None if free is None else nest(tree.point(free))
     grid = axes(params)
     total = math.prod(axis.size for axis in grid)
     taken = {k for p in used if (k := key(grid, flatten(p, list(params)))) is not None}

@@ -30,7 +30,9 @@ def validate(config: Mapping[str, Any]) -> None:
             f"{FIELD}.{unknown[0]}", f"unknown key {unknown[0]!r}: use type, minIter, maxIter, s, eta, strict"
         )
     if config.get("type") != "hyperband":
-        raise SearchSpaceError(f"{FIELD}.type", f"only hyperband is supported, not {config.get('type')!r}")
+        raise SearchSpaceError(
+            f"{FIELD}.type", f"unknown type {config.get('type')!r}: use hyperband, asha or median"
+        )
     eta = config.get("eta", 3)
     if not _number(eta) or eta <= 1:
         raise SearchSpaceError(f"{FIELD}.eta", f"must be a number above 1, not {eta!r}")

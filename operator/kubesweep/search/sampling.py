@@ -7,7 +7,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from .space import Param, nest
+from .space import Param, active, nest
 
 
 def quantize(value: float, q: float) -> float | int:
@@ -61,4 +61,6 @@ def rng_for(seed: int | None, run_number: int, salt: str = "random") -> random.R
 
 def random_point(params: Sequence[Param], seed: int | None, run_number: int) -> dict[str, Any]:
     rng = rng_for(seed, run_number)
-    return nest({p.key: sample(p, rng) for p in params})
+    # Every parameter is drawn (a space without conditions draws as before), then those whose
+    # conditions the drawn values do not meet are left out: the same as drawing the condition first.
+    return nest(active(list(params), {p.key: sample(p, rng) for p in params}))

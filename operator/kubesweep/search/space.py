@@ -52,6 +52,7 @@ KEYS = {
     "a",
     "b",
     "parameters",
+    "when",
 }
 GRID_KINDS = ("constant", "categorical", "int_uniform", "q_uniform")
 
@@ -73,6 +74,9 @@ class Param:
     # No `distribution` in the spec: `kind` is W&B's inference from the values' types.
     inferred: bool = dataclasses.field(default=False, compare=False)
     keys: tuple[str, ...] = ()  # the keys leading to it: its identity (a key may hold a dot)
+    # Its conditions: (the Param.key of another parameter, the values any of which makes this
+    # one active). Empty: always active. An inactive parameter is left out of the run.
+    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     @property
     def key(self) -> str:
@@ -145,7 +149,7 @@ def infer_kind(path: str, spec: Mapping[str, Any]) -> str:
 
 def _check_keys(field: str, kind: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     required, optional = DISTRIBUTIONS[spec.get("distribution") or kind]
-    allowed = {"distribution", *required, *optional}
+    allowed = {"distribution", "when", *required, *optional}
     extra = sorted(k for k in spec if k not in allowed)
     if extra:
         unknown = [k for k in extra if k not in KEYS]
@@ -153,12 +157,12 @@ def _check_keys(field: str, kind: str, spec: Mapping[str, Any]) -> dict[str, Any
             raise SearchSpaceError(f"{field}.{unknown[0]}", f"unknown key {unknown[0]!r}")
         raise SearchSpaceError(
             field,
-            f"{', '.join(extra)} conflict(s) with a {kind} parameter, which takes {', '.join(sorted(allowed - {'distribution'}))}",
+            f"{', '.join(extra)} conflict(s) with a {kind} parameter, which takes {', '.join(sorted(allowed - {'distribution', 'when'}))}",
         )
     for key in required:
         if key not in spec:
             raise SearchSpaceError(f"{field}.{key}", f"a {kind} parameter needs {key}")
-    return {**optional, **{k: v for k, v in spec.items() if k != "distribution"}}
+    return {**optional, **{k: v for k, v in spec.items() if k not in ("distribution", "when")}}
 
 
 def _check_param(path: str, kind: str, config: dict[str, Any]) -> None:
@@ -197,10 +201,16 @@ def _check_param(path: str, kind: str, config: dict[str, Any]) -> None:
 
 def parse(parameters: Mapping[str, Any], prefix: str = "") -> list[Param]:
     """The flat, validated parameters, sorted by path (W&B's grid order)."""
-    return sorted(_parse(parameters, prefix), key=lambda p: p.path)
+    params = sorted(_parse(parameters, prefix), key=lambda p: p.path)
+    return _resolve_conditions(params)
 
 
-def _parse(parameters: Mapping[str, Any], prefix: str, keys: tuple[str, ...] = ()) -> list[Param]:
+def _parse(
+    parameters: Mapping[str, Any],
+    prefix: str,
+    keys: tuple[str, ...] = (),
+    inherited: tuple[tuple[str, Any], ...] = (),
+) -> list[Param]:
     """The flat, validated parameters in the order the spec gives them."""
     if not isinstance(parameters, Mapping) or not parameters:
         raise SearchSpaceError(
@@ -212,19 +222,112 @@ def _parse(parameters: Mapping[str, Any], prefix: str, keys: tuple[str, ...] = (
         field = f"{PREFIX}.{path}"
         if not isinstance(spec, Mapping):
             raise SearchSpaceError(field, "must be an object such as {values: [...]} or {min: 0, max: 1}")
+        # Unresolved here: (field, the raw `when`), checked once every parameter is known.
+        when = (*inherited, (f"{field}.when", spec["when"])) if "when" in spec else inherited
         if "parameters" in spec:
-            others = sorted(k for k in spec if k != "parameters")
+            others = sorted(k for k in spec if k not in ("parameters", "when"))
             if others:
                 raise SearchSpaceError(field, f"nested parameters cannot also have {', '.join(others)}")
-            out.extend(_parse(spec["parameters"], f"{path}.", (*keys, str(name))))
+            out.extend(_parse(spec["parameters"], f"{path}.", (*keys, str(name)), when))
             continue
         kind = infer_kind(path, spec)
         config = _check_keys(field, kind, spec)
         _check_param(path, kind, config)
         out.append(
-            Param(path, kind, config, inferred=spec.get("distribution") is None, keys=(*keys, str(name)))
+            Param(
+                path,
+                kind,
+                config,
+                inferred=spec.get("distribution") is None,
+                keys=(*keys, str(name)),
+                when=when,  # resolved by _resolve_conditions
+            )
         )
     return out
+
+
+def _resolve_conditions(params: list[Param]) -> list[Param]:
+    """Each `when` checked and resolved to (Param.key, allowed values): it names another parameter
+    by its path, which has values (or a value), and values it can take; no cycle."""
+    by_path = {p.path: p for p in params}
+    out: list[Param] = []
+    for param in params:
+        resolved: list[tuple[str, tuple[Any, ...]]] = []
+        for field, when in param.when:
+            if not isinstance(when, Mapping) or not when:
+                raise SearchSpaceError(
+                    field, "must name another parameter and its value(s), such as {optimizer: sgd}"
+                )
+            for name, wanted in when.items():
+                other = by_path.get(str(name))
+                if other is None:
+                    raise SearchSpaceError(
+                        f"{field}.{name}",
+                        f"names no parameter: {name!r} (the parameters are {', '.join(sorted(by_path))})",
+                    )
+                if other is param:
+                    raise SearchSpaceError(f"{field}.{name}", "a parameter cannot depend on itself")
+                if other.kind not in ("categorical", "constant"):
+                    raise SearchSpaceError(
+                        f"{field}.{name}",
+                        f"a condition can only name a parameter with values or value; {name} is {other.kind}",
+                    )
+                possible = other["values"] if other.kind == "categorical" else [other["value"]]
+                # A list is any of its values; to match a value that is itself a list, wrap it.
+                values = tuple(wanted) if isinstance(wanted, list) else (wanted,)
+                known = {canonical(v) for v in possible}
+                impossible = [v for v in values if canonical(v) not in known]
+                if not values or impossible:
+                    raise SearchSpaceError(
+                        f"{field}.{name}",
+                        f"{name} never takes the value {json.dumps(impossible[0] if impossible else values)}: "
+                        f"its values are {json.dumps(possible)}",
+                    )
+                resolved.append((other.key, tuple(canonical(v) for v in values)))
+        out.append(dataclasses.replace(param, when=tuple(resolved)))
+    ordered(out)  # refuses a cycle
+    return out
+
+
+def ordered(params: list[Param]) -> list[Param]:
+    """The parameters with each one after those its conditions name (else in path order)."""
+    by_key = {p.key: p for p in params}
+    done: dict[str, Param] = {}
+    visiting: set[str] = set()
+
+    def visit(param: Param) -> None:
+        if param.key in done:
+            return
+        if param.key in visiting:
+            raise SearchSpaceError(f"{param.field}.when", "the conditions form a cycle")
+        visiting.add(param.key)
+        for key, _ in param.when:
+            visit(by_key[key])
+        visiting.discard(param.key)
+        done[param.key] = param
+
+    for param in params:
+        visit(param)
+    return list(done.values())
+
+
+def is_active(param: Param, flat: Mapping[str, Any]) -> bool:
+    """Whether `param` exists given the values (by Param.key) of the parameters before it in
+    ordered(): each condition's parameter is there and has one of the values."""
+    return all(key in flat and canonical(flat[key]) in allowed for key, allowed in param.when)
+
+
+def active(params: list[Param], flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of the parameters that are active given `flat`, in ordered() order."""
+    out: dict[str, Any] = {}
+    for param in ordered(params):
+        if param.key in flat and is_active(param, out):
+            out[param.key] = flat[param.key]
+    return out
+
+
+def conditional(params: list[Param]) -> bool:
+    return any(p.when for p in params)
 
 
 # The arguments shown for each distribution after its name, by describe().
@@ -270,12 +373,18 @@ def describe(param: Param) -> str:
         detail = ""
     extra = " ".join(f"{k}={_text(param[k])}" for k in _SHOWN.get(kind, ()))
     hint = INTEGER_HINT if kind == "int_uniform" and param.inferred else ""
-    return " ".join(part for part in (f"{param.path}: {kind}", detail, extra, hint) if part)
+    when = " and ".join(
+        f"{key}={'|'.join(json.loads(v) if isinstance(json.loads(v), str) else v for v in allowed)}"
+        for key, allowed in param.when
+    )
+    condition = f"when {when}" if when else ""
+    return " ".join(part for part in (f"{param.path}: {kind}", detail, extra, hint, condition) if part)
 
 
 def descriptions(parameters: Mapping[str, Any]) -> list[str]:
     """Every parameter with the distribution it samples from, in the spec's order."""
-    return [describe(p) for p in _parse(parameters, "")]
+    by_path = {p.path: p for p in parse(parameters)}
+    return [describe(by_path[p.path]) for p in _parse(parameters, "")]
 
 
 def distributions(parameters: Mapping[str, Any]) -> dict[str, str]:
