@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from kubesweep import reconcile
 from kubesweep.api import RunState
-from kubesweep.runs import Run
+from kubesweep.runs import Run, Stage
 
 from .harness import table
 
@@ -39,7 +39,7 @@ def _runs(n: int) -> list[Run]:
             parameters={"lr": 0.001 + i * 1e-7, "batch": 32},
             state=RunState.FINISHED,
             metrics={"loss": 1.0 / i},
-            recorded=True,
+            stage=Stage.IN_STATUS,
         )
         for i in range(1, n + 1)
     ]
@@ -49,11 +49,11 @@ def run(quick: bool) -> str:
     del quick
     rows = []
     for n in (100, 1000, 10000, 100000):
-        released = [replace(r, exists=False) for r in _runs(n)]
+        released = [replace(r, stage=Stage.RELEASED) for r in _runs(n)]
         decision = reconcile.decide(_sweep(), released)
         size = len(json.dumps(decision.status))
         rows.append((n, "every run released (recordedRuns + foldedRuns)", size, size / ETCD_LIMIT * 100))
-        kept = [replace(r, record_on_job=True) for r in _runs(n)]
+        kept = [replace(r, stage=Stage.ON_JOB) for r in _runs(n)]
         decision = reconcile.decide(_sweep(), kept)
         size = len(json.dumps(decision.status))
         rows.append((n, "first pass over Jobs kept from before", size, size / ETCD_LIMIT * 100))

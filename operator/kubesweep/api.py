@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FieldSerializationInfo, field_serializer
 from pydantic.alias_generators import to_camel
 
 from kubesweep.search import space
@@ -730,3 +730,13 @@ class SweepStatus(_Model):
     folded_runs: FoldedRuns | None = Field(
         default=None, description="Older ended runs, folded into counts and ranges."
     )
+
+    @field_serializer("recorded_runs")
+    def _records_without_nulls(
+        self, records: list[RunRecord], info: FieldSerializationInfo
+    ) -> list[dict[str, Any]]:
+        # A record leaves out what it does not know (why a finished run ended, bands without
+        # hyperband): hundreds of records carry no nulls, which the API server would prune
+        # anyway. The status's own fields stay, None included: in a merge patch, None clears
+        # what the status held (a resumed sweep's completionTime).
+        return [r.model_dump(by_alias=info.by_alias, exclude_none=True) for r in records]

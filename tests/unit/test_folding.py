@@ -10,7 +10,7 @@ import pytest
 
 from kubesweep import api, reconcile, search
 from kubesweep.api import Phase, RunState
-from kubesweep.ranges import format_ranges, parse_ranges
+from kubesweep.folding import format_ranges, parse_ranges
 from kubesweep.reconcile import CreateRun
 from kubesweep.runs import Run
 from kubesweep.search import grid, space

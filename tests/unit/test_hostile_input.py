@@ -185,8 +185,8 @@ def test_an_invalid_spec_still_stops_a_run_and_lets_a_deleted_job_go() -> None:
     assert decision.of(reconcile.StopPods) == [reconcile.StopPods(("s-0001-x",))]
     # Next pass: the deleted Job's run is recorded Killed on it, and its Job is let go.
     killed = runs.Run(
-        name="s-0002", number=2, parameters={"a": 1}, state=api.RunState.KILLED, recorded=True,
-        record_on_job=True, deleting=True,
+        name="s-0002", number=2, parameters={"a": 1}, state=api.RunState.KILLED,
+        stage=runs.Stage.ON_JOB, deleting=True,
     )  # fmt: skip
     decision = reconcile.decide(_invalid(), [killed], now="2026-11-24T12:00:00Z")
     assert [r.name for r in decision.of(reconcile.ReleaseJob)] == ["s-0002"]

@@ -12,7 +12,7 @@ import pytest
 from kubesweep import api, reconcile, runs
 from kubesweep.api import Phase, RunState
 from kubesweep.reconcile import CreateRun, DeletePods, RecordRun, ReleaseJob, StopPods, WriteStatus
-from kubesweep.runs import Run
+from kubesweep.runs import Run, Stage
 
 NOW = "2026-11-24T12:00:00Z"
 GRID = {"a": {"values": [1, 2]}, "b": {"values": ["x", "y", "z"]}}
@@ -34,9 +34,21 @@ def sweep(generation: int = 1, status: Mapping[str, Any] | None = None, **spec: 
 
 
 def run(number: int, state: RunState, params: dict[str, Any] | None = None, **kw: Any) -> Run:
-    kw.setdefault("recorded", state not in (RunState.PENDING, RunState.RUNNING))
-    kw.setdefault("record_on_job", kw["recorded"])  # an observed run is recorded on its Job
+    """A run of sweep `s`, its stage given as (recorded, record_on_job, awaiting_pod): by default
+    an ended run observed with its record on its Job."""
+    recorded = kw.pop("recorded", state not in (RunState.PENDING, RunState.RUNNING))
+    on_job = kw.pop("record_on_job", recorded)
+    awaiting = kw.pop("awaiting_pod", False)
+    kw.setdefault("stage", stage_of(recorded, on_job, awaiting))
     return Run(name=f"s-{number:04d}", number=number, parameters=params or {}, state=state, **kw)
+
+
+def stage_of(recorded: bool, on_job: bool, awaiting_pod: bool = False) -> Stage:
+    if awaiting_pod:
+        return Stage.AWAITING_POD
+    if on_job:
+        return Stage.ON_JOB
+    return Stage.IN_STATUS if recorded else Stage.OBSERVED
 
 
 def decide(s: dict[str, Any], runs: list[Run], **kw: Any) -> reconcile.Decision:
@@ -148,7 +160,7 @@ def test_stopped_is_stopping_until_runs_finish() -> None:
 def test_cancel_kills_every_pod_at_once_and_records_active_runs_killed() -> None:
     active = [
         run(1, RunState.RUNNING, {"a": 1, "b": "x"}, has_pods=True, pod_failures=0, live_pods=("p1",)),
-        run(2, RunState.PENDING, {"a": 1, "b": "y"}, queued=True),
+        run(2, RunState.PENDING, {"a": 1, "b": "y"}, suspended=True),
     ]
     d = decide(sweep(state="cancelled"), active)
     assert d.phase == Phase.CANCELLED
@@ -290,12 +302,15 @@ def test_phase_changes_raise_events() -> None:
 def test_kept_jobs_are_released_a_bounded_number_per_pass_and_the_status_stays_small() -> None:
     import json
 
-    # 3,000 Jobs that carry their records (kept from before an upgrade, say).
+    # 3,000 Jobs that carry their records (kept from before an upgrade, say), of a sweep that
+    # finished: it stays Finished while they are let go.
     watched = {
         f"s-{i:04d}": run(i, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": float(i)})
         for i in range(1, 3001)
     }
-    s = sweep(method="random", parameters={"a": {"values": [1, 2]}}, runCap=3000)
+    s = sweep(
+        method="random", parameters={"a": {"values": [1, 2]}}, runCap=3000, status={"phase": "Finished"}
+    )
     passes = 0
     while watched:
         d = decide(s, list(watched.values()))
@@ -539,7 +554,7 @@ def test_a_job_is_released_only_once_the_job_controller_is_done_with_it() -> Non
 
 def test_runs_waiting_in_a_queue_are_counted_queued_not_pending_and_fill_parallelism() -> None:
     waiting = [
-        run(1, RunState.PENDING, {"a": 1, "b": "x"}, queued=True, suspended=True),
+        run(1, RunState.PENDING, {"a": 1, "b": "x"}, suspended=True),
         run(2, RunState.RUNNING, {"a": 1, "b": "y"}),
     ]
     d = decide(sweep(parallelism=2), waiting)
@@ -701,3 +716,35 @@ def test_a_template_naming_an_unknown_parameter_is_warned_of_once_per_change() -
         for d in (first, again, changed)
     ]
     assert counts == [1, 0, 1]
+
+
+def test_a_sweep_finishes_only_once_its_status_holds_every_ended_runs_record() -> None:
+    # Hyperband stopped run 2: recorded Killed on its Job, its pod terminated, but the Job
+    # controller has not marked the Job Failed yet, so it is not released and the status does
+    # not hold its record. The sweep drains until it does: Finished means every run it counts
+    # is in recordedRuns.
+    finished = run(1, RunState.FINISHED, {"a": 1, "b": "x"}, metrics={"loss": 1.0})
+    stopped = run(
+        2, RunState.KILLED, {"a": 1, "b": "y"}, metrics={"loss": 3.0}, early_stopped=True,
+        reason="EarlyTerminated", settled=False,
+    )  # fmt: skip
+    d = decide(sweep(runCap=2), [finished, stopped])
+    assert d.status["runs"]["killed"] == 1 and [r.name for r in d.of(ReleaseJob)] == ["s-0001"]
+    assert [r["name"] for r in d.status["recordedRuns"]] == ["s-0001"]
+    assert d.phase == Phase.RUNNING and created(d) == []
+    progressing = next(c for c in d.status["conditions"] if c["type"] == "Progressing")
+    assert progressing["reason"] == "Draining"
+    # The Job controller marks it Failed: it is released, its record in the status, and only now
+    # the sweep is Finished.
+    d = decide(sweep(runCap=2, status=d.status), [replace(stopped, settled=True)])
+    assert d.of(ReleaseJob) == [ReleaseJob("s-0002", None)]
+    assert [r["name"] for r in d.status["recordedRuns"]] == ["s-0001", "s-0002"]
+    assert d.phase == Phase.FINISHED
+
+
+def test_a_stopped_sweep_is_stopped_only_once_its_status_holds_every_ended_runs_record() -> None:
+    killed = run(1, RunState.KILLED, {"a": 1, "b": "x"}, reason="StoppedByUser", settled=False)
+    d = decide(sweep(state="stopped"), [killed])
+    assert d.phase == Phase.STOPPING and d.status["recordedRuns"] == []
+    d = decide(sweep(state="stopped", status=d.status), [replace(killed, settled=True)])
+    assert d.phase == Phase.STOPPED and [r["name"] for r in d.status["recordedRuns"]] == ["s-0001"]

@@ -13,7 +13,7 @@ from typing import Any
 from kubesweep import api, reconcile, runs, slim
 from kubesweep.api import RunState
 from kubesweep.reconcile import ReleaseJob
-from kubesweep.runs import Run
+from kubesweep.runs import Run, Stage
 
 NOW = "2026-11-24T12:00:00Z"
 HYPERBAND = {"earlyTerminate": {"type": "hyperband", "minIter": 2, "eta": 3}}
@@ -35,6 +35,8 @@ def sweep(status: Mapping[str, Any] | None = None, **spec: Any) -> dict[str, Any
 
 
 def run(number: int, state: RunState, **kw: Any) -> Run:
+    recorded, on_job = kw.pop("recorded", False), kw.pop("record_on_job", False)
+    kw.setdefault("stage", Stage.ON_JOB if on_job else Stage.IN_STATUS if recorded else Stage.OBSERVED)
     return Run(name=f"s-{number:04d}", number=number, parameters={"x": 0.1 * number}, state=state, **kw)
 
 
@@ -137,9 +139,7 @@ def test_a_stopped_runs_replacement_waits_for_its_pod_to_terminate() -> None:
     stopping = reconcile.decide(sweep(), [replace(running, stop_requested=True)], now=NOW)
     assert stopping.of(reconcile.StopPods) and not stopping.of(reconcile.CreateRun)
     # The next passes: its record on its Job, its pod in its grace period (being deleted, or not).
-    killed = replace(
-        running, state=RunState.KILLED, recorded=True, record_on_job=True, unstopped_pods=(), settled=False
-    )
+    killed = replace(running, state=RunState.KILLED, stage=Stage.ON_JOB, unstopped_pods=(), settled=False)
     for grace in (killed, replace(killed, pods_alive=False), replace(killed, deleting=True)):
         decision = reconcile.decide(sweep(stopping.status), [grace], now=NOW)
         assert not decision.of(reconcile.CreateRun) and not decision.of(ReleaseJob)
@@ -163,7 +163,7 @@ def test_a_job_suspended_by_hand_waits_its_deleted_pod_no_failure() -> None:
     for pods in ([pod], []):
         seen = runs.observe(job, pods)
         assert (seen.state, seen.queued, seen.recorded) == (RunState.PENDING, True, False)
-    held = run(1, RunState.PENDING, suspended=True, queued=True)
+    held = run(1, RunState.PENDING, suspended=True)
     first = reconcile.decide(sweep(), [held], now=NOW)
     progressing = next(c for c in first.status["conditions"] if c["type"] == "Progressing")
     assert progressing["reason"] == reconcile.RUNS_SUSPENDED and "s-0001" in progressing["message"]
