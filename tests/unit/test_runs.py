@@ -142,29 +142,42 @@ def test_a_log_fed_in_chunks_parses_as_the_whole_log() -> None:
     assert whole[0] == {"loss": 0.5, "acc": 0.25, "lr": 1e-3}
 
 
-def test_a_huge_log_is_parsed_in_bounded_memory_and_the_last_value_wins() -> None:
-    import tracemalloc
+# Measured in a process of its own: tracemalloc counts every thread's allocations, and in a
+# whole test run the session's sandbox serves other tests from a thread of this process.
+HUGE_LOG = """
+import json, tracemalloc
+from kubesweep import runs
 
-    noise = b"".join(b"epoch %d batch %d of 1000 done, no pairs here\n" % (i, i) for i in range(1000))
-    pairs = b"".join(b"step=%d loss=%d other_%d=1\n" % (i, i, i) for i in range(1000))
-    tracemalloc.start()
-    try:
-        parser = runs.LogParser("loss")
-        for _ in range(60):  # ~6.6 MB, fed as a stream of 64 KB chunks
-            block = (noise + pairs) * 2
-            for at in range(0, len(block), 65536):
-                parser.feed(block[at : at + 65536])
-        parser.feed(b"loss=-1 other_5")  # over a chunk's edge and without its newline
-        parser.feed(b"=2")
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    final, steps = parser.result()
-    assert parser.consumed > 6_000_000
-    assert peak < 4_000_000
-    assert final["loss"] == -1 and final["other_5"] == 2
-    assert len(final) <= runs.MAX_LOG_NAMES + 1
-    assert len(steps) == runs.MAX_LOG_STEPS and steps[:2] == [(0, {"loss": 0.0}), (1, {"loss": 1.0})]
+noise = b"".join(b"epoch %d batch %d of 1000 done, no pairs here\\n" % (i, i) for i in range(1000))
+pairs = b"".join(b"step=%d loss=%d other_%d=1\\n" % (i, i, i) for i in range(1000))
+tracemalloc.start()
+parser = runs.LogParser("loss")
+for _ in range(60):  # ~6.6 MB, fed as a stream of 64 KB chunks
+    block = (noise + pairs) * 2
+    for at in range(0, len(block), 65536):
+        parser.feed(block[at : at + 65536])
+parser.feed(b"loss=-1 other_5")  # over a chunk's edge and without its newline
+parser.feed(b"=2")
+_, peak = tracemalloc.get_traced_memory()
+tracemalloc.stop()
+final, steps = parser.result()
+print(json.dumps({"consumed": parser.consumed, "peak": peak, "final": final, "steps": steps[:2],
+                  "names": len(final), "kept": len(steps)}))
+"""
+
+
+def test_a_huge_log_is_parsed_in_bounded_memory_and_the_last_value_wins() -> None:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", HUGE_LOG], capture_output=True, text=True, check=True)
+    out = json.loads(done.stdout)
+    assert out["consumed"] > 6_000_000
+    assert out["peak"] < 4_000_000
+    assert out["final"]["loss"] == -1 and out["final"]["other_5"] == 2
+    assert out["names"] <= runs.MAX_LOG_NAMES + 1
+    assert out["kept"] == runs.MAX_LOG_STEPS and out["steps"] == [[0, {"loss": 0.0}], [1, {"loss": 1.0}]]
 
 
 def test_an_endless_line_is_parsed_in_pieces_cut_at_whitespace() -> None:
