@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kubesweep.report import Run, flat_parameters, run_parameters
+from kubesweep.report.data import Run, flat_parameters, run_parameters
 from kubesweep.search import space
 
 FORMATS = ("csv", "json", "optuna")

@@ -1,17 +1,6 @@
-"""`kubectl sweep`: steer and inspect sweeps from the command line.
-
-    kubectl sweep pause|resume|stop|cancel NAME
-    kubectl sweep list [-A] [-o json|yaml]
-    kubectl sweep status NAME [-o json|yaml]
-    kubectl sweep stop-run RUN
-    kubectl sweep logs RUN [-f]
-    kubectl sweep report NAME [-o FILE]
-    kubectl sweep export NAME [--format csv|json|optuna] [-o FILE]
-    kubectl sweep import-wandb sweep.yaml|- --image IMAGE [--name NAME] [--parallelism N]
-        [--wandb-mode online|offline|disabled] [--api-key-secret NAME[:KEY]]
-
-Every command takes --kubeconfig, --context and -n/--namespace, before or after the command.
-Exit codes: 0 ok, 1 an error (said on stderr with what to do), 2 usage.
+"""`kubectl sweep`: steer and inspect sweeps from the command line (`plugin_cli` holds its usage
+and its arguments, `plugin_cluster` its API client). The commands, and the tables and text they
+print, are here.
 """
 
 from __future__ import annotations
@@ -27,14 +16,11 @@ from typing import Any
 import yaml
 
 from kubesweep import api
-from kubesweep.export import FORMATS
+from kubesweep.plugin_cli import STATES
+from kubesweep.plugin_cli import parser as parser
+from kubesweep.plugin_cluster import Cluster, PluginError
 
-STATES = {"pause": "paused", "resume": "running", "stop": "stopped", "cancel": "cancelled"}
 PAST = {"paused": "paused", "running": "resumed", "stopped": "stopped", "cancelled": "cancelled"}
-
-
-class PluginError(Exception):
-    """A failure to tell the user, with what to do about it."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -232,128 +218,6 @@ def dump(data: Any, output: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The API, through pykube-ng.
-
-
-class Cluster:
-    def __init__(self, kubeconfig: str | None, context: str | None, namespace: str | None) -> None:
-        import pykube
-
-        try:
-            config = (
-                pykube.KubeConfig.from_env()
-                if kubeconfig is None
-                else pykube.KubeConfig.from_file(kubeconfig)
-            )
-        except Exception as exc:
-            raise PluginError(
-                f"cannot load a kubeconfig ({exc}); set KUBECONFIG or pass --kubeconfig"
-            ) from None
-        if context:
-            if context not in config.contexts:
-                raise PluginError(f"no context {context!r} in the kubeconfig")
-            config.set_current_context(context)
-        self.http = pykube.HTTPClient(config, timeout=15)
-        self.namespace = namespace or config.namespace or "default"
-
-    def request(self, method: str, path: str, *, what: str, **kwargs: Any) -> Any:
-        import requests
-
-        url = f"{self.http.url.rstrip('/')}{path}"
-        try:
-            response = self.http.session.request(method, url, **kwargs)
-        except requests.RequestException as exc:
-            raise PluginError(
-                f"cannot reach the API server at {self.http.url} ({exc.__class__.__name__}); is the cluster up and the context right?"
-            ) from None
-        if response.status_code == 404:
-            raise PluginError(
-                f'{what} not found in namespace "{self.namespace}"; see `kubectl sweep list -A`'
-            )
-        if response.status_code == 403:
-            raise PluginError(
-                f"forbidden: {_message(response)}; ask for {method.lower()} permission on the resource in "
-                f'namespace "{self.namespace}" (see `kubectl auth can-i`)'
-            )
-        if response.status_code >= 400:
-            raise PluginError(f"the API server refused: {_message(response)}")
-        return response
-
-    def sweep_path(self, name: str | None = None, namespace: str | None = None) -> str:
-        ns = namespace if namespace is not None else self.namespace
-        base = f"/apis/{api.GROUP}/{api.VERSION}"
-        path = f"{base}/namespaces/{ns}/{api.PLURAL}" if ns else f"{base}/{api.PLURAL}"
-        return f"{path}/{name}" if name else path
-
-    def sweep(self, name: str) -> dict[str, Any]:
-        return dict(self.request("GET", self.sweep_path(name), what=f'sweep "{name}"').json())
-
-    def sweeps(self, all_namespaces: bool) -> list[dict[str, Any]]:
-        path = self.sweep_path(namespace="" if all_namespaces else None)
-        return list(self.request("GET", path, what="sweeps").json()["items"])
-
-    def patch_sweep(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        return dict(
-            self.request(
-                "PATCH",
-                self.sweep_path(name),
-                what=f'sweep "{name}"',
-                data=json.dumps(patch),
-                headers={"Content-Type": "application/merge-patch+json"},
-            ).json()
-        )
-
-    def jobs(self, sweep: str) -> list[dict[str, Any]]:
-        from kubesweep import runs
-
-        path = f"/apis/batch/v1/namespaces/{self.namespace}/jobs"
-        params = {"labelSelector": f"{api.LABEL_SWEEP}={runs.label_value(sweep)}"}
-        return list(self.request("GET", path, what="jobs", params=params).json()["items"])
-
-    def job(self, name: str) -> dict[str, Any]:
-        path = f"/apis/batch/v1/namespaces/{self.namespace}/jobs/{name}"
-        job = dict(self.request("GET", path, what=f'run "{name}"').json())
-        if api.LABEL_SWEEP not in (job["metadata"].get("labels") or {}):
-            raise PluginError(f'job "{name}" is not a run of any sweep')
-        return job
-
-    def patch_job(self, name: str, patch: dict[str, Any]) -> None:
-        path = f"/apis/batch/v1/namespaces/{self.namespace}/jobs/{name}"
-        self.request(
-            "PATCH",
-            path,
-            what=f'run "{name}"',
-            data=json.dumps(patch),
-            headers={"Content-Type": "application/merge-patch+json"},
-        )
-
-    def pods_of_run(self, run: str) -> list[dict[str, Any]]:
-        path = f"/api/v1/namespaces/{self.namespace}/pods"
-        items = self.request("GET", path, what="pods", params={"labelSelector": f"job-name={run}"}).json()[
-            "items"
-        ]
-        return sorted(items, key=lambda p: p["metadata"].get("creationTimestamp") or "")
-
-    def log(self, pod: str, follow: bool, write: Callable[[str], None]) -> None:
-        path = f"/api/v1/namespaces/{self.namespace}/pods/{pod}/log"
-        response = self.request(
-            "GET", path, what=f'pod "{pod}"', params={"follow": "true" if follow else "false"}, stream=follow
-        )
-        if not follow:
-            write(response.text)
-            return
-        for chunk in response.iter_content(chunk_size=None, decode_unicode=True):
-            write(chunk)
-
-
-def _message(response: Any) -> str:
-    try:
-        return str(response.json().get("message") or response.reason)
-    except ValueError:
-        return str(response.text or response.reason)
-
-
-# ---------------------------------------------------------------------------------------------
 # Commands.
 
 
@@ -474,98 +338,6 @@ def import_wandb(args: argparse.Namespace, out: Callable[[str], None]) -> int:
 def _write(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
-
-
-GLOBAL_FLAGS = ("--kubeconfig", "--context", "-n/--namespace")
-
-
-def _global_flags(parser: argparse.ArgumentParser, default: Any) -> None:
-    """kubectl's own flags. On the root they default to None; on each subcommand to SUPPRESS,
-    so `kubectl sweep -n ml list` and `kubectl sweep list -n ml` both work (a subcommand's
-    default would otherwise overwrite what was given before it)."""
-    parser.add_argument(
-        "--kubeconfig",
-        default=default,
-        metavar="FILE",
-        help="the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)",
-    )
-    parser.add_argument("--context", default=default, help="the kubeconfig context to use")
-    parser.add_argument(
-        "-n", "--namespace", default=default, help="the sweep's namespace (default: the context's)"
-    )
-
-
-def parser() -> argparse.ArgumentParser:
-    from kubesweep import __version__
-
-    common = argparse.ArgumentParser(add_help=False)
-    _global_flags(common, argparse.SUPPRESS)
-    root = argparse.ArgumentParser(
-        prog="kubectl sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    root.add_argument("--version", action="version", version=f"kubectl-sweep (kubesweep) {__version__}")
-    _global_flags(root, None)
-    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def command(name: str, summary: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=summary, description=f"{summary}.")
-
-    for name, state in STATES.items():
-        p = command(name, f"{name} a sweep: set its spec.state to {state}")
-        p.add_argument("name", help="the sweep")
-    listing = command("list", "the sweeps and their progress")
-    listing.add_argument("-A", "--all-namespaces", action="store_true", help="the sweeps of every namespace")
-    listing.add_argument("-o", "--output", choices=["json", "yaml"], help="print the Sweep objects")
-    status = command("status", "a sweep's phase, conditions, parameters and runs, best first")
-    status.add_argument("name", help="the sweep")
-    status.add_argument(
-        "-o", "--output", choices=["json", "yaml"], help="print the Sweep object, as `kubectl get -o` does"
-    )
-    stop_run = command("stop-run", "stop one run; the next takes its place")
-    stop_run.add_argument("run", help="the run: its Job's name, e.g. lr-search-0007")
-    logs = command("logs", "the log of a run's pod")
-    logs.add_argument("run", help="the run: its Job's name, e.g. lr-search-0007")
-    logs.add_argument("-f", "--follow", action="store_true", help="stream the log while the run writes it")
-    report = command("report", "write a sweep's charts and best runs as one self-contained HTML page")
-    report.add_argument("name", help="the sweep")
-    report.add_argument(
-        "-o", "--output", metavar="FILE", default=None, help="where to write it (default: NAME.html)"
-    )
-    exported = command("export", "write a sweep's runs as CSV, JSON or an Optuna journal")
-    exported.add_argument("name", help="the sweep")
-    exported.add_argument(
-        "--format",
-        choices=FORMATS,
-        default="csv",
-        help="csv and json (default csv), or optuna: a journal file that `optuna-dashboard FILE` opens",
-    )
-    exported.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        default=None,
-        help="where to write it (default: standard output; for optuna NAME.optuna.log)",
-    )
-    imported = command("import-wandb", "print a Sweep manifest from a W&B sweep config")
-    imported.add_argument("file", help="the W&B sweep config (sweep.yaml); - reads standard input")
-    imported.add_argument("--image", required=True, help="the container image that runs the program")
-    imported.add_argument("--name", default=None, help="the Sweep's name (default: the config's name)")
-    imported.add_argument(
-        "--parallelism", type=int, default=None, help="runs at once (the number of W&B agents; default 1)"
-    )
-    imported.add_argument(
-        "--wandb-mode",
-        choices=[str(m) for m in api.WandbMode],
-        default=None,
-        help="spec.wandb.mode of the runs (default: online with --api-key-secret, else offline)",
-    )
-    imported.add_argument(
-        "--api-key-secret",
-        metavar="NAME[:KEY]",
-        default=None,
-        help="the Secret (and its key, default api-key) holding the W&B API key for mode online",
-    )
-    return root
 
 
 def main(argv: list[str] | None = None) -> int:
