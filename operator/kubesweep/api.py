@@ -108,6 +108,20 @@ class Metric(_Model):
     )
 
 
+# Several objectives: at most this many (each is a dimension of the front), and the front kept in
+# the status at most this many runs (spread along it).
+MAX_OBJECTIVES = 8
+PARETO_FRONT_KEPT = 32
+
+
+class Objective(_Model):
+    """One of several objectives (spec.metrics, W&B's list shape): no target, which applies to a
+    single metric only."""
+
+    name: str = Field(min_length=1, max_length=253, description="A metric the run reports (e.g. val_loss).")
+    goal: Goal = Field(default=Goal.MINIMIZE, description="minimize or maximize it.")
+
+
 def _rule(rule: str, message: str, field_path: str | None = None, **extra: str) -> dict[str, str]:
     out = {"rule": rule, "message": message}
     if field_path:
@@ -439,17 +453,32 @@ def _no_probabilities(p: str) -> str:
 
 SPEC_RULES: list[Any] = [
     _rule(
-        "!(self.method in ['bayes', 'tpe', 'cmaes']) || has(self.metric)",
+        "!(self.method in ['bayes', 'tpe', 'cmaes']) || has(self.metric) || has(self.metrics)",
         "bayes, tpe and cmaes search need a metric to optimize: set metric.name and goal",
         ".metric",
         messageExpression="self.method + ' search needs a metric to optimize: set metric.name and goal'",
+    ),
+    _rule(
+        "!has(self.metric) || !has(self.metrics)",
+        "give metric (one objective) or metrics (several), not both",
+        ".metrics",
+    ),
+    _rule(
+        "self.method != 'cmaes' || !has(self.metrics)",
+        "cmaes optimizes a single metric: use bayes or tpe for several objectives",
+        ".method",
+    ),
+    _rule(
+        "!has(self.metrics) || self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
+        "each of metrics names a different metric",
+        ".metrics",
     ),
     # No rule reads `when`: its values are free JSON, which the API server hides from CEL
     # together with the map that holds them ("undefined field 'when'"), so an unknown name or
     # value in a condition is the operator's InvalidSpec.
     _rule(
         "!has(self.earlyTerminate) || has(self.metric)",
-        "earlyTerminate needs a metric: set metric.name and goal",
+        "earlyTerminate needs a single metric (not metrics): set metric.name and goal",
         ".metric",
     ),
     _rule(
@@ -581,7 +610,18 @@ class SweepSpec(_Model):
         "kubesweep[cmaes] extra) or qmc (a scrambled Sobol sequence)."
     )
     metric: Metric | None = Field(
-        default=None, description="The metric to optimize; required for bayes, metric.target and hyperband."
+        default=None,
+        description="The metric to optimize; bayes, tpe and cmaes need it or metrics, earlyTerminate "
+        "needs it. Give metric or metrics, not both.",
+    )
+    metrics: list[Objective] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=MAX_OBJECTIVES,
+        description="Several objectives instead of metric (W&B's metrics list): the status keeps the "
+        "Pareto front (paretoFront) instead of bestRun. A run counts only once it reported every one. "
+        "bayes and tpe use Optuna's multi-objective TPE, grid, random and qmc just run; cmaes and "
+        "earlyTerminate need a single metric, and target applies to a single metric only.",
     )
     parameters: dict[str, dict[str, Any]] = Field(
         min_length=1,
@@ -668,6 +708,11 @@ class BestRun(_Model):
     )
 
 
+class FrontRun(_Model):
+    name: str
+    metrics: dict[str, float] = Field(default_factory=dict, description="Its value of each objective.")
+
+
 class RunRecord(_Model):
     """An ended run: the outcome the sweep needs of it after its Job is released (or deleted)."""
 
@@ -720,7 +765,15 @@ class SweepStatus(_Model):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     runs: RunCounts = Field(default_factory=RunCounts)
-    best_run: BestRun | None = None
+    best_run: BestRun | None = Field(
+        default=None, description="The run with the best metric; absent in a sweep of several objectives."
+    )
+    pareto_front: list[FrontRun] | None = Field(
+        default=None,
+        description=f"With metrics: the finished runs no other run beats in every objective, at most "
+        f"{PARETO_FRONT_KEPT}, spread along the first objective (both ends kept).",
+    )
+    pareto_front_size: int | None = Field(default=None, description="The runs on the front, before the cap.")
     start_time: str | None = None
     completion_time: str | None = None
     recorded_runs: list[RunRecord] = Field(

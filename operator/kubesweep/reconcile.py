@@ -21,7 +21,7 @@ from typing import Any
 
 import pydantic
 
-from kubesweep import api, runs, search
+from kubesweep import api, objectives, runs, search
 from kubesweep.api import Phase, RunState, State
 from kubesweep.folding import FoldedRuns
 from kubesweep.runs import Run
@@ -142,7 +142,9 @@ def parse_spec(spec: Mapping[str, Any]) -> api.SweepSpec:
         path = ".".join(str(p) for p in err["loc"])
         raise InvalidSweep(f"spec.{path}", err["msg"]) from None
     metric = parsed.metric
-    if str(parsed.method) in search.ADAPTIVE and metric is None:
+    if (several := objectives.problem(parsed)) is not None:
+        raise InvalidSweep(*several)
+    if str(parsed.method) in search.ADAPTIVE and metric is None and not parsed.metrics:
         raise InvalidSweep(
             "spec.metric", f"{parsed.method} search needs a metric to optimize: set metric.name and goal"
         )
@@ -286,6 +288,7 @@ def trials(all_runs: Sequence[Run], spec: api.SweepSpec) -> list[search.Trial]:
             metric=run.metrics.get(metric) if metric else None,
             steps=runs.metric_steps(run.steps, metric) if metric else (),
             band_values=run.band_values,
+            values=objectives.point(run.metrics, spec),
         )
         for run in sorted(all_runs, key=lambda r: r.number)
     ]
@@ -662,6 +665,7 @@ def decide(
                 run_number=next_number,
                 goal=str(spec.metric.goal) if spec.metric else "minimize",  # type: ignore[arg-type]
                 grid_points_used=p.folded.grid_points,
+                goals=objectives.goals(spec),  # type: ignore[arg-type]
             )
             if parameters is None:
                 done_reason = ("SearchExhausted", "Every point of the search space has been tried")
@@ -752,6 +756,7 @@ def _fold(
     leaders = {r.name for r in _leaders(recorded, spec, search.BAYES_KEEP_BEST)}
     if best is not None:
         leaders.add(best.name)
+    leaders |= {r.name for r in objectives.front(recorded, spec)}
     foldable = [r for r in recorded if not r.exists and r.name not in leaders]
     oldest = sorted(foldable, key=lambda r: r.number)[:excess]
     grid_points: Sequence[int | None] = (
@@ -907,6 +912,7 @@ def _finish(
             if best is not None and spec is not None
             else old_status.get("bestRun")
         ),
+        **objectives.status_fields(all_runs, spec, old_status),
         # A sweep whose spec is invalid has not started: its first valid pass starts it.
         "startTime": old_status.get("startTime") or (now if spec is not None else None),
         "completionTime": (old_status.get("completionTime") or now) if settled else None,
