@@ -54,6 +54,15 @@ def point(metrics: Mapping[str, float], spec: api.SweepSpec) -> tuple[float, ...
     return values  # type: ignore[return-value]
 
 
+def none_complete_message(spec: api.SweepSpec) -> str:
+    """Why a finished sweep of several objectives has no result: no run reported them all."""
+    names = [m.name for m in spec.metrics or []]
+    return (
+        f"no finished run reported every objective ({', '.join(names)}): print "
+        f"'{names[0]}=VALUE {names[1]}=VALUE' or write them to /dev/termination-log"
+    )
+
+
 def front(all_runs: Sequence[Run], spec: api.SweepSpec) -> list[Run]:
     """The finished runs of complete points that no other such run dominates, by run number."""
     wanted = goals(spec)

@@ -881,6 +881,9 @@ def _finish(
             f"{message}, but no run reported {spec.metric.name}: print '{spec.metric.name}=VALUE' "
             "or write it to /dev/termination-log"
         )
+    elif completed and spec is not None and spec.metrics and not objectives.front(all_runs, spec):
+        completed, completed_reason = False, NO_METRIC_REPORTED
+        completed_message = f"{message}, but {objectives.none_complete_message(spec)}"
     conditions = [
         _condition(
             conditions_before, "Ready", not problem, reason if problem else "Reconciled",

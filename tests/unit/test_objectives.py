@@ -177,3 +177,13 @@ def test_running_runs_are_told_as_running_and_incomplete_ones_are_left_out() -> 
         (0.1, [1.0, 2.0], "COMPLETE"),
         (0.4, None, "RUNNING"),
     ]
+
+
+def test_a_finished_sweep_whose_runs_lacked_an_objective_is_not_completed() -> None:
+    d = decide(sweep(runCap=2), [run(1, loss=1.0), run(2, acc=0.5)])
+    assert d.phase == Phase.FINISHED
+    completed = next(c for c in d.status["conditions"] if c["type"] == "Completed")
+    assert completed["status"] == "False" and completed["reason"] == "NoMetricReported"
+    assert "no finished run reported every objective (loss, acc)" in completed["message"]
+    done = decide(sweep(runCap=2), [run(1, loss=1.0, acc=0.2), run(2, acc=0.5)])
+    assert next(c for c in done.status["conditions"] if c["type"] == "Completed")["status"] == "True"
