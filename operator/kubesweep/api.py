@@ -7,9 +7,9 @@ the wire, as in every Kubernetes API, and snake_case in Python.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 from kubesweep.search import space
@@ -477,6 +477,11 @@ SPEC_RULES: list[Any] = [
     # together with the map that holds them ("undefined field 'when'"), so an unknown name or
     # value in a condition is the operator's InvalidSpec.
     _rule(
+        "!has(self.warmStart) || self.method in ['bayes', 'tpe']",
+        "warmStart feeds what bayes and tpe learn from: use method bayes or tpe",
+        ".warmStart",
+    ),
+    _rule(
         "!has(self.earlyTerminate) || has(self.metric)",
         "earlyTerminate needs a single metric (not metrics): set metric.name and goal",
         ".metric",
@@ -597,6 +602,21 @@ class Wandb(_Model):
     )
 
 
+class WarmStart(_Model):
+    from_sweeps: list[
+        Annotated[
+            str, StringConstraints(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+        ]
+    ] = Field(
+        min_length=1,
+        max_length=8,
+        description="Sweeps in this namespace whose recorded runs this one learns from (W&B users' "
+        "prior_runs): their finished runs whose parameters fit this sweep's space and that reported "
+        "its metric (every objective, with metrics). They are not runs of this sweep (runCap does not "
+        "count them). A sweep named that does not exist (yet) gives none; read at each suggestion.",
+    )
+
+
 class SweepSpec(_Model):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": SPEC_RULES})
 
@@ -668,6 +688,11 @@ class SweepSpec(_Model):
         "metrics (a sitecustomize hook on PYTHONPATH), and the W&B run is named after the run and "
         "grouped by the sweep. Files come from the pod's annotations through a downwardAPI volume "
         "at /var/run/kubesweep.",
+    )
+    warm_start: WarmStart | None = Field(
+        default=None,
+        description="Learn from other sweeps' recorded runs (bayes and tpe): a head start for a search "
+        "over a space other sweeps explored.",
     )
     template: dict[str, Any] = Field(
         description="A batch/v1 JobTemplateSpec: the Job of every run.",

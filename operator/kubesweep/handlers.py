@@ -22,7 +22,7 @@ from typing import Any
 
 import kopf
 
-from kubesweep import api, metrics, reconcile, runs, slim
+from kubesweep import api, metrics, reconcile, runs, slim, warm_start
 from kubesweep.cluster import Cluster, Forbidden, Gone, Rejected
 from kubesweep.reconcile import Decision, RecordRun
 
@@ -274,7 +274,11 @@ class Reconciler:
             self._logs[key] = {name: log for name, log in logs.items() if name in watched}
         denied = self._denied.get(key)
         holding = denied[2] if denied is not None and time.monotonic() < denied[1] else None
-        decision = await decide(sweep, observed, permission_denied=holding, taken=taken)
+        # Warm start: the Sweeps it learns from, as the index holds them (no API call).
+        warm = {
+            n: s for n in warm_start.sources(sweep) if (s := self._sweep((namespace, runs.label_value(n))))
+        }
+        decision = await decide(sweep, observed, permission_denied=holding, taken=taken, warm_from=warm)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "Pass of %s/%s: %s -> %s",

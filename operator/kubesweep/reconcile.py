@@ -21,7 +21,7 @@ from typing import Any
 
 import pydantic
 
-from kubesweep import api, objectives, runs, search
+from kubesweep import api, objectives, runs, search, warm_start
 from kubesweep.api import Phase, RunState, State
 from kubesweep.folding import FoldedRuns
 from kubesweep.runs import Run
@@ -142,8 +142,9 @@ def parse_spec(spec: Mapping[str, Any]) -> api.SweepSpec:
         path = ".".join(str(p) for p in err["loc"])
         raise InvalidSweep(f"spec.{path}", err["msg"]) from None
     metric = parsed.metric
-    if (several := objectives.problem(parsed)) is not None:
-        raise InvalidSweep(*several)
+    for problem in (objectives.problem(parsed), warm_start.problem(parsed)):
+        if problem is not None:
+            raise InvalidSweep(*problem)
     if str(parsed.method) in search.ADAPTIVE and metric is None and not parsed.metrics:
         raise InvalidSweep(
             "spec.metric", f"{parsed.method} search needs a metric to optimize: set metric.name and goal"
@@ -436,6 +437,7 @@ def decide(
     template_error: str | None = None,
     permission_denied: str | None = None,
     taken: Collection[str] = (),
+    warm_from: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Decision:
     """Everything the operator does to one sweep in one pass.
 
@@ -444,7 +446,8 @@ def decide(
     when it refused to create one for lack of permission (in this pass, or in an earlier one
     whose retry is not due yet): no run starts, and the sweep keeps running, saying why.
     `taken` are Job names that objects other than this sweep's runs hold (a Job of an earlier
-    sweep of the same name, anyone's Job): no run is given one.
+    sweep of the same name, anyone's Job): no run is given one. `warm_from` are the Sweeps of
+    spec.warmStart.fromSweeps that exist, by name (warm_start.sources).
     """
     now = now or _now()
     meta = sweep.get("metadata", {})
@@ -650,7 +653,7 @@ def decide(
         free = spec.parallelism - len(active)
         if spec.run_cap is not None:
             free = min(free, spec.run_cap - counted)
-        history = trials(all_runs, spec)
+        history = [*warm_start.prior_trials(spec, warm_from or {}), *trials(all_runs, spec)]
         numbers = _free_numbers(
             {r.number for r in all_runs} | p.folded.numbers,
             lambda number: runs.job_name(meta.get("name", ""), number) in taken,

@@ -241,6 +241,7 @@ def test_every_cel_refusal_is_one_the_operator_makes_too() -> None:
         ({"method": "bayes", "metric": None}, "spec.metric", "needs a metric"),
         ({"method": "tpe", "metric": None}, "spec.metric", "tpe search needs a metric"),
         ({"metrics": [{"name": "a"}, {"name": "b"}]}, "spec.metrics", "not both"),
+        ({"warmStart": {"fromSweeps": ["old"]}}, "spec.warmStart", "bayes or tpe"),
         (
             {"method": "cmaes", "metric": None, "metrics": [{"name": "a"}, {"name": "b"}]},
             "spec.method",
