@@ -68,7 +68,10 @@ def _value_fits(param: space.Param, value: Any) -> bool:
 def fits(parameters: Mapping[str, Any], point: Mapping[str, Any]) -> bool:
     """Whether a run's parameters are a point this sweep's space could have drawn: exactly its
     active parameters (no more, none missing), each value within its distribution."""
-    params = space.parse(parameters)
+    return _fits(space.parse(parameters), point)
+
+
+def _fits(params: list[space.Param], point: Mapping[str, Any]) -> bool:
     flat = space.active(params, space.flatten(point, params))
     expected = space.active(params, {**{p.key: None for p in params}, **flat})
     if set(flat) != set(expected):
@@ -86,6 +89,10 @@ def prior_trials(spec: api.SweepSpec, found: Mapping[str, Mapping[str, Any]]) ->
     so that they are older than any run of this sweep."""
     if spec.warm_start is None or str(spec.method) not in METHODS:
         return []
+    try:
+        params = space.parse(spec.parameters)  # once: a source may hold hundreds of records
+    except search.SearchSpaceError:
+        return []
     out: list[search.Trial] = []
     for name in spec.warm_start.from_sweeps:
         status = (found.get(name) or {}).get("status") or {}
@@ -93,23 +100,22 @@ def prior_trials(spec: api.SweepSpec, found: Mapping[str, Mapping[str, Any]]) ->
         for record in sorted(records, key=lambda r: -r["number"] if _number(r.get("number")) else 0):
             if len(out) >= MAX_PRIOR_RUNS:
                 return out
-            trial = _trial(spec, record, -len(out))
+            trial = _trial(spec, params, record, -len(out))
             if trial is not None:
                 out.append(trial)
     return out
 
 
-def _trial(spec: api.SweepSpec, record: Mapping[str, Any], number: int) -> search.Trial | None:
+def _trial(
+    spec: api.SweepSpec, params: list[space.Param], record: Mapping[str, Any], number: int
+) -> search.Trial | None:
     if record.get("state") != api.RunState.FINISHED:
         return None
     point = record.get("parameters")
     metrics = record.get("metrics")
     if not isinstance(point, Mapping) or not isinstance(metrics, Mapping):
         return None
-    try:
-        if not fits(spec.parameters, point):
-            return None
-    except search.SearchSpaceError:
+    if not _fits(params, point):
         return None
     if spec.metrics:
         values = objectives.point(metrics, spec)
