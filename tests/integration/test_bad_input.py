@@ -360,7 +360,7 @@ CASES = [
                 metrics=[{"name": "loss"}, {"name": "cost"}],
             ),
             s.pop("metric"),
-        ),  # fmt: skip
+        ),
         "spec.method",
         SCHEMA,
         "cmaes optimizes a single metric",
