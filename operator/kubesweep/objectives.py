@@ -63,6 +63,21 @@ def none_complete_message(spec: api.SweepSpec) -> str:
     )
 
 
+def missing_message(run: Run, spec: api.SweepSpec | None) -> str | None:
+    """The MetricMissing warning of a finished run that lacks objectives, which keeps it off the
+    front and out of what the search learns; None when it has them all."""
+    if spec is None or not spec.metrics:
+        return None
+    lacking = [m.name for m in spec.metrics if m.name not in run.metrics]
+    if not lacking:
+        return None
+    example = " ".join(f"{name}=VALUE" for name in lacking)
+    return (
+        f"Run {run.name} finished without reporting {', '.join(lacking)} (a sweep of several objectives "
+        f"needs every one): print '{example}' or write them to /dev/termination-log"
+    )
+
+
 def front(all_runs: Sequence[Run], spec: api.SweepSpec) -> list[Run]:
     """The finished runs of complete points that no other such run dominates, by run number."""
     wanted = goals(spec)

@@ -540,6 +540,8 @@ def decide(
                     f"'{p.metric}=VALUE' or write it to /dev/termination-log",
                 )
             )
+        if run.state == RunState.FINISHED and (lacking := objectives.missing_message(run, spec)):
+            p.actions.append(Event("Warning", METRIC_MISSING, lacking))
 
     # Runs stopped by a person (annotation or Job deletion): they end Killed, and their pods
     # stop with their normal grace period (no signal is skipped) and stay, with their logs (a

@@ -187,3 +187,25 @@ def test_a_finished_sweep_whose_runs_lacked_an_objective_is_not_completed() -> N
     assert "no finished run reported every objective (loss, acc)" in completed["message"]
     done = decide(sweep(runCap=2), [run(1, loss=1.0, acc=0.2), run(2, acc=0.5)])
     assert next(c for c in done.status["conditions"] if c["type"] == "Completed")["status"] == "True"
+
+
+def test_a_run_that_finished_without_an_objective_brings_a_warning() -> None:
+    ended = Run(
+        name="s-0001", number=1, parameters={"x": 0.1}, state=RunState.FINISHED, metrics={"loss": 1.0}
+    )
+    d = decide(sweep(), [ended])
+    warnings = [e for e in d.of(reconcile.Event) if e.reason == reconcile.METRIC_MISSING]
+    assert [e.message for e in warnings] == [
+        "Run s-0001 finished without reporting acc (a sweep of several objectives needs every one): "
+        "print 'acc=VALUE' or write them to /dev/termination-log"
+    ]
+    complete = Run(
+        name="s-0001",
+        number=1,
+        parameters={"x": 0.1},
+        state=RunState.FINISHED,
+        metrics={"loss": 1.0, "acc": 0.1},
+    )
+    assert not [
+        e for e in decide(sweep(), [complete]).of(reconcile.Event) if e.reason == reconcile.METRIC_MISSING
+    ]
