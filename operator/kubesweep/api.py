@@ -738,6 +738,14 @@ class FrontRun(_Model):
     metrics: dict[str, float] = Field(default_factory=dict, description="Its value of each objective.")
 
 
+class WarmStartStatus(_Model):
+    runs: int = Field(default=0, description="The other sweeps' runs this sweep learns from.")
+    missing: list[str] = Field(
+        default_factory=list,
+        description="Sweeps of spec.warmStart.fromSweeps that do not exist in the namespace.",
+    )
+
+
 class RunRecord(_Model):
     """An ended run: the outcome the sweep needs of it after its Job is released (or deleted)."""
 
@@ -799,6 +807,9 @@ class SweepStatus(_Model):
         f"{PARETO_FRONT_KEPT}, spread along the first objective (both ends kept).",
     )
     pareto_front_size: int | None = Field(default=None, description="The runs on the front, before the cap.")
+    warm_start: WarmStartStatus | None = Field(
+        default=None, description="With spec.warmStart: what the sweep learns from other sweeps."
+    )
     start_time: str | None = None
     completion_time: str | None = None
     recorded_runs: list[RunRecord] = Field(

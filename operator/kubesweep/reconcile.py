@@ -398,6 +398,8 @@ class _Pass:
     folded: FoldedRuns = field(default_factory=FoldedRuns)
     hyperband: tuple[Mapping[str, Any], str] | None = None  # earlyTerminate and the metric's name
     metric: str | None = None  # the sweep's metric: a record keeps it first
+    prior: list[search.Trial] = field(default_factory=list)  # warm start: other sweeps' runs
+    warm: dict[str, Any] | None = None  # status.warmStart
 
     def record(self, run: Run, **changes: Any) -> Run:
         """An ended run's record goes into the status (its Job gets it when released); a killed
@@ -510,6 +512,8 @@ def decide(
 
     state = State(spec.state) if spec is not None else raw_state(sweep.get("spec") or {})
     p.metric = spec.metric.name if spec is not None and spec.metric else None
+    if spec is not None:
+        p.prior, p.warm = warm_start.learned_from(spec, warm_from or {})
     if spec is not None and spec.early_terminate is not None and spec.metric is not None:
         p.hyperband = (spec.early_terminate.model_dump(by_alias=True, exclude_none=True), spec.metric.name)
     # Runs that ended: record them once, with their metrics (a bounded number per pass, so one
@@ -655,7 +659,7 @@ def decide(
         free = spec.parallelism - len(active)
         if spec.run_cap is not None:
             free = min(free, spec.run_cap - counted)
-        history = [*warm_start.prior_trials(spec, warm_from or {}), *trials(all_runs, spec)]
+        history = [*p.prior, *trials(all_runs, spec)]
         numbers = _free_numbers(
             {r.number for r in all_runs} | p.folded.numbers,
             lambda number: runs.job_name(meta.get("name", ""), number) in taken,
@@ -921,6 +925,7 @@ def _finish(
             else old_status.get("bestRun")
         ),
         **objectives.status_fields(all_runs, spec, old_status),
+        "warmStart": p.warm if spec is not None else old_status.get("warmStart"),
         # A sweep whose spec is invalid has not started: its first valid pass starts it.
         "startTime": old_status.get("startTime") or (now if spec is not None else None),
         "completionTime": (old_status.get("completionTime") or now) if settled else None,

@@ -106,6 +106,18 @@ def prior_trials(spec: api.SweepSpec, found: Mapping[str, Mapping[str, Any]]) ->
     return out
 
 
+def learned_from(
+    spec: api.SweepSpec, found: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[search.Trial], dict[str, Any] | None]:
+    """The prior trials, and status.warmStart: how many runs the sweep learns from, and which
+    of the Sweeps it names do not exist (a misspelt name would otherwise teach it nothing unseen)."""
+    if spec.warm_start is None:
+        return [], None
+    prior = prior_trials(spec, found)
+    missing = [name for name in spec.warm_start.from_sweeps if name not in found]
+    return prior, {"runs": len(prior), "missing": missing}
+
+
 def _trial(
     spec: api.SweepSpec, params: list[space.Param], record: Mapping[str, Any], number: int
 ) -> search.Trial | None:

@@ -152,3 +152,13 @@ def test_the_other_sweeps_runs_are_not_runs_of_this_one() -> None:
     assert d.status["runs"]["total"] == 2 and d.phase == Phase.RUNNING
     assert [r["name"] for r in d.status["recordedRuns"]] == ["s-0001"]
     assert d.status["bestRun"]["name"] == "s-0001"
+
+
+def test_the_status_says_how_many_runs_it_learns_from_and_which_sweeps_are_missing() -> None:
+    s = sweep(warmStart={"fromSweeps": ["old", "typo"]})
+    d = reconcile.decide(s, [], now=NOW, warm_from={"old": old([*PRIOR, record(99, {"x": 7.0}, loss=0.0)])})
+    assert d.status["warmStart"] == {"runs": 11, "missing": ["typo"]}
+    assert reconcile.decide(sweep(warmStart=None), [], now=NOW).status["warmStart"] is None
+    # An invalid spec keeps what the status said.
+    broken = sweep(method="random", status={"warmStart": {"runs": 3, "missing": []}})
+    assert reconcile.decide(broken, [], now=NOW).status["warmStart"] == {"runs": 3, "missing": []}
