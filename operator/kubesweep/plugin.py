@@ -220,6 +220,13 @@ def status_text(sweep: dict[str, Any], records: Sequence[dict[str, Any]]) -> str
         )
     if status.get("paretoFront"):
         lines.extend(front_lines(status))
+    warm = status.get("warmStart")
+    if isinstance(warm, dict):
+        sources = ((sweep.get("spec") or {}).get("warmStart") or {}).get("fromSweeps") or []
+        missing = f" (no such sweep: {', '.join(warm['missing'])})" if warm.get("missing") else ""
+        lines.append(
+            f"  Warm start: learns from {warm.get('runs', 0)} run(s) of {', '.join(sources)}{missing}"
+        )
     lines.extend(parameter_lines(sweep))
     lines.append("")
     rows = [

@@ -244,3 +244,13 @@ def test_status_shows_the_pareto_front_and_each_runs_objectives() -> None:
     )
     assert "loss=0.5 acc=0.6" in text.split("RUN")[1]  # the runs' table shows every objective too
     assert "Best:" not in text
+
+
+def test_status_says_what_a_warm_start_learns_from() -> None:
+    s = {
+        "metadata": {"name": "s", "namespace": "ml"},
+        "spec": {"metric": {"name": "loss"}, "warmStart": {"fromSweeps": ["v1", "v2"]}},
+        "status": {"warmStart": {"runs": 11, "missing": ["v2"]}},
+    }
+    text = plugin.status_text(s, [])
+    assert "  Warm start: learns from 11 run(s) of v1, v2 (no such sweep: v2)" in text
