@@ -95,8 +95,9 @@ def front(all_runs: Sequence[Run], spec: api.SweepSpec) -> list[Run]:
 def status_fields(
     all_runs: Sequence[Run], spec: api.SweepSpec | None, old_status: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """status.paretoFront (capped, spread along it) and paretoFrontSize; both None (a merge
-    patch removes them) in a sweep of one metric, and as they were while the spec is invalid."""
+    """status.paretoFront (capped, spread along it) and paretoFrontSize, and no bestRun; the
+    front None (a merge patch removes it) in a sweep of one metric, and as it was while the spec
+    is invalid."""
     if spec is None:
         return {
             "paretoFront": old_status.get("paretoFront"),
@@ -108,6 +109,9 @@ def status_fields(
     points = [point(r.metrics, spec) or () for r in runs]
     shown = set(pareto.spread([r.name for r in runs], points, api.PARETO_FRONT_KEPT))
     return {
+        # No best run among trade-offs: one left from when the sweep had a single metric goes
+        # (this key follows reconcile's own bestRun in the status it builds, and wins).
+        "bestRun": None,
         "paretoFront": [
             {"name": r.name, "metrics": {m.name: r.metrics[m.name] for m in spec.metrics}}
             for r in runs

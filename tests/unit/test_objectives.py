@@ -209,3 +209,9 @@ def test_a_run_that_finished_without_an_objective_brings_a_warning() -> None:
     assert not [
         e for e in decide(sweep(), [complete]).of(reconcile.Event) if e.reason == reconcile.METRIC_MISSING
     ]
+
+
+def test_a_best_run_left_from_a_single_metric_goes_once_the_sweep_has_several() -> None:
+    before = {"bestRun": {"name": "s-0001", "metric": 1.0, "parameters": {}}}
+    status = decide(sweep(status=before), [run(1, loss=1.0, acc=0.5)]).status
+    assert status["bestRun"] is None and [r["name"] for r in status["paretoFront"]] == ["s-0001"]
