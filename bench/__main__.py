@@ -22,6 +22,7 @@ SUITES = [
     "memory",
     "bayes_vs_wandb",
     "strategies",
+    "multi_objective",
 ]
 
 

@@ -48,7 +48,25 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _metric_text(value: Any) -> str:
+    if isinstance(value, dict):  # several objectives: each one's value
+        return " ".join(f"{k}={_metric_text(v)}" for k, v in value.items())
     return f"{value:g}" if isinstance(value, int | float) else ""
+
+
+def _objectives_of(metrics: dict[str, Any], names: Sequence[str]) -> dict[str, Any] | None:
+    """A run's values of a sweep's several objectives, those it reported."""
+    found = {n: metrics[n] for n in names if n in metrics}
+    return found or None
+
+
+def front_lines(status: dict[str, Any]) -> list[str]:
+    """status.paretoFront: the runs no other beats in every objective."""
+    front = status.get("paretoFront") or []
+    size = status.get("paretoFrontSize") or len(front)
+    shown = f", {len(front)} shown (spread along it)" if size > len(front) else ""
+    lines = [f"  Pareto front: {size} run(s){shown}"]
+    lines.extend(f"    {r.get('name')} {_metric_text(r.get('metrics') or {})}" for r in front)
+    return lines
 
 
 def _best_text(best: dict[str, Any]) -> str:
@@ -86,6 +104,9 @@ def run_records(sweep: dict[str, Any], jobs: Sequence[dict[str, Any]]) -> list[d
     remembers them), best first."""
     metric = ((sweep.get("spec") or {}).get("metric") or {}).get("name")
     goal = ((sweep.get("spec") or {}).get("metric") or {}).get("goal", "minimize")
+    objectives = [
+        str(m.get("name")) for m in (sweep.get("spec") or {}).get("metrics") or [] if isinstance(m, dict)
+    ]
     in_status = {r["name"]: r for r in (sweep.get("status") or {}).get("recordedRuns") or []}
     records = []
     for job in jobs:
@@ -98,7 +119,11 @@ def run_records(sweep: dict[str, Any], jobs: Sequence[dict[str, Any]]) -> list[d
             {
                 "name": name,
                 "state": state,
-                "metric": (result.get("metrics") or {}).get(metric) if metric else None,
+                "metric": _objectives_of(result.get("metrics") or {}, objectives)
+                if objectives
+                else (result.get("metrics") or {}).get(metric)
+                if metric
+                else None,
                 "parameters": json.loads(annotations.get(api.ANNOTATION_PARAMETERS) or "{}"),
                 "why": why_text(result),
             }
@@ -111,7 +136,11 @@ def run_records(sweep: dict[str, Any], jobs: Sequence[dict[str, Any]]) -> list[d
             {
                 "name": removed["name"],
                 "state": f"{removed.get('state')} (Job deleted)",
-                "metric": (removed.get("metrics") or {}).get(metric) if metric else None,
+                "metric": _objectives_of(removed.get("metrics") or {}, objectives)
+                if objectives
+                else (removed.get("metrics") or {}).get(metric)
+                if metric
+                else None,
                 "parameters": removed.get("parameters") or {},
                 "why": why_text(removed),
             }
@@ -174,6 +203,15 @@ def status_text(sweep: dict[str, Any], records: Sequence[dict[str, Any]]) -> str
     if best:
         lines.append(
             f"  Best: {best.get('name')} {_metric_text(best.get('metric'))} {json.dumps(best.get('parameters', {}))}"
+        )
+    if status.get("paretoFront"):
+        lines.extend(front_lines(status))
+    warm = status.get("warmStart")
+    if isinstance(warm, dict):
+        sources = ((sweep.get("spec") or {}).get("warmStart") or {}).get("fromSweeps") or []
+        missing = f" (no such sweep: {', '.join(warm['missing'])})" if warm.get("missing") else ""
+        lines.append(
+            f"  Warm start: learns from {warm.get('runs', 0)} run(s) of {', '.join(sources)}{missing}"
         )
     lines.extend(parameter_lines(sweep))
     lines.append("")

@@ -136,6 +136,7 @@ def decide(
     template_error: str | None = None,
     permission_denied: str | None = None,
     taken: Collection[str] = (),
+    warm_from: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Decision:
     """Everything the operator does to one sweep in one pass.
 
@@ -144,9 +145,10 @@ def decide(
     when it refused to create one for lack of permission (in this pass, or in an earlier one
     whose retry is not due yet): no run starts, and the sweep keeps running, saying why.
     `taken` are Job names that objects other than this sweep's runs hold (a Job of an earlier
-    sweep of the same name, anyone's Job): no run is given one.
+    sweep of the same name, anyone's Job): no run is given one. `warm_from` are the Sweeps of
+    spec.warmStart.fromSweeps that exist, by name (warm_start.sources).
     """
-    p = Pass.begin(sweep, observed, now=now or _now(), taken=taken)
+    p = Pass.begin(sweep, observed, now=now or _now(), taken=taken, warm_from=warm_from)
     tell_spec(p)
     # Runs that ended, and runs stopped by a person, whatever the sweep's state and spec: the
     # run-level controls need no search space.

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import kopf
 
-from kubesweep import api, housekeeping, metrics, reconcile, runs, slim
+from kubesweep import api, housekeeping, metrics, reconcile, runs, slim, warm_start
 from kubesweep.executor import ClusterAPI, Executor, Pass
 from kubesweep.expectations import Expectations
 from kubesweep.reconcile import Decision
@@ -108,8 +108,7 @@ class Reconciler:
         gone = self._gone_pods.get(key, {})
         for pod in [*indexed, *gone.values()]:
             pods_by_run.setdefault(pod["metadata"]["labels"].get(api.LABEL_RUN, ""), []).append(pod)
-        found = _get(self.sweeps, key)
-        sweep = self.expectations.sweep(key, found[0] if found else None)
+        sweep = self._sweep(key)
 
         if sweep is None or sweep["metadata"].get("deletionTimestamp"):
             # The sweep is gone: its Jobs are being garbage-collected; let them go.
@@ -150,8 +149,17 @@ class Reconciler:
         self.logs.keep(
             key, logs, {p["metadata"]["name"] for run_pods in pods_by_run.values() for p in run_pods}
         )
+        # Warm start: the Sweeps it learns from, as the index holds them (no API call).
+        warm = {
+            n: s for n in warm_start.sources(sweep) if (s := self._sweep((namespace, runs.label_value(n))))
+        }
         decision = await decide_off_loop(
-            reconcile.decide, sweep, observed, permission_denied=self.executor.holding(key), taken=taken
+            reconcile.decide,
+            sweep,
+            observed,
+            permission_denied=self.executor.holding(key),
+            taken=taken,
+            warm_from=warm,
         )
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -162,6 +170,10 @@ class Reconciler:
             )
         await self.executor.apply(Pass(key, sweep, owned, observed, pods_by_run, left_behind), decision)
         self._note_reaction(key, sweep)
+
+    def _sweep(self, key: Key) -> dict[str, Any] | None:
+        found = _get(self.sweeps, key)
+        return self.expectations.sweep(key, found[0] if found else None)
 
     def forget(self, key: Key) -> None:
         """The sweep is gone: nothing of it is kept."""

@@ -23,6 +23,7 @@ from kubesweep.search import space
 TOP_LEVEL = {
     "method",
     "metric",
+    "metrics",
     "parameters",
     "run_cap",
     "early_terminate",
@@ -167,6 +168,16 @@ def convert(
             warnings.append(f"metric.{key}: not supported, dropped")
             metric.pop(key)
         spec["metric"] = metric
+    if isinstance(config.get("metrics"), list):
+        # W&B's list of several objectives: kubesweep's spec.metrics, name and goal each.
+        objectives = []
+        for index, item in enumerate(config["metrics"]):
+            objective = dict(item) if isinstance(item, Mapping) else {}
+            for key in sorted(set(objective) - {"name", "goal"}):
+                warnings.append(f"metrics[{index}].{key}: not supported with several objectives, dropped")
+                objective.pop(key)
+            objectives.append(objective)
+        spec["metrics"] = objectives
     if "parameters" not in config:
         raise ValueError("the config has no parameters")
     spec["parameters"] = _parameters(config["parameters"], "parameters", warnings)

@@ -326,7 +326,64 @@ CASES = [
         lambda s: (s.update(earlyTerminate={"type": "hyperband", "minIter": 3}), s.pop("metric")),
         "spec.metric",
         SCHEMA,
-        "earlyTerminate needs a metric",
+        "earlyTerminate needs a single metric",
+    ),
+    Case(
+        "metric-beside-metrics",
+        setting(metrics=[{"name": "loss"}, {"name": "cost"}]),
+        "spec.metrics",
+        SCHEMA,
+        "give metric (one objective) or metrics (several), not both",
+    ),
+    Case(
+        "one-objective-in-metrics",
+        lambda s: (s.update(metrics=[{"name": "loss"}]), s.pop("metric")),
+        "spec.metrics",
+        SCHEMA,
+    ),
+    Case(
+        "the-same-objective-twice",
+        lambda s: (
+            s.update(metrics=[{"name": "loss"}, {"name": "loss", "goal": "maximize"}]),
+            s.pop("metric"),
+        ),
+        "spec.metrics",
+        SCHEMA,
+        "each of metrics names a different metric",
+    ),
+    Case(
+        "cmaes-with-metrics",
+        lambda s: (
+            s.update(
+                method="cmaes",
+                parameters={"a": {"distribution": "uniform", "min": 0, "max": 1}},
+                metrics=[{"name": "loss"}, {"name": "cost"}],
+            ),
+            s.pop("metric"),
+        ),
+        "spec.method",
+        SCHEMA,
+        "cmaes optimizes a single metric",
+    ),
+    Case(
+        "hyperband-with-metrics",
+        lambda s: (
+            s.update(
+                earlyTerminate={"type": "hyperband", "minIter": 3},
+                metrics=[{"name": "loss"}, {"name": "cost"}],
+            ),
+            s.pop("metric"),
+        ),
+        "spec.metric",
+        SCHEMA,
+        "earlyTerminate needs a single metric (not metrics)",
+    ),
+    Case(
+        "warm-start-with-grid",
+        setting(warmStart={"fromSweeps": ["earlier"]}),
+        "spec.warmStart",
+        SCHEMA,
+        "use method bayes or tpe",
     ),
     Case(
         "hyperband-without-iterations",

@@ -201,6 +201,14 @@ def test_every_cel_refusal_is_one_the_operator_makes_too() -> None:
         if rng.random() < 0.7:
             spec["metric"] = {"name": "loss"}
         if rng.random() < 0.1:
+            # Several objectives: mostly alone, or beside metric; distinct or not.
+            spec["metrics"] = [
+                {"name": "loss"},
+                {"name": rng.choice(["acc", "acc", "loss"]), "goal": "maximize"},
+            ]
+            if rng.random() < 0.7:
+                spec.pop("metric", None)
+        if rng.random() < 0.1:
             # A condition on the other parameter, or on one that is not there.
             spec["parameters"]["p0"]["when"] = {rng.choice(["p1", "nope"]): rng.choice([1, "a", [1, 2]])}
         if rng.random() < 0.3:
@@ -232,6 +240,23 @@ def test_every_cel_refusal_is_one_the_operator_makes_too() -> None:
         ({"method": "grid", "parameters": {"lr": {"min": 0.1, "max": 1.0}}}, "spec.parameters", "lr is not"),
         ({"method": "bayes", "metric": None}, "spec.metric", "needs a metric"),
         ({"method": "tpe", "metric": None}, "spec.metric", "tpe search needs a metric"),
+        ({"metrics": [{"name": "a"}, {"name": "b"}]}, "spec.metrics", "not both"),
+        ({"warmStart": {"fromSweeps": ["old"]}}, "spec.warmStart", "bayes or tpe"),
+        (
+            {"method": "cmaes", "metric": None, "metrics": [{"name": "a"}, {"name": "b"}]},
+            "spec.method",
+            "cmaes optimizes",
+        ),
+        ({"metric": None, "metrics": [{"name": "a"}, {"name": "a"}]}, "spec.metrics", "different metric"),
+        (
+            {
+                "metric": None,
+                "metrics": [{"name": "a"}, {"name": "b"}],
+                "earlyTerminate": {"type": "hyperband", "minIter": 3},
+            },
+            "spec.metric",
+            "single metric",
+        ),
         (
             {"parameters": {"lr": {"distribution": "q_log_uniform", "min": 0, "max": 3}}},
             "spec.parameters[lr].distribution",

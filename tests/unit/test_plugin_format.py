@@ -209,3 +209,48 @@ def test_every_command_says_what_it_does_and_every_argument_has_help() -> None:
     for action in root._actions:
         assert action.help or isinstance(action, argparse._SubParsersAction), action.dest
     assert {"report", "export"} <= set(commands.choices)
+
+
+def test_status_shows_the_pareto_front_and_each_runs_objectives() -> None:
+    s = {
+        "metadata": {"name": "s", "namespace": "ml"},
+        "spec": {"metrics": [{"name": "loss"}, {"name": "acc", "goal": "maximize"}]},
+        "status": {
+            "paretoFront": [
+                {"name": "s-0001", "metrics": {"loss": 0.9, "acc": 0.8}},
+                {"name": "s-0004", "metrics": {"loss": 0.5, "acc": 0.6}},
+            ],
+            "paretoFrontSize": 40,
+            "recordedRuns": [
+                {
+                    "name": "s-0001",
+                    "state": "Finished",
+                    "parameters": {"x": 1},
+                    "metrics": {"loss": 0.9, "acc": 0.8},
+                },
+                {
+                    "name": "s-0004",
+                    "state": "Finished",
+                    "parameters": {"x": 4},
+                    "metrics": {"loss": 0.5, "acc": 0.6},
+                },
+            ],
+        },
+    }
+    text = plugin.status_text(s, plugin.run_records(s, []))
+    assert (
+        "  Pareto front: 40 run(s), 2 shown (spread along it)\n    s-0001 loss=0.9 acc=0.8\n    s-0004 loss=0.5 acc=0.6"
+        in text
+    )
+    assert "loss=0.5 acc=0.6" in text.split("RUN")[1]  # the runs' table shows every objective too
+    assert "Best:" not in text
+
+
+def test_status_says_what_a_warm_start_learns_from() -> None:
+    s = {
+        "metadata": {"name": "s", "namespace": "ml"},
+        "spec": {"metric": {"name": "loss"}, "warmStart": {"fromSweeps": ["v1", "v2"]}},
+        "status": {"warmStart": {"runs": 11, "missing": ["v2"]}},
+    }
+    text = plugin.status_text(s, [])
+    assert "  Warm start: learns from 11 run(s) of v1, v2 (no such sweep: v2)" in text

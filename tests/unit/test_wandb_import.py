@@ -244,3 +244,15 @@ def test_import_wandb_refuses_a_sweep_the_operator_would_refuse(
     code, out, err = import_wandb([], config, capsys, monkeypatch)
     assert code == 1 and out == ""
     assert err.startswith(f"error: standard input makes a Sweep kubesweep would refuse: {field}")
+
+
+def test_a_list_of_metrics_becomes_several_objectives_without_target() -> None:
+    config = {
+        **WANDB,
+        "metrics": [{"name": "val_loss", "goal": "minimize", "target": 0.1}, {"name": "latency"}],
+    }
+    del config["metric"], config["early_terminate"]
+    manifest, warnings = wandb_import.convert(config, image="i")
+    assert manifest["spec"]["metrics"] == [{"name": "val_loss", "goal": "minimize"}, {"name": "latency"}]
+    assert "metrics[0].target: not supported with several objectives, dropped" in warnings
+    reconcile.parse_spec(manifest["spec"])

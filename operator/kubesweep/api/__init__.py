@@ -48,15 +48,27 @@ from kubesweep.api.schemas import (
     MAX_PARAMETERS,
     PARAMETER_SCHEMA,
 )
-from kubesweep.api.spec import EarlyTerminate, Metric, SecretKeyRef, SweepSpec, Wandb
+from kubesweep.api.spec import (
+    MAX_OBJECTIVES,
+    EarlyTerminate,
+    Metric,
+    Objective,
+    SecretKeyRef,
+    SweepSpec,
+    Wandb,
+    WarmStart,
+)
 from kubesweep.api.status import (
+    PARETO_FRONT_KEPT,
     RUN_RECORDS_KEPT,
     BestRun,
     Condition,
     FoldedRuns,
+    FrontRun,
     RunCounts,
     RunRecord,
     SweepStatus,
+    WarmStartStatus,
 )
 
 __all__ = [
@@ -80,9 +92,11 @@ __all__ = [
     "MANAGED_BY",
     "MAX_CONDITIONS",
     "MAX_NESTED_PARAMETERS",
+    "MAX_OBJECTIVES",
     "MAX_PARAMETERS",
     "PARAMETER_RULES",
     "PARAMETER_SCHEMA",
+    "PARETO_FRONT_KEPT",
     "PLURAL",
     "RUN_RECORDS_KEPT",
     "SETTLED_PHASES",
@@ -94,9 +108,11 @@ __all__ = [
     "Condition",
     "EarlyTerminate",
     "FoldedRuns",
+    "FrontRun",
     "Goal",
     "Method",
     "Metric",
+    "Objective",
     "Phase",
     "RunCounts",
     "RunRecord",
@@ -107,5 +123,7 @@ __all__ = [
     "SweepStatus",
     "Wandb",
     "WandbMode",
+    "WarmStart",
+    "WarmStartStatus",
     "cel_kind",
 ]

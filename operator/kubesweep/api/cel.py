@@ -188,17 +188,37 @@ def _no_probabilities(p: str) -> str:
 
 SPEC_RULES: list[Any] = [
     _rule(
-        "!(self.method in ['bayes', 'tpe', 'cmaes']) || has(self.metric)",
+        "!(self.method in ['bayes', 'tpe', 'cmaes']) || has(self.metric) || has(self.metrics)",
         "bayes, tpe and cmaes search need a metric to optimize: set metric.name and goal",
         ".metric",
         messageExpression="self.method + ' search needs a metric to optimize: set metric.name and goal'",
+    ),
+    _rule(
+        "!has(self.metric) || !has(self.metrics)",
+        "give metric (one objective) or metrics (several), not both",
+        ".metrics",
+    ),
+    _rule(
+        "self.method != 'cmaes' || !has(self.metrics)",
+        "cmaes optimizes a single metric: use bayes or tpe for several objectives",
+        ".method",
+    ),
+    _rule(
+        "!has(self.metrics) || self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
+        "each of metrics names a different metric",
+        ".metrics",
     ),
     # No rule reads `when`: its values are free JSON, which the API server hides from CEL
     # together with the map that holds them ("undefined field 'when'"), so an unknown name or
     # value in a condition is the operator's InvalidSpec.
     _rule(
+        "!has(self.warmStart) || self.method in ['bayes', 'tpe']",
+        "warmStart feeds what bayes and tpe learn from: use method bayes or tpe",
+        ".warmStart",
+    ),
+    _rule(
         "!has(self.earlyTerminate) || has(self.metric)",
-        "earlyTerminate needs a metric: set metric.name and goal",
+        "earlyTerminate needs a single metric (not metrics): set metric.name and goal",
         ".metric",
     ),
     _rule(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StringConstraints
 
 from kubesweep.api.base import _Model
 from kubesweep.api.cel import EARLY_TERMINATE_RULES, SPEC_RULES
@@ -24,6 +24,18 @@ class Metric(_Model):
         description="Finish the sweep once a run reaches this value (at or below it when minimizing, "
         "at or above it when maximizing).",
     )
+
+
+# Several objectives: at most this many (each is a dimension of the front).
+MAX_OBJECTIVES = 8
+
+
+class Objective(_Model):
+    """One of several objectives (spec.metrics, W&B's list shape): no target, which applies to a
+    single metric only."""
+
+    name: str = Field(min_length=1, max_length=253, description="A metric the run reports (e.g. val_loss).")
+    goal: Goal = Field(default=Goal.MINIMIZE, description="minimize or maximize it.")
 
 
 class EarlyTerminate(_Model):
@@ -95,6 +107,21 @@ class Wandb(_Model):
     )
 
 
+class WarmStart(_Model):
+    from_sweeps: list[
+        Annotated[
+            str, StringConstraints(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+        ]
+    ] = Field(
+        min_length=1,
+        max_length=8,
+        description="Sweeps in this namespace whose recorded runs this one learns from (W&B users' "
+        "prior_runs): their finished runs whose parameters fit this sweep's space and that reported "
+        "its metric (every objective, with metrics). They are not runs of this sweep (runCap does not "
+        "count them). A sweep named that does not exist (yet) gives none; read at each suggestion.",
+    )
+
+
 class SweepSpec(_Model):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": SPEC_RULES})
 
@@ -108,7 +135,18 @@ class SweepSpec(_Model):
         "kubesweep[cmaes] extra) or qmc (a scrambled Sobol sequence)."
     )
     metric: Metric | None = Field(
-        default=None, description="The metric to optimize; required for bayes, metric.target and hyperband."
+        default=None,
+        description="The metric to optimize; bayes, tpe and cmaes need it or metrics, earlyTerminate "
+        "needs it. Give metric or metrics, not both.",
+    )
+    metrics: list[Objective] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=MAX_OBJECTIVES,
+        description="Several objectives instead of metric (W&B's metrics list): the status keeps the "
+        "Pareto front (paretoFront) instead of bestRun. A run counts only once it reported every one. "
+        "bayes and tpe use Optuna's multi-objective TPE, grid, random and qmc just run; cmaes and "
+        "earlyTerminate need a single metric, and target applies to a single metric only.",
     )
     parameters: dict[str, dict[str, Any]] = Field(
         min_length=1,
@@ -155,6 +193,11 @@ class SweepSpec(_Model):
         "metrics (a sitecustomize hook on PYTHONPATH), and the W&B run is named after the run and "
         "grouped by the sweep. Files come from the pod's annotations through a downwardAPI volume "
         "at /var/run/kubesweep.",
+    )
+    warm_start: WarmStart | None = Field(
+        default=None,
+        description="Learn from other sweeps' recorded runs (bayes and tpe): a head start for a search "
+        "over a space other sweeps explored.",
     )
     template: dict[str, Any] = Field(
         description="A batch/v1 JobTemplateSpec: the Job of every run.",

@@ -43,6 +43,24 @@ class BestRun(_Model):
     )
 
 
+# The Pareto front kept in the status of a sweep of several objectives: at most this many runs
+# (spread along it).
+PARETO_FRONT_KEPT = 32
+
+
+class FrontRun(_Model):
+    name: str
+    metrics: dict[str, float] = Field(default_factory=dict, description="Its value of each objective.")
+
+
+class WarmStartStatus(_Model):
+    runs: int = Field(default=0, description="The other sweeps' runs this sweep learns from.")
+    missing: list[str] = Field(
+        default_factory=list,
+        description="Sweeps of spec.warmStart.fromSweeps that do not exist in the namespace.",
+    )
+
+
 class RunRecord(_Model):
     """An ended run: the outcome the sweep needs of it after its Job is released (or deleted)."""
 
@@ -95,7 +113,18 @@ class SweepStatus(_Model):
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     runs: RunCounts = Field(default_factory=RunCounts)
-    best_run: BestRun | None = None
+    best_run: BestRun | None = Field(
+        default=None, description="The run with the best metric; absent in a sweep of several objectives."
+    )
+    pareto_front: list[FrontRun] | None = Field(
+        default=None,
+        description=f"With metrics: the finished runs no other run beats in every objective, at most "
+        f"{PARETO_FRONT_KEPT}, spread along the first objective (both ends kept).",
+    )
+    pareto_front_size: int | None = Field(default=None, description="The runs on the front, before the cap.")
+    warm_start: WarmStartStatus | None = Field(
+        default=None, description="With spec.warmStart: what the sweep learns from other sweeps."
+    )
     start_time: str | None = None
     completion_time: str | None = None
     recorded_runs: list[RunRecord] = Field(

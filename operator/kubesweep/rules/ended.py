@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kubesweep import objectives
 from kubesweep.actions import Event, delete_pods
 from kubesweep.api import RunState, State
 from kubesweep.rules.passes import Pass
@@ -40,6 +41,8 @@ def record_ended(p: Pass) -> None:
                     f"'{p.metric}=VALUE' or write it to /dev/termination-log",
                 )
             )
+        if run.state == RunState.FINISHED and (lacking := objectives.missing_message(run, p.spec)):
+            p.actions.append(Event("Warning", METRIC_MISSING, lacking))
 
 
 def run_event(run: Run) -> Event:

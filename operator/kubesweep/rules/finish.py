@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kubesweep import api, runs, search
+from kubesweep import api, objectives, runs, search
 from kubesweep.actions import CreateRun, Decision, Event, RecordRun, ReleaseJob, WriteStatus
 from kubesweep.api import Phase
 from kubesweep.folding import Fold
@@ -30,7 +30,7 @@ def finish(p: Pass, verdict: Verdict) -> Decision:
     best = best_run(all_runs, p.spec) if p.spec is not None else None
     kept = fold(in_status, p.folded, p.spec, best)  # after counting: folded runs are in all_runs
     completed = status.completion(verdict, all_runs, p.folded, p.spec, best)
-    body = status.sweep_status(p, verdict, counts, completed, best, kept).model_dump(by_alias=True)
+    body = status.sweep_status(p, verdict, counts, completed, best, kept, all_runs).model_dump(by_alias=True)
 
     actions = list(p.actions)
     phase = verdict.phase
@@ -104,6 +104,7 @@ def fold(recorded: Sequence[Run], folded: Fold, spec: api.SweepSpec | None, best
     best_names = {r.name for r in leaders(recorded, spec, search.BAYES_KEEP_BEST)}
     if best is not None:
         best_names.add(best.name)
+    best_names |= {r.name for r in objectives.front(recorded, spec)}
     foldable = [r for r in recorded if not r.watched and r.name not in best_names]
     oldest = sorted(foldable, key=lambda r: r.number)[:excess]
     grid_points: Sequence[int | None] = (

@@ -9,7 +9,7 @@ from typing import Any
 
 import pydantic
 
-from kubesweep import api, runs, search
+from kubesweep import api, objectives, runs, search
 from kubesweep.api import RunState
 from kubesweep.runs import Run, Stage
 
@@ -111,6 +111,7 @@ def trials(all_runs: Sequence[Run], spec: api.SweepSpec) -> list[search.Trial]:
             metric=run.metrics.get(metric) if metric else None,
             steps=runs.metric_steps(run.steps, metric) if metric else (),
             band_values=run.band_values,
+            values=objectives.point(run.metrics, spec),
         )
         for run in sorted(all_runs, key=lambda r: r.number)
     ]

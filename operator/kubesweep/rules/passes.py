@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kubesweep import api, runs, search
+from kubesweep import api, runs, search, warm_start
 from kubesweep.actions import Action, RecordRun, StopPods, delete_pods
 from kubesweep.api import Phase, RunState, State
 from kubesweep.folding import Fold
@@ -40,10 +40,17 @@ class Pass:
     folded: Fold = field(default_factory=Fold)
     hyperband: tuple[Mapping[str, Any], str] | None = None  # earlyTerminate and the metric's name
     metric: str | None = None  # the sweep's metric: a record keeps it first
+    prior: list[search.Trial] = field(default_factory=list)  # warm start: other sweeps' runs
+    warm: dict[str, Any] | None = None  # status.warmStart
 
     @classmethod
     def begin(
-        cls, sweep: Mapping[str, Any], observed: Sequence[Run], now: str, taken: Collection[str]
+        cls,
+        sweep: Mapping[str, Any],
+        observed: Sequence[Run],
+        now: str,
+        taken: Collection[str],
+        warm_from: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Pass:
         old_status: Mapping[str, Any] = sweep.get("status") or {}
         spec: api.SweepSpec | None
@@ -79,6 +86,8 @@ class Pass:
         for run in records.values():
             p.runs.setdefault(run.name, run)
         p.metric = spec.metric.name if spec is not None and spec.metric else None
+        if spec is not None:
+            p.prior, p.warm = warm_start.learned_from(spec, warm_from or {})
         if spec is not None and spec.early_terminate is not None and spec.metric is not None:
             p.hyperband = (
                 spec.early_terminate.model_dump(by_alias=True, exclude_none=True),

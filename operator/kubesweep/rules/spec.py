@@ -8,7 +8,7 @@ from typing import Any
 
 import pydantic
 
-from kubesweep import api, search
+from kubesweep import api, objectives, search, warm_start
 from kubesweep.api import State
 
 
@@ -28,7 +28,10 @@ def parse_spec(spec: Mapping[str, Any]) -> api.SweepSpec:
         path = ".".join(str(p) for p in err["loc"])
         raise InvalidSweep(f"spec.{path}", err["msg"]) from None
     metric = parsed.metric
-    if str(parsed.method) in search.ADAPTIVE and metric is None:
+    for problem in (objectives.problem(parsed), warm_start.problem(parsed)):
+        if problem is not None:
+            raise InvalidSweep(*problem)
+    if str(parsed.method) in search.ADAPTIVE and metric is None and not parsed.metrics:
         raise InvalidSweep(
             "spec.metric", f"{parsed.method} search needs a metric to optimize: set metric.name and goal"
         )

@@ -42,7 +42,7 @@ def start_runs(p: Pass, spec: api.SweepSpec, permission_denied: str | None) -> V
         free = spec.parallelism - len(active)
         if spec.run_cap is not None:
             free = min(free, spec.run_cap - counted)
-        history = trials(all_runs, spec)
+        history = [*p.prior, *trials(all_runs, spec)]
         numbers = free_numbers(
             {r.number for r in all_runs} | p.folded.numbers,
             lambda number: runs.job_name(meta.get("name", ""), number) in p.taken,

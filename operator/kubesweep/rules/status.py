@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import pydantic
 
-from kubesweep import api, runs
+from kubesweep import api, objectives, runs
 from kubesweep.api import Phase, RunState
 from kubesweep.folding import Fold
 from kubesweep.rules.history import metric_of, metric_text
@@ -59,6 +59,8 @@ def completion(
             f"{message}, but no run reported {spec.metric.name}: print '{spec.metric.name}=VALUE' "
             "or write it to /dev/termination-log",
         )
+    if completed and spec is not None and spec.metrics and not objectives.front(all_runs, spec):
+        return False, NO_METRIC_REPORTED, f"{message}, but {objectives.none_complete_message(spec)}"
     return completed, reason, message
 
 
@@ -142,14 +144,21 @@ def sweep_status(
     completed: tuple[bool, str, str],
     best: Run | None,
     kept: Sequence[Run],
+    all_runs: Sequence[Run],
 ) -> api.SweepStatus:
     settled = verdict.phase in api.SETTLED_PHASES
+    front = objectives.status_fields(all_runs, p.spec, p.old_status)
+    warm = p.warm if p.spec is not None else p.old_status.get("warmStart")
     return api.SweepStatus(
         phase=verdict.phase,
         observed_generation=p.generation,
         conditions=conditions(p, verdict, completed),
         runs=counts,
-        best_run=best_run(p, best),
+        # No best run among trade-offs: one left from when the sweep had a single metric goes.
+        best_run=None if "bestRun" in front else best_run(p, best),
+        pareto_front=front["paretoFront"],
+        pareto_front_size=front["paretoFrontSize"],
+        warm_start=api.WarmStartStatus.model_validate(warm) if warm is not None else None,
         # A sweep whose spec is invalid has not started: its first valid pass starts it.
         start_time=p.old_status.get("startTime") or (p.now if p.spec is not None else None),
         completion_time=(p.old_status.get("completionTime") or p.now) if settled else None,

@@ -95,7 +95,18 @@ def best_run_lines(sweep: dict[str, Any]) -> list[str]:
     parameters, or why there is none."""
     name = sweep["metadata"]["name"]
     metric = ((sweep.get("spec") or {}).get("metric") or {}).get("name", "the metric")
-    best = (sweep.get("status") or {}).get("bestRun") or {}
+    status = sweep.get("status") or {}
+    if (sweep.get("spec") or {}).get("metrics"):
+        # Several objectives: the Pareto front, not one best run.
+        front = status.get("paretoFront") or []
+        if not front:
+            return [f"{name}: no run reported every objective"]
+        lines = [f"{name}: Pareto front of {status.get('paretoFrontSize') or len(front)} run(s)"]
+        for run in front:
+            values = " ".join(f"{k}={v:g}" for k, v in (run.get("metrics") or {}).items())
+            lines.append(f"  {run.get('name')}: {values}")
+        return lines
+    best = status.get("bestRun") or {}
     if best.get("metric") is None:
         return [f"{name}: no run reported {metric}"]
     parameters = " ".join(f"{k}={v}" for k, v in sorted((best.get("parameters") or {}).items()))

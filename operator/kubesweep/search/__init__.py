@@ -55,6 +55,8 @@ class Trial:
     steps: Sequence[tuple[int, float]] = ()  # intermediate (step, value) pairs, for hyperband
     # The metric at each hyperband band the run reached, for a run whose steps are not kept.
     band_values: Sequence[float] | None = None
+    # With several objectives: the value of each, in the spec's order; None unless it reported all.
+    values: Sequence[float] | None = None
 
 
 def validate(method: str, parameters: Mapping[str, Any]) -> None:
@@ -111,9 +113,12 @@ def suggest(
     run_number: int,
     goal: Goal,
     grid_points_used: Collection[int] = (),
+    goals: Sequence[Goal] | None = None,
 ) -> dict[str, Any] | None:
     """The parameters of run `run_number`; None when a grid is exhausted. `grid_points_used`
-    are the grid positions of runs the history no longer holds."""
+    are the grid positions of runs the history no longer holds. `goals`, one per objective of a
+    sweep of several (each trial's `values`): bayes and tpe then use Optuna's multi-objective
+    TPE; grid, random and qmc do not look at results."""
     params = space.parse(parameters)
     if method == "grid":
         return grid.next_point(params, [t.parameters for t in history], grid_points_used)
@@ -123,6 +128,8 @@ def suggest(
     if method in ("bayes", "tpe"):
         from . import bayes
 
+        if goals:
+            return bayes.suggest_multi(params, history, seed=seed, run_number=run_number, goals=goals)
         sampler = "gp" if method == "bayes" else "tpe"
         return bayes.suggest(params, history, seed=seed, run_number=run_number, goal=goal, sampler=sampler)
     if method == "qmc":

@@ -273,3 +273,53 @@ def suggest(
     )
     study.add_trials(told(params, history, goal))
     return ask(study, params)
+
+
+def told_multi(params: Sequence[Param], history: Sequence[Any], objectives: int) -> list[FrozenTrial]:
+    """The history of a sweep of several objectives as Optuna trials: finished runs that reported
+    every objective with their values, Pending and Running runs as running trials (TPE's constant
+    liar spreads parallel runs apart); the rest left out (nothing to impute a trade-off with)."""
+    distributions = {p.key: _distribution(p) for p in params}
+    by_path = {p.key: p for p in params}
+    out: list[FrozenTrial] = []
+    for trial in history:
+        flat = active(list(params), flatten(trial.parameters, list(params)))
+        internal = {path: to_internal(by_path[path], v) for path, v in flat.items()}
+        expected = active(list(params), {**{p.key: None for p in params}, **flat})
+        if set(internal) != set(expected) or any(v is None for v in internal.values()):
+            continue
+        values = trial.values
+        if trial.state == "Finished" and values is not None and len(values) == objectives:
+            state, told_values = TrialState.COMPLETE, [float(v) for v in values]
+        elif trial.state in PENDING:
+            state, told_values = TrialState.RUNNING, None
+        else:
+            continue
+        out.append(
+            create_trial(
+                params=internal,
+                distributions={k: distributions[k] for k in internal},
+                values=told_values,
+                state=state,
+            )
+        )
+    return out
+
+
+def suggest_multi(
+    params: Sequence[Param],
+    history: Sequence[Any],
+    *,
+    seed: int | None,
+    run_number: int,
+    goals: Sequence[str],
+) -> dict[str, Any]:
+    """Several objectives: Optuna's multi-objective TPE (MOTPE) over the whole history (it has no
+    single best to keep the best of), with the options of method tpe."""
+    derived = (0 if seed is None else seed) * 1_000_003 + run_number
+    study = optuna.create_study(
+        directions=["maximize" if g == "maximize" else "minimize" for g in goals],
+        sampler=sampler_for("tpe", derived % (2**31)),
+    )
+    study.add_trials(told_multi(params, history, len(goals)))
+    return ask(study, params)
