@@ -214,3 +214,18 @@ def test_a_best_run_left_from_a_single_metric_goes_once_the_sweep_has_several() 
     before = {"bestRun": {"name": "s-0001", "metric": 1.0, "parameters": {}}}
     status = decide(sweep(status=before), [run(1, loss=1.0, acc=0.5)]).status
     assert status["bestRun"] is None and [r["name"] for r in status["paretoFront"]] == ["s-0001"]
+
+
+def test_a_record_keeps_every_objective_however_many_other_metrics_the_run_printed() -> None:
+    # A record keeps the sweep's metric and the first 10 others: with several objectives there is
+    # no `metric`, and objectives printed after 10 other names were lost from the record.
+    noise = {f"aux_{i:02d}": float(i) for i in range(15)}
+    observed = [
+        run(1, RunState.FINISHED, **noise, loss=1.0, acc=0.5),
+        run(2, RunState.FINISHED, **noise, loss=2.0, acc=0.9),
+    ]
+    status = decide(sweep(), observed).status
+    for record in status["recordedRuns"]:
+        assert {"loss", "acc"} <= set(record["metrics"]), record
+        assert len(record["metrics"]) == 2 + 10
+    assert [r["name"] for r in status["paretoFront"]] == ["s-0001", "s-0002"]

@@ -39,7 +39,8 @@ class Pass:
     runs: dict[str, Run] = field(default_factory=dict)
     folded: Fold = field(default_factory=Fold)
     hyperband: tuple[Mapping[str, Any], str] | None = None  # earlyTerminate and the metric's name
-    metric: str | None = None  # the sweep's metric: a record keeps it first
+    metric: str | None = None  # the sweep's metric
+    kept: tuple[str, ...] = ()  # what a record keeps first: the metric, or each objective
     prior: list[search.Trial] = field(default_factory=list)  # warm start: other sweeps' runs
     warm: dict[str, Any] | None = None  # status.warmStart
 
@@ -86,6 +87,8 @@ class Pass:
         for run in records.values():
             p.runs.setdefault(run.name, run)
         p.metric = spec.metric.name if spec is not None and spec.metric else None
+        objectives = spec.metrics if spec is not None and spec.metrics else []
+        p.kept = (p.metric,) if p.metric else tuple(m.name for m in objectives)
         if spec is not None:
             p.prior, p.warm = warm_start.learned_from(spec, warm_from or {})
         if spec is not None and spec.early_terminate is not None and spec.metric is not None:
@@ -133,7 +136,7 @@ class Pass:
         """An ended run's record goes into the status (its Job gets it when released); a killed
         run's goes on its Job at once, with the spec that keeps the Job from creating pods."""
         updated = replace(run, stage=Stage.IN_STATUS, **changes)
-        updated = replace(updated, metrics=runs.bounded_metrics(updated.metrics, self.metric))
+        updated = replace(updated, metrics=runs.bounded_metrics(updated.metrics, self.kept))
         if self.hyperband is not None and updated.band_values is None:
             # An ended run keeps its values at hyperband's bands: later thresholds count it.
             config, metric = self.hyperband

@@ -102,7 +102,7 @@ def _condition(p: Pass, kind: str, status: bool, reason: str, message: str) -> a
     )
 
 
-def record(run: Run, metric: str | None, spec: api.SweepSpec | None) -> api.RunRecord:
+def record(run: Run, kept: Sequence[str], spec: api.SweepSpec | None) -> api.RunRecord:
     """An ended run's record in status.recordedRuns. Records written before metrics were bounded
     are bounded as they are kept."""
     why = {} if run.state == RunState.FINISHED else runs.why(run)  # why a run that did not finish ended
@@ -111,7 +111,7 @@ def record(run: Run, metric: str | None, spec: api.SweepSpec | None) -> api.RunR
         number=run.number,
         state=run.state,
         parameters=dict(run.parameters),
-        metrics=runs.bounded_metrics(run.metrics, metric) if spec is not None else dict(run.metrics),
+        metrics=runs.bounded_metrics(run.metrics, kept) if spec is not None else dict(run.metrics),
         bands=list(run.band_values) if run.band_values is not None else None,
         reason=why.get("reason"),
         exit_code=why.get("exitCode"),
@@ -162,6 +162,6 @@ def sweep_status(
         # A sweep whose spec is invalid has not started: its first valid pass starts it.
         start_time=p.old_status.get("startTime") or (p.now if p.spec is not None else None),
         completion_time=(p.old_status.get("completionTime") or p.now) if settled else None,
-        recorded_runs=[record(r, p.metric, p.spec) for r in kept],
+        recorded_runs=[record(r, p.kept, p.spec) for r in kept],
         folded_runs=p.folded.to_status(),
     )

@@ -118,10 +118,12 @@ MAX_OTHER_METRICS = 10
 MAX_METRIC_NAME = 48
 
 
-def bounded_metrics(metrics: Mapping[str, float], metric: str | None) -> dict[str, float]:
-    """The metrics a run's record keeps: `metric` (the sweep's) first, then the first others."""
-    kept = {metric: metrics[metric]} if metric is not None and metric in metrics else {}
-    others = (k for k in metrics if k != metric and len(k) <= MAX_METRIC_NAME)
+def bounded_metrics(metrics: Mapping[str, float], keep: str | Sequence[str] | None) -> dict[str, float]:
+    """The metrics a run's record keeps: `keep` (the sweep's metric, or each of its objectives)
+    first, then the first others."""
+    first = [keep] if isinstance(keep, str) else list(keep or ())
+    kept = {name: metrics[name] for name in first if name in metrics}
+    others = (k for k in metrics if k not in kept and len(k) <= MAX_METRIC_NAME)
     for name in itertools.islice(others, MAX_OTHER_METRICS):
         kept[name] = metrics[name]
     return kept
