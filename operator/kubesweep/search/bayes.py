@@ -14,7 +14,7 @@ import logging
 import math
 import statistics
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -170,6 +170,19 @@ def _worst(history: Sequence[Any], goal: str) -> float | None:
     return min(seen) if goal == "maximize" else max(seen)
 
 
+def _internal_parameters(params: Sequence[Param], parameters: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A run's parameters in Optuna's internal representation, or None for a run from an earlier
+    search space: every parameter active on the run's branch must be there (all of them, without
+    conditions), each a value this space can hold."""
+    by_path = {p.key: p for p in params}
+    flat = active(list(params), flatten(parameters, list(params)))
+    internal = {path: to_internal(by_path[path], v) for path, v in flat.items()}
+    expected = active(list(params), {**{p.key: None for p in params}, **flat})
+    if set(internal) != set(expected) or any(v is None for v in internal.values()):
+        return None
+    return internal
+
+
 def told(params: Sequence[Param], history: Sequence[Any], goal: str) -> list[FrozenTrial]:
     """The history as Optuna trials: finished runs with their metric; Failed, Crashed and Killed
     runs (and finished ones without a metric) as the worst value seen, as W&B imputes them, or
@@ -177,15 +190,11 @@ def told(params: Sequence[Param], history: Sequence[Any], goal: str) -> list[Fro
     sampler treats as fantasies so parallel runs spread out. Runs from an earlier search space
     are left out."""
     distributions = {p.key: _distribution(p) for p in params}
-    by_path = {p.key: p for p in params}
     worst = _worst(history, goal)
     out: list[FrozenTrial] = []
     for trial in _bounded(history, goal):
-        flat = active(list(params), flatten(trial.parameters, list(params)))
-        internal = {path: to_internal(by_path[path], v) for path, v in flat.items()}
-        # Every parameter active on the run's branch is there (all of them, without conditions).
-        expected = active(list(params), {**{p.key: None for p in params}, **flat})
-        if set(internal) != set(expected) or any(v is None for v in internal.values()):
+        internal = _internal_parameters(params, trial.parameters)
+        if internal is None:
             continue
         value: float | None
         if trial.state == "Finished" and trial.metric is not None and math.isfinite(trial.metric):
@@ -280,13 +289,10 @@ def told_multi(params: Sequence[Param], history: Sequence[Any], objectives: int)
     every objective with their values, Pending and Running runs as running trials (TPE's constant
     liar spreads parallel runs apart); the rest left out (nothing to impute a trade-off with)."""
     distributions = {p.key: _distribution(p) for p in params}
-    by_path = {p.key: p for p in params}
     out: list[FrozenTrial] = []
     for trial in history:
-        flat = active(list(params), flatten(trial.parameters, list(params)))
-        internal = {path: to_internal(by_path[path], v) for path, v in flat.items()}
-        expected = active(list(params), {**{p.key: None for p in params}, **flat})
-        if set(internal) != set(expected) or any(v is None for v in internal.values()):
+        internal = _internal_parameters(params, trial.parameters)
+        if internal is None:
             continue
         values = trial.values
         if trial.state == "Finished" and values is not None and len(values) == objectives:
