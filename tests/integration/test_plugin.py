@@ -20,6 +20,9 @@ from .conftest import Kube, python_run, wait_for
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 
+# The columns of `kubectl sweep list` and of `kubectl get sweeps` alike.
+COLUMNS = ["NAME", "STATE", "PHASE", "RUNNING", "FINISHED", "FAILED", "TOTAL", "BEST", "AGE"]
+
 
 def kubectl_sweep(
     sandbox: Any, namespace: str, *args: str, flags_first: bool = False
@@ -64,17 +67,7 @@ def test_pause_resume_stop_cancel_list_and_status(sandbox: Any, kube: Kube, ns: 
     listed = kubectl_sweep(sandbox, ns, "list")
     assert listed.returncode == 0
     header, row = listed.stdout.splitlines()[:2]
-    assert header.split() == [
-        "NAME",
-        "STATE",
-        "PHASE",
-        "RUNNING",
-        "FINISHED",
-        "FAILED",
-        "TOTAL",
-        "BEST",
-        "AGE",
-    ]
+    assert header.split() == COLUMNS
     assert row.split()[:3] == ["steer", "paused", "Paused"]
     as_json = json.loads(kubectl_sweep(sandbox, ns, "list", "-o", "json").stdout)
     assert [s["metadata"]["name"] for s in as_json["items"]] == ["steer"]
@@ -202,17 +195,7 @@ def test_report_export_and_get_sweeps_of_a_hyperband_sweep(
     got = subprocess.run(
         [str(BIN / "kubectl"), "get", "sweeps", "-n", ns], capture_output=True, text=True, env=env, check=True
     ).stdout.splitlines()
-    assert got[0].split() == [
-        "NAME",
-        "STATE",
-        "PHASE",
-        "RUNNING",
-        "FINISHED",
-        "FAILED",
-        "TOTAL",
-        "BEST",
-        "AGE",
-    ]
+    assert got[0].split() == COLUMNS  # the same as kubectl sweep list
     row = dict(zip(got[0].split(), got[1].split(), strict=True))
     assert (row["FINISHED"], row["FAILED"], row["BEST"]) == (str(counts["finished"]), "3", "0.2485")
     wide = subprocess.run(
