@@ -21,8 +21,12 @@ from kubesweep.api.enums import (
     WandbMode,
 )
 from kubesweep.api.names import (
+    ANNOTATION_ATTEMPT,
     ANNOTATION_PARAMETERS,
+    ANNOTATION_RERUN_OF,
+    ANNOTATION_RERUNS,
     ANNOTATION_RESULT,
+    ANNOTATION_RETRY_OF,
     ANNOTATION_RUN_NUMBER,
     ANNOTATION_STOP,
     API_VERSION,
@@ -49,6 +53,7 @@ from kubesweep.api.schemas import (
     PARAMETER_SCHEMA,
 )
 from kubesweep.api.spec import (
+    DEFAULT_MAX_RETRIES,
     MAX_OBJECTIVES,
     EarlyTerminate,
     Metric,
@@ -65,6 +70,7 @@ from kubesweep.api.status import (
     Condition,
     FoldedRuns,
     FrontRun,
+    RefusedRerun,
     RunCounts,
     RunRecord,
     SweepStatus,
@@ -73,12 +79,17 @@ from kubesweep.api.status import (
 
 __all__ = [
     "ACTIVE_RUN_STATES",
+    "ANNOTATION_ATTEMPT",
     "ANNOTATION_PARAMETERS",
+    "ANNOTATION_RERUNS",
+    "ANNOTATION_RERUN_OF",
     "ANNOTATION_RESULT",
+    "ANNOTATION_RETRY_OF",
     "ANNOTATION_RUN_NUMBER",
     "ANNOTATION_STOP",
     "API_VERSION",
     "CATEGORIES",
+    "DEFAULT_MAX_RETRIES",
     "EARLY_TERMINATE_RULES",
     "GROUP",
     "JOB_FINALIZER",
@@ -114,6 +125,7 @@ __all__ = [
     "Metric",
     "Objective",
     "Phase",
+    "RefusedRerun",
     "RunCounts",
     "RunRecord",
     "RunState",

@@ -22,6 +22,15 @@ ANNOTATION_RESULT = "kubesweep.io/result"
 ANNOTATION_STOP = "kubesweep.io/stop"
 # The run number: Job names can be shortened with a hash, so the number is kept beside them.
 ANNOTATION_RUN_NUMBER = "kubesweep.io/run-number"
+# A run started again, on its Job: an automatic retry of a run the cluster took away (the
+# previous attempt's name, and which attempt this is, from 1), or a rerun by hand.
+ANNOTATION_RETRY_OF = "kubesweep.io/retry-of"
+ANNOTATION_ATTEMPT = "kubesweep.io/attempt"
+ANNOTATION_RERUN_OF = "kubesweep.io/rerun-of"
+# On the Sweep: reruns by hand asked for (kubectl sweep rerun), a JSON object of run name → how
+# many reruns by hand that run should have had in all. A count, not a queue: asking again after a
+# restart or a retried patch starts nothing twice.
+ANNOTATION_RERUNS = "kubesweep.io/reruns"
 # Keeps a Job (and so its record) until the operator has copied its outcome into the Sweep.
 JOB_FINALIZER = "kubesweep.io/run-record"
 # On a run's Job and pods once the Sweep's status holds its record: the operator's watches

@@ -122,6 +122,11 @@ class WarmStart(_Model):
     )
 
 
+# Retries of a run the cluster took away, unless the spec says otherwise: a drain or a preemption
+# rarely strikes the same run more than a few times in a row.
+DEFAULT_MAX_RETRIES = 3
+
+
 class SweepSpec(_Model):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": SPEC_RULES})
 
@@ -169,6 +174,16 @@ class SweepSpec(_Model):
     )
     max_failed_runs: int | None = Field(
         default=None, ge=1, description="The failure budget: reaching it makes the sweep Failed."
+    )
+    max_retries: int = Field(
+        default=DEFAULT_MAX_RETRIES,
+        ge=0,
+        le=100,
+        description="How many times a run the cluster took away (its pod evicted, preempted, drained "
+        "or its node lost: the DisruptionTarget condition, or reason Evicted or NodeLost) is run "
+        "again with the same parameters, as a new run. Retries count toward neither runCap nor "
+        "maxFailedRuns; the crash they replace does not count toward maxFailedRuns. Not for runs "
+        f"that fail on their own (an error, OOMKilled). 0 turns retries off; default {DEFAULT_MAX_RETRIES}.",
     )
     early_terminate: EarlyTerminate | None = Field(
         default=None, description="Stop poorly performing runs early (W&B early_terminate)."

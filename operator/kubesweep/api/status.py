@@ -30,6 +30,11 @@ class RunCounts(_Model):
     failed: int = 0
     crashed: int = 0
     killed: int = 0
+    retries: int = Field(
+        default=0,
+        description="Runs started again with the parameters of an earlier run: retries of runs the "
+        "cluster took away, and reruns by hand (kubectl sweep rerun). runCap does not count them.",
+    )
 
 
 class BestRun(_Model):
@@ -61,6 +66,11 @@ class WarmStartStatus(_Model):
     )
 
 
+class RefusedRerun(_Model):
+    run: str
+    message: str
+
+
 class RunRecord(_Model):
     """An ended run: the outcome the sweep needs of it after its Job is released (or deleted)."""
 
@@ -86,6 +96,20 @@ class RunRecord(_Model):
     early_stopped: bool | None = Field(
         default=None, description="True for a run hyperband stopped early (reason EarlyTerminated)."
     )
+    disrupted: bool | None = Field(
+        default=None,
+        description="True for a run the cluster took away (evicted, preempted, drained, its node lost): "
+        "run again (retriedBy) up to spec.maxRetries times.",
+    )
+    retried_by: str | None = Field(
+        default=None,
+        description="The run that retried it: it counts toward neither maxFailedRuns nor runCap twice.",
+    )
+    retry_of: str | None = Field(default=None, description="The run this one retries (the previous attempt).")
+    attempt: int | None = Field(default=None, ge=1, description="With retryOf: which retry this is, from 1.")
+    rerun_of: str | None = Field(
+        default=None, description="The run this one reruns by hand (kubectl sweep rerun)."
+    )
 
 
 # Run records kept in full; older ones whose Jobs the operator no longer watches are folded into
@@ -105,6 +129,8 @@ class FoldedRuns(_Model):
     crashed: int = Field(default=0, ge=0)
     killed: int = Field(default=0, ge=0)
     counted_toward_run_cap: int = Field(default=0, ge=0, description="Those runCap counts (W&B's rule).")
+    retried: int = Field(default=0, ge=0, description="Those retried after the cluster took them away.")
+    retries: int = Field(default=0, ge=0, description="Those started again (retries and reruns by hand).")
     grid_points: str = Field(default="", description="Their positions on the grid, as ranges.")
 
 
@@ -124,6 +150,10 @@ class SweepStatus(_Model):
     pareto_front_size: int | None = Field(default=None, description="The runs on the front, before the cap.")
     warm_start: WarmStartStatus | None = Field(
         default=None, description="With spec.warmStart: what the sweep learns from other sweeps."
+    )
+    refused_reruns: list[RefusedRerun] | None = Field(
+        default=None,
+        description="Reruns asked for in the annotation kubesweep.io/reruns that cannot be done, and why.",
     )
     start_time: str | None = None
     completion_time: str | None = None
