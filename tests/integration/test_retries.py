@@ -1,0 +1,488 @@
+"""Retries (issue 17, /work/notes/retries-design.md): a run the cluster took away (its pod evicted
+through the Eviction API, as a drain does) is run again with the same parameters as a new run, up
+to spec.maxRetries; the retry counts toward neither runCap nor maxFailedRuns, nor does the crash it
+replaces. A run that fails on its own is never retried. On both backends.
+
+Every run waits for the test to open its gate (a file: the sandbox's kubelet runs pods as local
+processes on both backends), so a run is still executing when it is evicted, and ends only when
+the test lets it."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from kubesweep import api
+
+from .conftest import Kube, Operator, condition, python_run, released_jobs, wait_for
+
+pytestmark = pytest.mark.integration
+
+# Waits until the gate is open, then reports loss = its parameter a. SIGTERM (an eviction's)
+# ends it at once, as it would most training scripts.
+GATED = (
+    "import json, os, time\n"
+    "p = json.loads(os.environ['KUBESWEEP_PARAMETERS'])\n"
+    "while not os.path.exists(os.environ['GATE']):\n"
+    "    time.sleep(0.05)\n"
+    "print('loss=%s' % p['a'], flush=True)\n"
+)
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "gate-open"
+    yield path
+    path.touch()  # whatever the test's end, no run is left waiting for it
+
+
+def gated(gate: Path, values: list[int], parallelism: int = 1, **spec: Any) -> dict[str, Any]:
+    template = python_run(GATED, env=[{"name": "GATE", "value": str(gate)}])
+    template["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 10
+    return {
+        "method": "grid",
+        "parallelism": parallelism,
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"a": {"values": values}},
+        "template": template,
+        **spec,
+    }
+
+
+def pods_of(kube: Kube, ns: str, run: str) -> list[dict[str, Any]]:
+    found = kube.core.list_namespaced_pod(ns, label_selector=f"{api.LABEL_RUN}={run}").items
+    return [kube.api_client.sanitize_for_serialization(p) for p in found]
+
+
+def running(kube: Kube, ns: str, run: str) -> dict[str, Any] | None:
+    return next(
+        (
+            p
+            for p in pods_of(kube, ns, run)
+            if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+        ),
+        None,
+    )
+
+
+def evict(kube: Kube, ns: str, run: str) -> None:
+    """Evicts the run's pod once it runs, through the pods/eviction API (as `kubectl drain` does)."""
+    pod = wait_for(lambda: running(kube, ns, run), 30, f"{run} running")
+    name = pod["metadata"]["name"]
+    eviction: Any = {"metadata": {"name": name, "namespace": ns}}
+    kube.core.create_namespaced_pod_eviction(name, ns, eviction)
+
+
+def recorded(kube: Kube, ns: str, sweep: str, run: str) -> dict[str, Any]:
+    """The run's record, once it is in the Sweep's status."""
+    found: dict[str, Any] = wait_for(
+        lambda: kube.records(ns, sweep).get(run),
+        30,
+        f"{run}'s record",
+        lambda: kube.sweep(ns, sweep).get("status"),
+    )
+    return found
+
+
+def annotations_of(job: dict[str, Any]) -> dict[str, str]:
+    return dict(job["metadata"].get("annotations") or {})
+
+
+def retries_of(kube: Kube, ns: str, sweep: str, run: str) -> list[dict[str, Any]]:
+    """The Jobs that say they retry `run`."""
+    return [j for j in kube.jobs(ns, sweep) if annotations_of(j).get(api.ANNOTATION_RETRY_OF) == run]
+
+
+def retry_of(kube: Kube, ns: str, sweep: str, run: str, timeout: float = 30) -> dict[str, Any]:
+    """The Job that retries `run`, once there is one."""
+    found: list[dict[str, Any]] = wait_for(
+        lambda: retries_of(kube, ns, sweep, run),
+        timeout,
+        f"a retry of {run}",
+        lambda: (
+            [(j["metadata"]["name"], annotations_of(j)) for j in kube.jobs(ns, sweep)],
+            kube.sweep(ns, sweep).get("status"),
+        ),
+    )
+    return found[0]
+
+
+def numbers(jobs: list[dict[str, Any]]) -> list[int]:
+    return sorted(int(j["metadata"]["name"].rsplit("-", 1)[1]) for j in jobs)
+
+
+def ended(kube: Kube, ns: str, sweep: str, timeout: float = 60) -> dict[str, Any]:
+    """The sweep once it has ended, Finished or Failed (which one is the test's to assert)."""
+    return kube.wait_phase(ns, sweep, {"Finished", "Failed", "Crashed"}, timeout=timeout)
+
+
+def assert_disrupted(record: dict[str, Any]) -> None:
+    """An evicted run's record: Crashed, and taken away by the cluster."""
+    assert record["state"] == "Crashed", record
+    assert record.get("reason") == "EvictionByEvictionAPI", record
+    assert record.get("disrupted") is True, record
+
+
+def assert_taken_away(record: dict[str, Any], retried_by: str | None) -> None:
+    """An evicted run's record, retried by that run (None: not retried)."""
+    assert_disrupted(record)
+    assert record.get("retriedBy") == retried_by, record
+
+
+def assert_retry(job: dict[str, Any], record: dict[str, Any], of: dict[str, Any], attempt: int) -> None:
+    """A retry's Job and record: annotated retry-of the previous attempt and its number, with the
+    same parameters, under a number of its own."""
+    meta = annotations_of(job)
+    assert meta.get(api.ANNOTATION_RETRY_OF) == of["name"], meta
+    assert meta.get(api.ANNOTATION_ATTEMPT) == str(attempt), meta
+    assert job["metadata"]["name"] != of["name"]
+    assert json.loads(meta[api.ANNOTATION_PARAMETERS]) == of["parameters"], (meta, of)
+    assert record.get("retryOf") == of["name"], record
+    assert record.get("attempt") == attempt, record
+    assert record["parameters"] == of["parameters"], (record, of)
+
+
+def no_retries_noted(records: dict[str, dict[str, Any]], *names: str) -> None:
+    for name in names:
+        record = records[name]
+        assert not any(record.get(k) for k in ("retryOf", "attempt", "retriedBy", "disrupted")), record
+
+
+# Case 1: an evicted run is retried once, with its parameters, and runs to its end; the sweep
+# ends Finished with runCap runs counted (plus the retry), and the crash is not a failure that
+# maxFailedRuns: 1 would end it on.
+@pytest.mark.parametrize(
+    ("method", "parallelism", "max_retries"),
+    [("grid", 1, None), ("random", 2, 2)],
+    ids=["grid-parallelism-1-default-max-retries", "random-parallelism-2-max-retries-2"],
+)
+def test_an_evicted_run_is_retried_with_its_parameters_and_the_sweep_finishes(
+    kube: Kube, ns: str, gate: Path, method: str, parallelism: int, max_retries: int | None
+) -> None:
+    cap = 3
+    spec = gated(gate, [1, 2, 3, 4, 5], parallelism, method=method, runCap=cap, maxFailedRuns=1)
+    if method == "random":
+        spec["seed"] = 5
+    if max_retries is not None:
+        spec["maxRetries"] = max_retries
+    kube.create_sweep(ns, "evicted", spec)
+    first = "evicted-0001"
+    evict(kube, ns, first)
+    assert_disrupted(recorded(kube, ns, "evicted", first))
+    # Every other run still waits at the gate, so the retry takes the one place free: the next
+    # number (it starts before any new search run).
+    retry = retry_of(kube, ns, "evicted", first)
+    assert retry["metadata"]["name"] == f"evicted-{parallelism + 1:04d}"
+    gate.touch()
+
+    done = ended(kube, ns, "evicted")
+    assert done["status"]["phase"] == "Finished", done["status"]
+    jobs = released_jobs(kube, ns, "evicted")
+    assert numbers(jobs) == list(range(1, cap + 2)), "runCap runs and the retry, numbers dense"
+    assert [j["metadata"]["name"] for j in jobs if api.ANNOTATION_RETRY_OF in annotations_of(j)] == [
+        retry["metadata"]["name"]
+    ]
+    records = {r["name"]: r for r in done["status"]["recordedRuns"]}
+    name = retry["metadata"]["name"]
+    assert_taken_away(records[first], name)
+    assert_retry(retry, records[name], records[first], attempt=1)
+    assert records[name]["state"] == "Finished", records[name]
+    assert records[name]["metrics"] == {"loss": records[first]["parameters"]["a"]}, records[name]
+    no_retries_noted(records, *(n for n in records if n not in (first, name)))
+    assert {r["state"] for n, r in records.items() if n != first} == {"Finished"}
+    counts = done["status"]["runs"]
+    assert (counts["total"], counts["retries"], counts["finished"], counts["crashed"]) == (cap + 1, 1, cap, 1)
+
+
+# Case 2: maxRetries: 1, and the retry is evicted too: no second retry. The last attempt stays
+# Crashed and counts as a failure: maxFailedRuns: 1 ends the sweep Failed.
+def test_a_retry_evicted_past_max_retries_is_not_retried_and_counts_as_a_failure(
+    kube: Kube, ns: str, gate: Path
+) -> None:
+    kube.create_sweep(ns, "again", gated(gate, [1, 2, 3], maxRetries=1, maxFailedRuns=1))
+    evict(kube, ns, "again-0001")
+    retry = retry_of(kube, ns, "again", "again-0001")
+    assert retry["metadata"]["name"] == "again-0002"
+    evict(kube, ns, "again-0002")
+
+    done = ended(kube, ns, "again")
+    assert done["status"]["phase"] == "Failed", done["status"]
+    assert condition(done).get("reason") == "MaxFailedRunsReached", condition(done)
+    jobs = released_jobs(kube, ns, "again")
+    assert numbers(jobs) == [1, 2], "no second retry, and no search run after the failure"
+    assert not retries_of(kube, ns, "again", "again-0002")
+    records = {r["name"]: r for r in done["status"]["recordedRuns"]}
+    assert_taken_away(records["again-0001"], "again-0002")
+    assert_taken_away(records["again-0002"], None)
+    assert_retry(retry, records["again-0002"], records["again-0001"], attempt=1)
+    counts = done["status"]["runs"]
+    assert (counts["total"], counts["retries"], counts["crashed"]) == (2, 1, 2)
+
+
+# Case 2, further: maxRetries: 2 retries a run twice, each retry retrying the attempt before it;
+# the third eviction is not retried, and the search goes on with its next point.
+def test_retries_of_retries_stop_at_max_retries_and_the_search_goes_on(
+    kube: Kube, ns: str, gate: Path
+) -> None:
+    kube.create_sweep(ns, "chain", gated(gate, [1, 2], maxRetries=2))
+    evict(kube, ns, "chain-0001")
+    first = retry_of(kube, ns, "chain", "chain-0001")
+    assert first["metadata"]["name"] == "chain-0002"
+    evict(kube, ns, "chain-0002")
+    second = retry_of(kube, ns, "chain", "chain-0002")
+    assert second["metadata"]["name"] == "chain-0003"
+    evict(kube, ns, "chain-0003")
+    # Retries start before search runs: once the next point's run exists, the third eviction
+    # has been seen and not retried.
+    following = wait_for(
+        lambda: next((j for j in kube.jobs(ns, "chain") if j["metadata"]["name"] == "chain-0004"), None),
+        30,
+        "run 4",
+        lambda: kube.sweep(ns, "chain").get("status"),
+    )
+    assert api.ANNOTATION_RETRY_OF not in annotations_of(following), annotations_of(following)
+    assert json.loads(annotations_of(following)[api.ANNOTATION_PARAMETERS]) == {"a": 2}
+    gate.touch()
+
+    done = ended(kube, ns, "chain")
+    assert done["status"]["phase"] == "Finished", done["status"]
+    jobs = released_jobs(kube, ns, "chain")
+    assert numbers(jobs) == [1, 2, 3, 4]
+    assert not retries_of(kube, ns, "chain", "chain-0003")
+    records = {r["name"]: r for r in done["status"]["recordedRuns"]}
+    assert_taken_away(records["chain-0001"], "chain-0002")
+    assert_taken_away(records["chain-0002"], "chain-0003")
+    assert_taken_away(records["chain-0003"], None)
+    assert_retry(first, records["chain-0002"], records["chain-0001"], attempt=1)
+    assert_retry(second, records["chain-0003"], records["chain-0002"], attempt=2)
+    assert records["chain-0004"]["state"] == "Finished"
+    no_retries_noted(records, "chain-0004")
+    counts = done["status"]["runs"]
+    assert (counts["total"], counts["retries"], counts["finished"], counts["crashed"]) == (4, 2, 1, 3)
+
+
+# Case 3: maxRetries: 0 turns retries off: the evicted run stays Crashed, the next run is the
+# search's next point.
+def test_max_retries_zero_retries_nothing(kube: Kube, ns: str, gate: Path) -> None:
+    kube.create_sweep(ns, "noretry", gated(gate, [1, 2], maxRetries=0))
+    evict(kube, ns, "noretry-0001")
+    following = wait_for(
+        lambda: next((j for j in kube.jobs(ns, "noretry") if j["metadata"]["name"] == "noretry-0002"), None),
+        30,
+        "run 2",
+        lambda: kube.sweep(ns, "noretry").get("status"),
+    )
+    assert api.ANNOTATION_RETRY_OF not in annotations_of(following), annotations_of(following)
+    assert json.loads(annotations_of(following)[api.ANNOTATION_PARAMETERS]) == {"a": 2}
+    gate.touch()
+
+    done = ended(kube, ns, "noretry")
+    assert done["status"]["phase"] == "Finished", done["status"]
+    assert numbers(released_jobs(kube, ns, "noretry")) == [1, 2]
+    records = {r["name"]: r for r in done["status"]["recordedRuns"]}
+    assert_taken_away(records["noretry-0001"], None)
+    no_retries_noted(records, "noretry-0002")
+    counts = done["status"]["runs"]
+    assert (counts["total"], counts["retries"], counts["finished"], counts["crashed"]) == (2, 0, 1, 1)
+
+
+# Case 4: a run that fails on its own is never retried: an error (exit 1), or its template's
+# pod activeDeadlineSeconds passed (the kubelet stops it: DeadlineExceeded, no DisruptionTarget).
+# (The sandbox's kubelet enforces no memory limit, so it cannot OOMKill a run honestly.)
+FAILS_ON_ITS_OWN = {
+    "exit-1": ("import sys; sys.exit(1)", None, "Failed", "Error"),
+    "deadline-exceeded": ("import time; time.sleep(600)", 6, "Failed", "DeadlineExceeded"),
+}
+
+
+@pytest.mark.parametrize("case", list(FAILS_ON_ITS_OWN))
+def test_a_run_that_fails_on_its_own_is_never_retried(kube: Kube, ns: str, case: str) -> None:
+    failing, deadline, state, reason = FAILS_ON_ITS_OWN[case]
+    code = (
+        "import json, os\n"
+        "p = json.loads(os.environ['KUBESWEEP_PARAMETERS'])\n"
+        f"if p['a'] == 1:\n    {failing}\n"
+        "print('loss=%s' % p['a'])\n"
+    )
+    template = python_run(code)
+    if deadline is not None:
+        template["spec"]["template"]["spec"]["activeDeadlineSeconds"] = deadline
+        template["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 1
+    spec = {
+        "method": "grid",
+        "parallelism": 1,
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"a": {"values": [1, 2]}},
+        "template": template,
+    }
+    kube.create_sweep(ns, "own", spec)
+    done = ended(kube, ns, "own")
+    assert done["status"]["phase"] == "Finished", done["status"]
+    jobs = released_jobs(kube, ns, "own")
+    assert numbers(jobs) == [1, 2]
+    assert not [j for j in jobs if api.ANNOTATION_RETRY_OF in annotations_of(j)]
+    records = {r["name"]: r for r in done["status"]["recordedRuns"]}
+    assert (records["own-0001"]["state"], records["own-0001"].get("reason")) == (state, reason)
+    assert records["own-0002"]["parameters"] == {"a": 2}
+    no_retries_noted(records, "own-0001", "own-0002")
+    assert done["status"]["runs"]["retries"] == 0
+
+
+class JobRefusal:
+    """On the emulator: the operator's Job creates in one namespace answered 403, as a full
+    ResourceQuota answers them on a real cluster, until `lift()`."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.on = True
+
+    def __call__(self, request: Any) -> bool:
+        agent = request.headers.get("User-Agent") or ""
+        method = str(getattr(request.method, "value", request.method)).upper()
+        return (
+            self.on
+            and agent.startswith("kubesweep-operator")
+            and method == "POST"
+            and request.url.path.endswith(f"/namespaces/{self.namespace}/jobs")
+        )
+
+    def lift(self) -> None:
+        self.on = False
+
+
+def quota_of_one_job(sandbox: Any, kube: Kube, ns: str) -> JobRefusal:
+    """Room for one Job in `ns` (a ResourceQuota on a real cluster); the returned refusal, armed
+    on the emulator once a Job exists, refuses the rest until lifted."""
+    refusal = JobRefusal(ns)
+    if sandbox.backend == "real":
+        quota = client.V1ResourceQuota(
+            metadata=client.V1ObjectMeta(name="jobs"),
+            spec=client.V1ResourceQuotaSpec(hard={"count/jobs.batch": "1"}),
+        )
+        kube.core.create_namespaced_resource_quota(ns, quota)
+
+        def counted() -> Any:
+            status = kube.core.read_namespaced_resource_quota("jobs", ns).status
+            return status is not None and (status.hard or {}).get("count/jobs.batch")
+
+        wait_for(counted, 30, "the quota's status")
+    return refusal
+
+
+def arm(sandbox: Any, refusal: JobRefusal) -> None:
+    if sandbox.backend != "real":
+        message = f'jobs.batch is forbidden: exceeded quota: jobs, limited: count/jobs.batch=1 in "{refusal.namespace}"'
+        (
+            sandbox.emulator[refusal]
+            << 403
+            << {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": message,
+                "reason": "Forbidden",
+                "details": {"group": "batch", "kind": "jobs"},
+                "code": 403,
+            }
+        )
+
+
+def lift(sandbox: Any, kube: Kube, refusal: JobRefusal) -> None:
+    if sandbox.backend == "real":
+        kube.core.delete_namespaced_resource_quota("jobs", refusal.namespace)
+    refusal.lift()
+
+
+# Case 5: the operator killed between the eviction and the retry's creation, and again right after
+# its creation, then at random while it settles: one retry, never two.
+def test_an_operator_killed_around_a_retry_starts_it_once(
+    sandbox: Any, kube: Kube, tmp_path: Path, gate: Path
+) -> None:
+    op = Operator(Path(sandbox.kubeconfig_path), tmp_path / "operator.log", namespaces="retry-*")
+    ns = kube.namespace("retry")
+    refusal = quota_of_one_job(sandbox, kube, ns)
+    kube.create_sweep(ns, "restarts", gated(gate, [1, 2, 3], maxFailedRuns=1))
+    op.start()
+    try:
+        wait_for(lambda: running(kube, ns, "restarts-0001"), 30, "run 1 running")
+        arm(sandbox, refusal)
+        evict(kube, ns, "restarts-0001")
+        assert_disrupted(recorded(kube, ns, "restarts", "restarts-0001"))
+        # The operator has seen the eviction and tried to start the retry: the quota refused it.
+        wait_for(
+            lambda: condition(kube.sweep(ns, "restarts")).get("reason") == "QuotaExceeded",
+            30,
+            "the retry refused by the quota",
+            lambda: kube.sweep(ns, "restarts").get("status"),
+        )
+        op.kill()
+        assert_taken_away(kube.records(ns, "restarts")["restarts-0001"], None)
+        assert [j["metadata"]["name"] for j in kube.jobs(ns, "restarts")] == ["restarts-0001"]
+        lift(sandbox, kube, refusal)
+        op.start()
+        retry_of(kube, ns, "restarts", "restarts-0001")
+        op.kill()  # right after the retry's Job was created
+        op.kill_at_random(random.Random(17), 3, 0.2, 1.0)
+        gate.touch()
+        done = ended(kube, ns, "restarts", timeout=90)
+        jobs = released_jobs(kube, ns, "restarts")
+    finally:
+        refusal.lift()
+        op.stop()
+    assert done["status"]["phase"] == "Finished", done["status"]
+    assert numbers(jobs) == [1, 2, 3, 4]
+    retries = [j for j in jobs if api.ANNOTATION_RETRY_OF in annotations_of(j)]
+    assert [j["metadata"]["name"] for j in retries] == ["restarts-0002"], [annotations_of(j) for j in retries]
+    records = {r["name"]: r for r in done["status"]["recordedRuns"]}
+    assert_taken_away(records["restarts-0001"], "restarts-0002")
+    assert_retry(retries[0], records["restarts-0002"], records["restarts-0001"], attempt=1)
+    assert {records[n]["parameters"]["a"] for n in ("restarts-0003", "restarts-0004")} == {2, 3}
+    counts = done["status"]["runs"]
+    assert (counts["total"], counts["retries"], counts["finished"], counts["crashed"]) == (4, 1, 3, 1)
+    assert "Traceback" not in op.log
+
+
+# Case 6: a paused sweep withholds the retry, as it withholds any run, until it is resumed.
+def test_a_paused_sweep_withholds_the_retry_until_resumed(kube: Kube, ns: str, gate: Path) -> None:
+    kube.create_sweep(ns, "held", gated(gate, [1, 2]))
+    wait_for(lambda: running(kube, ns, "held-0001"), 30, "run 1 running")
+    kube.set_state(ns, "held", "paused")
+    kube.wait_phase(ns, "held", "Paused", timeout=30)
+    evict(kube, ns, "held-0001")
+    assert_disrupted(recorded(kube, ns, "held", "held-0001"))
+    # A change of the spec the operator acknowledges (observedGeneration) after it recorded the
+    # crash: a pass that knew of the crash while paused, and started nothing.
+    kube.custom.patch_namespaced_custom_object(
+        api.GROUP, api.VERSION, ns, api.PLURAL, "held", {"spec": {"maxRetries": 4}}
+    )
+    generation = kube.sweep(ns, "held")["metadata"]["generation"]
+    paused = wait_for(
+        lambda: (s := kube.sweep(ns, "held"))["status"].get("observedGeneration") == generation and s,
+        30,
+        "the new spec seen",
+        lambda: kube.sweep(ns, "held").get("status"),
+    )
+    assert paused["status"]["phase"] == "Paused", paused["status"]
+    assert [j["metadata"]["name"] for j in kube.jobs(ns, "held")] == ["held-0001"]
+    assert_taken_away(kube.records(ns, "held")["held-0001"], None)
+
+    kube.set_state(ns, "held", "running")
+    retry = retry_of(kube, ns, "held", "held-0001")
+    assert retry["metadata"]["name"] == "held-0002"
+    gate.touch()
+    done = ended(kube, ns, "held")
+    assert done["status"]["phase"] == "Finished", done["status"]
+    assert numbers(released_jobs(kube, ns, "held")) == [1, 2, 3]
+    records = {r["name"]: r for r in done["status"]["recordedRuns"]}
+    assert_taken_away(records["held-0001"], "held-0002")
+    assert_retry(retry, records["held-0002"], records["held-0001"], attempt=1)
+    assert records["held-0003"]["parameters"] == {"a": 2}
+    counts = done["status"]["runs"]
+    assert (counts["total"], counts["retries"], counts["finished"]) == (3, 1, 2)
