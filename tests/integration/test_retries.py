@@ -172,6 +172,8 @@ def test_an_evicted_run_is_retried_with_its_parameters_and_the_sweep_finishes(
     if max_retries is not None:
         spec["maxRetries"] = max_retries
     kube.create_sweep(ns, "evicted", spec)
+    executing = [f"evicted-{n:04d}" for n in range(1, parallelism + 1)]
+    wait_for(lambda: all(running(kube, ns, run) for run in executing), 30, f"{executing} running")
     first = "evicted-0001"
     evict(kube, ns, first)
     assert_disrupted(recorded(kube, ns, "evicted", first))
@@ -425,6 +427,9 @@ def test_an_operator_killed_around_a_retry_starts_it_once(
         op.kill()
         assert_taken_away(kube.records(ns, "restarts")["restarts-0001"], None)
         assert [j["metadata"]["name"] for j in kube.jobs(ns, "restarts")] == ["restarts-0001"]
+        # Its pod gone meanwhile: the operator started again knows of the eviction only from
+        # what it wrote before it was killed.
+        wait_for(lambda: not pods_of(kube, ns, "restarts-0001"), 30, "run 1's pod gone")
         lift(sandbox, kube, refusal)
         op.start()
         retry_of(kube, ns, "restarts", "restarts-0001")
