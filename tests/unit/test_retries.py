@@ -12,6 +12,7 @@ from typing import Any
 from kubesweep import api, folding, reconcile, runs
 from kubesweep.api import Phase, RunState
 from kubesweep.reconcile import CreateRun, Event
+from kubesweep.rules import restarts
 from kubesweep.runs import Run, Stage
 
 NOW = "2026-11-24T12:00:00Z"
@@ -325,3 +326,16 @@ def test_observing_a_run_says_it_was_taken_away_only_for_the_clusters_reasons() 
 def _condition(d: reconcile.Decision, kind: str) -> dict[str, Any]:
     found: dict[str, Any] = next(c for c in d.status["conditions"] if c["type"] == kind)
     return found
+
+
+def test_a_hostile_reruns_annotation_costs_a_bounded_pass_and_status() -> None:
+    many = {f"nope-{i}": 1 for i in range(5000)}
+    d = decide(sweep(reruns={**many, "s-0001": 10**9}), [finished(1)])
+    refused = d.status["refusedReruns"]
+    assert len(refused) == restarts.MAX_REFUSALS_KEPT
+    assert "more entries refused" in refused[-1]["message"]
+    assert len([e for e in d.of(Event) if e.reason == "RerunRefused"]) == restarts.MAX_REFUSALS_KEPT
+    assert not [c for c in creations(d) if c[2]]
+    # Many reruns of one run: as many as parallelism leaves places for, in a pass.
+    d = decide(sweep(reruns={"s-0001": 50}, parallelism=3), [finished(1)])
+    assert [c[2] for c in creations(d)] == [{api.ANNOTATION_RERUN_OF: "s-0001"}] * 3

@@ -24,6 +24,10 @@ from kubesweep.runs import Run
 
 # A refusal of the annotation as a whole (not a JSON object of run names to counts).
 WHOLE_ANNOTATION = api.ANNOTATION_RERUNS
+# Bounds on what an annotation anyone can write costs a pass: reruns of one run, and refusals
+# kept in the status (the rest are counted in the last one's message).
+MAX_RERUNS_OF_A_RUN = 100
+MAX_REFUSALS_KEPT = 10
 
 
 @dataclass(frozen=True)
@@ -76,12 +80,14 @@ def requested(sweep: Mapping[str, Any]) -> tuple[dict[str, int], list[api.Refuse
     wanted: dict[str, int] = {}
     refused: list[api.RefusedRerun] = []
     for name, count in asked.items():
-        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
-            wanted[str(name)] = count
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            message = f"{str(count)[:40]!r} is not a number of reruns (0 or more)"
+            refused.append(api.RefusedRerun(run=str(name)[:253], message=message))
+        elif count > MAX_RERUNS_OF_A_RUN:
+            message = f"{count} reruns of one run asked for; at most {MAX_RERUNS_OF_A_RUN}"
+            refused.append(api.RefusedRerun(run=str(name)[:253], message=message))
         else:
-            refused.append(
-                api.RefusedRerun(run=str(name), message=f"{count!r} is not a number of reruns (0 or more)")
-            )
+            wanted[str(name)] = count
     return wanted, refused
 
 
@@ -108,6 +114,12 @@ def tell_refused(p: Pass) -> None:
                     f"older than the {api.RUN_RECORDS_KEPT} records kept whole, whose parameters are gone)",
                 )
             )
+    if len(refused) > MAX_REFUSALS_KEPT:
+        more = len(refused) - MAX_REFUSALS_KEPT + 1
+        refused = [
+            *refused[: MAX_REFUSALS_KEPT - 1],
+            api.RefusedRerun(run=WHOLE_ANNOTATION, message=f"{more} more entries refused (not shown)"),
+        ]
     before = {(r.get("run"), r.get("message")) for r in p.old_status.get("refusedReruns") or []}
     for refusal in refused:
         if (refusal.run, refusal.message) not in before:
@@ -121,10 +133,12 @@ def tell_refused(p: Pass) -> None:
     p.refused_reruns = refused or None
 
 
-def due(p: Pass, spec: api.SweepSpec, *, retries: bool) -> list[Restart]:
-    """What to start again now, oldest first: retries (if `retries`: not once the target is
-    reached), then reruns by hand of runs that have ended (a rerun of a run still executing waits
-    for its end)."""
+def due(p: Pass, spec: api.SweepSpec, *, retries: bool, limit: int) -> list[Restart]:
+    """What to start again now, at most `limit`, oldest first: retries (if `retries`: not once the
+    target is reached), then reruns by hand of runs that have ended (a rerun of a run still
+    executing waits for its end)."""
+    if limit <= 0:
+        return []
     restarts: list[Restart] = []
     if retries:
         # Once recorded: its record says it was taken away, and holds its place until retried.
@@ -136,5 +150,7 @@ def due(p: Pass, spec: api.SweepSpec, *, retries: bool) -> list[Restart]:
         run = p.runs.get(name)
         if run is None or run.active or run.awaiting_pod:
             continue
-        restarts.extend(Restart(run) for _ in range(count - made[name]))
-    return restarts
+        restarts.extend(Restart(run) for _ in range(min(count - made[name], limit)))
+        if len(restarts) >= limit:
+            break
+    return restarts[:limit]

@@ -47,7 +47,7 @@ def start_runs(p: Pass, spec: api.SweepSpec, permission_denied: str | None) -> V
     told: list[Event] = []  # a restart's event, once its creation stands
     # Runs started again first, in the places parallelism leaves (runCap does not count them):
     # retries, unless the target is reached, and reruns by hand.
-    for restart in restarts.due(p, spec, retries=winner is None)[: max(spec.parallelism - len(active), 0)]:
+    for restart in restarts.due(p, spec, retries=winner is None, limit=spec.parallelism - len(active)):
         number = next(numbers)
         name = runs.job_name(meta.get("name", ""), number)
         try:
