@@ -74,8 +74,13 @@ class Reconciler:
         sweeps: Index | None = None,
         jobs: Index | None = None,
         pods: Index | None = None,
+        learners: kopf.Index[Key, Key] | None = None,
     ) -> None:
         self.sweeps, self.jobs, self.pods = sweeps, jobs, pods
+        # Per Sweep that spec.warmStart.fromSweeps names, the sweeps that name it (handlers'
+        # learners index), and what it taught when last seen (warm_start.taught).
+        self.learners = learners
+        self._taught: dict[Key, int] = {}
         self.expectations = Expectations()
         self.queue = WorkQueue(self.reconcile)
         self.executor = Executor(cluster, self.expectations, self.queue, decide_off_loop)
@@ -202,6 +207,19 @@ class Reconciler:
         if self.expectations.release_seen(key, plural, name):
             return False  # the index has let it go too (kopf indexes before handlers)
         return api.LABEL_RECORDED not in labels
+
+    def note_sweep(self, key: Key, body: Mapping[str, Any] | None) -> None:
+        """A Sweep's event (`body` None: deleted): the sweeps that learn from it get a pass if
+        what it teaches changed (they read it at their passes only)."""
+        try:
+            learning = list(self.learners[key]) if self.learners is not None else []
+        except KeyError:
+            learning = []
+        wake, taught = warm_start.to_wake(self._taught.pop(key, None), body, learning)
+        if learning and taught is not None:
+            self._taught[key] = taught  # remembered while someone learns from it
+        for learner in wake:
+            self.queue.schedule(learner)
 
     def note_spec(self, key: Key, generation: int | None) -> None:
         if generation is not None and self._spec_seen.get(key, (None, 0.0))[0] != generation:
