@@ -45,10 +45,14 @@ class _Cluster(ClusterAPI, LogReader, Protocol):
     """The API server as the reconciler uses it."""
 
 
-def _metric_name(sweep: Mapping[str, Any]) -> str | None:
-    metric = (sweep.get("spec") or {}).get("metric")
-    name = metric.get("name") if isinstance(metric, Mapping) else None
-    return name if isinstance(name, str) else None
+def _kept(sweep: Mapping[str, Any]) -> tuple[str, ...]:
+    """The names a run's log parser keeps whatever else the run prints: the sweep's metric, or
+    each of its objectives (spec.metrics)."""
+    spec = sweep.get("spec") or {}
+    metric = spec.get("metric")
+    found = [metric] if isinstance(metric, Mapping) else spec.get("metrics") or []
+    names = (m.get("name") for m in found if isinstance(m, Mapping))
+    return tuple(n for n in names if isinstance(n, str))
 
 
 def _start_timeout(sweep: Mapping[str, Any]) -> float:
@@ -143,10 +147,10 @@ class Reconciler:
         taken = {j["metadata"]["name"] for j in others} | self.executor.taken(key)
         start_timeout = _start_timeout(sweep)
         logs = self.logs.take(key, bool((sweep.get("spec") or {}).get("earlyTerminate")))
-        metric = _metric_name(sweep)
+        kept = _kept(sweep)
         observed = [
             await self.logs.observe(
-                namespace, job, pods_by_run.get(job["metadata"]["name"], []), logs, start_timeout, metric
+                namespace, job, pods_by_run.get(job["metadata"]["name"], []), logs, start_timeout, kept
             )
             for job in owned
         ]
