@@ -69,8 +69,8 @@ def test_a_sweep_learns_at_once_when_a_sweep_it_names_is_created_records_runs_or
     kube: Kube, ns: str
 ) -> None:
     # Paused, it starts no run and so gets no event of its own: only a change of the Sweep it
-    # names can bring it a pass (or the operator's safety net, every 30 s: each wait below is
-    # far shorter, and the two last come one right after the other).
+    # names can bring it a pass, or the operator's safety net every 30 s, which cannot meet the
+    # two last waits: each is far shorter, and the second begins when the first is met.
     learner = {
         "method": "bayes",
         "state": "paused",
@@ -94,10 +94,10 @@ def test_a_sweep_learns_at_once_when_a_sweep_it_names_is_created_records_runs_or
         "template": python_run(LOSS),
     }
     kube.create_sweep(ns, "source", source)
-    wait_for(lambda: warm().get("missing") == [], 5, "the learner to see the source created", warm)
+    wait_for(lambda: warm().get("missing") == [], 10, "the learner to see the source created", warm)
     kube.wait_phase(ns, "source", "Finished")
-    wait_for(lambda: warm() == {"runs": 2, "missing": []}, 5, "the learner to count the source's runs", warm)
+    wait_for(lambda: warm() == {"runs": 2, "missing": []}, 10, "the learner to count the source's runs", warm)
     kube.custom.delete_namespaced_custom_object(api.GROUP, api.VERSION, ns, api.PLURAL, "source")
     wait_for(
-        lambda: warm() == {"runs": 0, "missing": ["source"]}, 5, "the learner to see the source gone", warm
+        lambda: warm() == {"runs": 0, "missing": ["source"]}, 10, "the learner to see the source gone", warm
     )
