@@ -24,12 +24,13 @@ from .conftest import Kube, Operator, condition, python_run, released_jobs, wait
 
 pytestmark = pytest.mark.integration
 
-# Waits until the gate is open, then reports loss = its parameter a. SIGTERM (an eviction's)
-# ends it at once, as it would most training scripts.
+# Waits until the gate is open (for every run, or for this one: GATE.<run>), then reports
+# loss = its parameter a. SIGTERM (an eviction's) ends it at once, as it would most training scripts.
 GATED = (
     "import json, os, time\n"
     "p = json.loads(os.environ['KUBESWEEP_PARAMETERS'])\n"
-    "while not os.path.exists(os.environ['GATE']):\n"
+    "gates = (os.environ['GATE'], os.environ['GATE'] + '.' + os.environ['KUBESWEEP_RUN'])\n"
+    "while not any(os.path.exists(g) for g in gates):\n"
     "    time.sleep(0.05)\n"
     "print('loss=%s' % p['a'], flush=True)\n"
 )
@@ -40,6 +41,11 @@ def gate(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "gate-open"
     yield path
     path.touch()  # whatever the test's end, no run is left waiting for it
+
+
+def open_for(gate: Path, run: str) -> None:
+    """Lets that run alone end."""
+    gate.with_name(f"{gate.name}.{run}").touch()
 
 
 def gated(gate: Path, values: list[int], parallelism: int = 1, **spec: Any) -> dict[str, Any]:
@@ -454,12 +460,18 @@ def test_an_operator_killed_around_a_retry_starts_it_once(
     assert "Traceback" not in op.log
 
 
-# Case 6: a paused sweep withholds the retry, as it withholds any run, until it is resumed.
-def test_a_paused_sweep_withholds_the_retry_until_resumed(kube: Kube, ns: str, gate: Path) -> None:
+# Case 6: a paused sweep withholds the retry, as it withholds any run, until it is resumed; so
+# does a stopped one.
+@pytest.mark.parametrize(
+    ("state", "draining", "held"), [("paused", "Paused", "Paused"), ("stopped", "Stopping", "Stopped")]
+)
+def test_a_paused_or_stopped_sweep_withholds_the_retry_until_resumed(
+    kube: Kube, ns: str, gate: Path, state: str, draining: str, held: str
+) -> None:
     kube.create_sweep(ns, "held", gated(gate, [1, 2]))
     wait_for(lambda: running(kube, ns, "held-0001"), 30, "run 1 running")
-    kube.set_state(ns, "held", "paused")
-    kube.wait_phase(ns, "held", "Paused", timeout=30)
+    kube.set_state(ns, "held", state)
+    kube.wait_phase(ns, "held", draining, timeout=30)
     evict(kube, ns, "held-0001")
     assert_disrupted(recorded(kube, ns, "held", "held-0001"))
     # A change of the spec the operator acknowledges (observedGeneration) after it recorded the
@@ -468,13 +480,13 @@ def test_a_paused_sweep_withholds_the_retry_until_resumed(kube: Kube, ns: str, g
         api.GROUP, api.VERSION, ns, api.PLURAL, "held", {"spec": {"maxRetries": 4}}
     )
     generation = kube.sweep(ns, "held")["metadata"]["generation"]
-    paused = wait_for(
+    seen = wait_for(
         lambda: (s := kube.sweep(ns, "held"))["status"].get("observedGeneration") == generation and s,
         30,
         "the new spec seen",
         lambda: kube.sweep(ns, "held").get("status"),
     )
-    assert paused["status"]["phase"] == "Paused", paused["status"]
+    assert seen["status"]["phase"] == held, seen["status"]
     assert [j["metadata"]["name"] for j in kube.jobs(ns, "held")] == ["held-0001"]
     assert_taken_away(kube.records(ns, "held")["held-0001"], None)
 
@@ -491,3 +503,55 @@ def test_a_paused_sweep_withholds_the_retry_until_resumed(kube: Kube, ns: str, g
     assert records["held-0003"]["parameters"] == {"a": 2}
     counts = done["status"]["runs"]
     assert (counts["total"], counts["retries"], counts["finished"]) == (3, 1, 2)
+
+
+# The last point's run evicted once the grid is exhausted, or once runCap runs have started: its
+# retry still starts (it counts toward neither), and the sweep finishes only after it.
+@pytest.mark.parametrize(
+    "extra",
+    [{"parameters": {"a": {"values": [1, 2]}}}, {"runCap": 2}],
+    ids=["grid-exhausted", "run-cap-reached"],
+)
+def test_a_run_evicted_after_the_last_point_started_is_retried_before_the_sweep_finishes(
+    kube: Kube, ns: str, gate: Path, extra: dict[str, Any]
+) -> None:
+    kube.create_sweep(ns, "last", {**gated(gate, [1, 2, 3, 4], parallelism=2), **extra})
+    wait_for(
+        lambda: running(kube, ns, "last-0001") and running(kube, ns, "last-0002"), 30, "runs 1 and 2 running"
+    )
+    evict(kube, ns, "last-0002")
+    retry = retry_of(kube, ns, "last", "last-0002")
+    assert retry["metadata"]["name"] == "last-0003"
+    gate.touch()
+    done = ended(kube, ns, "last")
+    assert done["status"]["phase"] == "Finished", done["status"]
+    assert numbers(released_jobs(kube, ns, "last")) == [1, 2, 3]
+    records = {r["name"]: r for r in done["status"]["recordedRuns"]}
+    assert_taken_away(records["last-0002"], "last-0003")
+    assert_retry(retry, records["last-0003"], records["last-0002"], attempt=1)
+    assert records["last-0003"]["metrics"] == {"loss": 2}
+    counts = done["status"]["runs"]
+    assert (counts["total"], counts["retries"], counts["finished"]) == (3, 1, 2)
+
+
+# Once metric.target is reached no retry starts: the sweep only drains its runs, and a run taken
+# away meanwhile stays Crashed.
+def test_no_retry_once_the_target_is_reached(kube: Kube, ns: str, gate: Path) -> None:
+    spec = gated(gate, [1, 2, 3], parallelism=2)
+    spec["metric"]["target"] = 1
+    kube.create_sweep(ns, "target", spec)
+    wait_for(
+        lambda: running(kube, ns, "target-0001") and running(kube, ns, "target-0002"),
+        30,
+        "runs 1 and 2 running",
+    )
+    open_for(gate, "target-0001")
+    assert recorded(kube, ns, "target", "target-0001")["metrics"] == {"loss": 1}
+    evict(kube, ns, "target-0002")
+    done = ended(kube, ns, "target")
+    assert done["status"]["phase"] == "Finished", done["status"]
+    assert condition(done, "Completed").get("reason") == "TargetReached", condition(done, "Completed")
+    assert numbers(released_jobs(kube, ns, "target")) == [1, 2]
+    records = {r["name"]: r for r in done["status"]["recordedRuns"]}
+    assert_taken_away(records["target-0002"], None)
+    assert done["status"]["runs"]["retries"] == 0
