@@ -460,6 +460,34 @@ def test_an_operator_killed_around_a_retry_starts_it_once(
     assert "Traceback" not in op.log
 
 
+# Case 5, the operator down for the whole eviction (a drain that takes its pod too): by the time it
+# is back, the run's pod, and with it the DisruptionTarget condition, is gone, and the Job says only
+# BackoffLimitExceeded. The run is recorded Failed, never retried: nothing of the cluster's keeps
+# the pod's condition for it (a finalizer of its own on the run's pods would).
+@pytest.mark.xfail(
+    strict=True,
+    reason="a pod deleted while the operator is down takes its DisruptionTarget with it: Failed, not retried",
+)
+def test_a_run_evicted_while_the_operator_is_down_is_retried(
+    sandbox: Any, kube: Kube, tmp_path: Path, gate: Path
+) -> None:
+    op = Operator(Path(sandbox.kubeconfig_path), tmp_path / "operator.log", namespaces="retry-*")
+    ns = kube.namespace("retry")
+    kube.create_sweep(ns, "down", gated(gate, [1, 2]))
+    op.start()
+    try:
+        wait_for(lambda: running(kube, ns, "down-0001"), 30, "run 1 running")
+        op.kill()
+        evict(kube, ns, "down-0001")
+        wait_for(lambda: not pods_of(kube, ns, "down-0001"), 30, "run 1's pod gone")
+        op.start()
+        record = recorded(kube, ns, "down", "down-0001")
+        assert_disrupted(record)
+        retry_of(kube, ns, "down", "down-0001")
+    finally:
+        op.stop()
+
+
 # Case 6: a paused sweep withholds the retry, as it withholds any run, until it is resumed; so
 # does a stopped one.
 @pytest.mark.parametrize(
