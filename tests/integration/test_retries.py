@@ -208,6 +208,32 @@ def test_an_evicted_run_is_retried_with_its_parameters_and_the_sweep_finishes(
     assert (counts["total"], counts["retries"], counts["finished"], counts["crashed"]) == (cap + 1, 1, cap, 1)
 
 
+# The template's backoffLimit is used first: an evicted pod is replaced by the Job itself, within
+# the same run; only the Job's last pod evicted makes the run Crashed, and retried.
+def test_the_jobs_own_backoff_limit_comes_before_a_retry(kube: Kube, ns: str, gate: Path) -> None:
+    spec = gated(gate, [1, 2])
+    spec["template"]["spec"]["backoffLimit"] = 1
+    kube.create_sweep(ns, "backoff", spec)
+    first = wait_for(lambda: running(kube, ns, "backoff-0001"), 30, "run 1 running")["metadata"]["name"]
+    evict(kube, ns, "backoff-0001")
+    wait_for(
+        lambda: (pod := running(kube, ns, "backoff-0001")) and pod["metadata"]["name"] != first,
+        30,
+        "the Job's second pod of run 1",
+    )
+    assert "backoff-0001" not in kube.records(ns, "backoff")
+    evict(kube, ns, "backoff-0001")
+    retry = retry_of(kube, ns, "backoff", "backoff-0001")
+    gate.touch()
+    done = ended(kube, ns, "backoff")
+    assert done["status"]["phase"] == "Finished", done["status"]
+    assert numbers(released_jobs(kube, ns, "backoff")) == [1, 2, 3]
+    records = {r["name"]: r for r in done["status"]["recordedRuns"]}
+    assert_taken_away(records["backoff-0001"], "backoff-0002")
+    assert_retry(retry, records["backoff-0002"], records["backoff-0001"], attempt=1)
+    assert done["status"]["runs"]["retries"] == 1
+
+
 # Case 2: maxRetries: 1, and the retry is evicted too: no second retry. The last attempt stays
 # Crashed and counts as a failure: maxFailedRuns: 1 ends the sweep Failed.
 def test_a_retry_evicted_past_max_retries_is_not_retried_and_counts_as_a_failure(
