@@ -124,6 +124,17 @@ CASES = [
     Case("runcap-negative", setting(runCap=-5), "spec.runCap", SCHEMA),
     Case("runcap-float", setting(runCap=1e30), "spec.runCap", SCHEMA),
     Case("maxfailedruns-zero", setting(maxFailedRuns=0), "spec.maxFailedRuns", SCHEMA),
+    Case(
+        "maxretries-negative", setting(maxRetries=-1), "spec.maxRetries", SCHEMA, "greater than or equal to 0"
+    ),
+    Case(
+        "maxretries-above-100",
+        setting(maxRetries=101),
+        "spec.maxRetries",
+        SCHEMA,
+        "less than or equal to 100",
+    ),
+    Case("maxretries-string", setting(maxRetries="3"), "spec.maxRetries", SCHEMA, "integer"),
     Case("seed-negative", setting(seed=-1), "spec.seed", SCHEMA),
     Case(
         "early-terminate-unknown-type",
