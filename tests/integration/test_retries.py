@@ -206,6 +206,17 @@ def test_an_evicted_run_is_retried_with_its_parameters_and_the_sweep_finishes(
     assert {r["state"] for n, r in records.items() if n != first} == {"Finished"}
     counts = done["status"]["runs"]
     assert (counts["total"], counts["retries"], counts["finished"], counts["crashed"]) == (cap + 1, 1, cap, 1)
+    # Told once, naming both runs (kubectl get events --field-selector reason=RunRetried).
+    told = wait_for(lambda: retried_events(kube, ns, "evicted"), 10, "the RunRetried event")
+    assert len(told) == 1 and first in told[0] and name in told[0], told
+
+
+def retried_events(kube: Kube, ns: str, sweep: str) -> list[str]:
+    return [
+        str(e.message)
+        for e in kube.core.list_namespaced_event(ns).items
+        if e.involved_object.name == sweep and e.reason == "RunRetried"
+    ]
 
 
 # The template's backoffLimit is used first: an evicted pod is replaced by the Job itself, within
