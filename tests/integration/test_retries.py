@@ -445,14 +445,99 @@ def lift(sandbox: Any, kube: Kube, refusal: JobRefusal) -> None:
     refusal.lift()
 
 
-# Case 5: the operator killed between the eviction and the retry's creation, and again right after
-# its creation, then at random while it settles: one retry, never two.
+class StatusFrozen:
+    """The Sweep status writes in one namespace refused, until `lift()`: on a real cluster by a
+    ValidatingAdmissionPolicy, on the emulator by an injected answer alike."""
+
+    MESSAGE = "status writes frozen by the test"
+
+    def __init__(self, sandbox: Any, kube: Kube, namespace: str) -> None:
+        self.sandbox, self.kube, self.namespace = sandbox, kube, namespace
+        self.name = f"freeze-{namespace}"
+        self.on = False
+        self.admission = client.AdmissionregistrationV1Api(kube.api_client)
+
+    def __call__(self, request: Any) -> bool:
+        agent = request.headers.get("User-Agent") or ""
+        method = str(getattr(request.method, "value", request.method)).upper()
+        return (
+            self.on
+            and agent.startswith("kubesweep-operator")
+            and method in ("PATCH", "PUT")
+            and f"/namespaces/{self.namespace}/sweeps/" in request.url.path
+            and request.url.path.endswith("/status")
+        )
+
+    def _refused(self, sweep: str) -> bool:
+        """Whether a status write (a dry run) is refused now."""
+        patch = {"status": {"startTime": "2000-01-01T00:00:00Z"}}
+        try:
+            self.kube.custom.patch_namespaced_custom_object_status(
+                api.GROUP, api.VERSION, self.namespace, api.PLURAL, sweep, patch, dry_run="All"
+            )
+        except client.ApiException as exc:
+            assert self.MESSAGE in str(exc.body), exc.body
+            return True
+        return False
+
+    def freeze(self, sweep: str) -> None:
+        self.on = True
+        if self.sandbox.backend != "real":
+            body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}
+            (
+                self.sandbox.emulator[self]
+                << 422
+                << {**body, "message": self.MESSAGE, "reason": "Invalid", "code": 422}
+            )
+            return
+        rule = {
+            "apiGroups": [api.GROUP],
+            "apiVersions": ["*"],
+            "operations": ["UPDATE"],
+            "resources": [f"{api.PLURAL}/status"],
+        }
+        policy: Any = {
+            "metadata": {"name": self.name},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [rule]},
+                "validations": [{"expression": "false", "message": self.MESSAGE}],
+            },
+        }
+        binding: Any = {
+            "metadata": {"name": self.name},
+            "spec": {
+                "policyName": self.name,
+                "validationActions": ["Deny"],
+                "matchResources": {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.namespace}}
+                },
+            },
+        }
+        self.admission.create_validating_admission_policy(policy)
+        self.admission.create_validating_admission_policy_binding(binding)
+        wait_for(lambda: self._refused(sweep), 30, "the policy in force")
+
+    def lift(self, sweep: str | None = None) -> None:
+        if self.on and self.sandbox.backend == "real":
+            self.admission.delete_validating_admission_policy_binding(self.name)
+            self.admission.delete_validating_admission_policy(self.name)
+            if sweep is not None:
+                wait_for(lambda: not self._refused(sweep), 30, "the policy gone")
+        self.on = False
+
+
+# Case 5: the operator killed between the eviction and the retry's creation (the quota refused the
+# retry's Job), and again between its creation and the status saying so (status writes refused),
+# then at random while it settles: one retry, never two. Both windows are held open on purpose,
+# on both tiers.
 def test_an_operator_killed_around_a_retry_starts_it_once(
     sandbox: Any, kube: Kube, tmp_path: Path, gate: Path
 ) -> None:
     op = Operator(Path(sandbox.kubeconfig_path), tmp_path / "operator.log", namespaces="retry-*")
     ns = kube.namespace("retry")
     refusal = quota_of_one_job(sandbox, kube, ns)
+    frozen = StatusFrozen(sandbox, kube, ns)
     kube.create_sweep(ns, "restarts", gated(gate, [1, 2, 3], maxFailedRuns=1))
     op.start()
     try:
@@ -473,16 +558,25 @@ def test_an_operator_killed_around_a_retry_starts_it_once(
         # Its pod gone meanwhile: the operator started again knows of the eviction only from
         # what it wrote before it was killed.
         wait_for(lambda: not pods_of(kube, ns, "restarts-0001"), 30, "run 1's pod gone")
+
+        frozen.freeze("restarts")
         lift(sandbox, kube, refusal)
         op.start()
         retry_of(kube, ns, "restarts", "restarts-0001")
-        op.kill()  # right after the retry's Job was created
+        op.kill()
+        # The second window: the retry's Job exists, the status still says run 1 waits for it.
+        status = kube.sweep(ns, "restarts")["status"]
+        assert (status["runs"]["total"], status["runs"]["retries"]) == (1, 0), status["runs"]
+        assert_taken_away(kube.records(ns, "restarts")["restarts-0001"], None)
+        frozen.lift("restarts")
+
         op.kill_at_random(random.Random(17), 3, 0.2, 1.0)
         gate.touch()
         done = ended(kube, ns, "restarts", timeout=90)
         jobs = released_jobs(kube, ns, "restarts")
     finally:
         refusal.lift()
+        frozen.lift()
         op.stop()
     assert done["status"]["phase"] == "Finished", done["status"]
     assert numbers(jobs) == [1, 2, 3, 4]
