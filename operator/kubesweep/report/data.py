@@ -32,6 +32,24 @@ class Run:
     exit_code: int | None = None
     message: str | None = None
     job_deleted: bool = False
+    # Started again, or to be: the record's retryOf, attempt, rerunOf, retriedBy, disrupted.
+    again: dict[str, Any] = field(default_factory=dict)
+
+
+AGAIN_FIELDS = ("retryOf", "attempt", "rerunOf", "retriedBy", "disrupted")
+# A run's Job says the same of a run not recorded yet.
+_AGAIN_ANNOTATIONS = {
+    "retryOf": api.ANNOTATION_RETRY_OF,
+    "attempt": api.ANNOTATION_ATTEMPT,
+    "rerunOf": api.ANNOTATION_RERUN_OF,
+}
+
+
+def _again_of_job(annotations: Mapping[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {k: annotations[a] for k, a in _AGAIN_ANNOTATIONS.items() if annotations.get(a)}
+    if str(found.get("attempt", "")).isdigit():
+        found["attempt"] = int(found["attempt"])
+    return found
 
 
 def _number_of(name: str, annotations: Mapping[str, Any]) -> int:
@@ -69,6 +87,7 @@ def runs_of(sweep: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]]) -> list
                 exit_code=record.get("exitCode"),
                 message=record.get("message"),
                 job_deleted=name not in with_jobs,
+                again={k: record[k] for k in AGAIN_FIELDS if record.get(k) not in (None, False, "")},
             )
         )
     for job in jobs:
@@ -95,6 +114,7 @@ def runs_of(sweep: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]]) -> list
                 reason=result.get("reason"),
                 exit_code=result.get("exitCode"),
                 message=result.get("message"),
+                again=_again_of_job(annotations),
             )
         )
     return sorted(out, key=lambda r: (r.number, r.name))
