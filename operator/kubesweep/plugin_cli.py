@@ -77,7 +77,10 @@ def parser() -> argparse.ArgumentParser:
     rerun = command("rerun", "run an ended run again, as a new run with the same parameters")
     rerun.add_argument("run", help="the run: its Job's name, e.g. lr-search-0007")
     rerun.add_argument(
-        "--sweep", default=None, help="the run's sweep (default: found from the run's Job or the records)"
+        "--sweep",
+        metavar="NAME",
+        default=None,
+        help="the run's sweep (default: found from the run's Job or the records)",
     )
     logs = command("logs", "the log of a run's pod")
     logs.add_argument("run", help="the run: its Job's name, e.g. lr-search-0007")
