@@ -273,7 +273,7 @@ class Cluster:
                 self.log_readers, "get", self._stream_log, namespace, pod, container, parser
             )
             if read < parser.consumed:
-                parser = LogParser(parser.metric)
+                parser = LogParser(parser.keep)
                 await self._call_on(
                     self.log_readers, "get", self._stream_log, namespace, pod, container, parser
                 )

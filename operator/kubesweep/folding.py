@@ -57,6 +57,8 @@ class Fold:
     states: dict[RunState, int] = field(default_factory=lambda: dict.fromkeys(FOLDED_STATES, 0))
     counted_toward_run_cap: int = 0
     grid_points: set[int] = field(default_factory=set)
+    retried: int = 0  # crashed runs a retry replaced: maxFailedRuns does not count them
+    retries: int = 0  # retries and reruns
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any]) -> Fold:
@@ -70,6 +72,8 @@ class Fold:
                 states={state: getattr(record, state.lower()) for state in FOLDED_STATES},
                 counted_toward_run_cap=record.counted_toward_run_cap,
                 grid_points=parse_ranges(record.grid_points),
+                retried=record.retried,
+                retries=record.retries,
             )
         except (pydantic.ValidationError, ValueError):
             return cls()  # only the operator writes it; the schema keeps others from breaking it
@@ -81,6 +85,8 @@ class Fold:
         self.counted_toward_run_cap += int(counts_toward_run_cap)
         if grid_point is not None:
             self.grid_points.add(grid_point)
+        self.retried += int(bool(run.retried_by) and run.state in (RunState.FAILED, RunState.CRASHED))
+        self.retries += int(run.started_again)
 
     def to_status(self) -> api.FoldedRuns | None:
         if not self.numbers:
@@ -90,4 +96,6 @@ class Fold:
             **{state.lower(): count for state, count in self.states.items()},
             counted_toward_run_cap=self.counted_toward_run_cap,
             grid_points=format_ranges(self.grid_points),
+            retried=self.retried,
+            retries=self.retries,
         )

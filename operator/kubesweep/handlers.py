@@ -13,7 +13,7 @@ from typing import Any
 
 import kopf
 
-from kubesweep import api, metrics, runs, slim
+from kubesweep import api, metrics, runs, slim, warm_start
 from kubesweep.cluster import Cluster
 from kubesweep.reconciler import Reconciler
 from kubesweep.workqueue import Key
@@ -38,6 +38,12 @@ async def sweep_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
     return {(kwargs["namespace"], runs.label_value(kwargs["name"])): slim.sweep(kwargs["body"])}
 
 
+@kopf.index(*SWEEPS)
+async def learner_index(**kwargs: Any) -> dict[Key, Key]:
+    """Warm start's reverse map: each Sweep a sweep's warmStart names, to that sweep's key."""
+    return warm_start.learners(kwargs["namespace"], kwargs["body"])
+
+
 @kopf.index("batch", "v1", "jobs", labels=RUN_LABELS)
 async def job_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
     job = slim.job(kwargs["body"])
@@ -58,9 +64,11 @@ async def pod_index(**kwargs: Any) -> dict[Key, dict[str, Any]]:
 async def on_sweep(memo: kopf.Memo, **kwargs: Any) -> None:
     reconciler: Reconciler = memo.reconciler
     key = (kwargs["namespace"], runs.label_value(kwargs["name"]))
-    if kwargs.get("type") != "DELETED":
+    deleted = kwargs.get("type") == "DELETED"
+    if not deleted:
         reconciler.note_spec(key, kwargs["body"].get("metadata", {}).get("generation"))
     reconciler.queue.schedule(key)
+    reconciler.note_sweep(key, None if deleted else kwargs["body"])
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=RUN_LABELS)
@@ -90,7 +98,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: 
     # handler by name, startup handlers included: the reconciler keeps them.
     cluster = Cluster()
     cluster.on_error = lambda verb, status: metrics.API_ERRORS.labels(verb=verb, status=str(status)).inc()
-    reconciler = Reconciler(cluster, kwargs["sweep_index"], kwargs["job_index"], kwargs["pod_index"])
+    reconciler = Reconciler(
+        cluster, kwargs["sweep_index"], kwargs["job_index"], kwargs["pod_index"], kwargs["learner_index"]
+    )
     memo.reconciler = reconciler
     reconciler.queue.start_background(_safety_net(reconciler))
     metrics.register_sweep_source(reconciler.statuses)

@@ -48,10 +48,15 @@ class SweepCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         phases: Tally[str] = Tally()
         run_states: Tally[str] = Tally()
+        started_again = 0
         for status in self.source():
             phases[str(status.get("phase") or "Pending")] += 1
             for state, count in (status.get("runs") or {}).items():
-                if state != "total" and isinstance(count, int):
+                if not isinstance(count, int):
+                    continue
+                if state == "retries":  # runs its states count already
+                    started_again += count
+                elif state != "total":
                     run_states[state] += count
         by_phase = GaugeMetricFamily("kubesweep_sweeps", "Sweeps by phase.", labels=["phase"])
         for phase in sorted({p.value for p in api.Phase} | set(phases)):
@@ -61,6 +66,11 @@ class SweepCollector(Collector):
         for state in sorted(run_states):
             by_state.add_metric([state], run_states[state])
         yield by_state
+        yield GaugeMetricFamily(
+            "kubesweep_runs_started_again",
+            "Runs started again with an earlier run's parameters (retries, reruns by hand), over all sweeps.",
+            value=started_again,
+        )
 
 
 def register_sweep_source(source: StatusSource, registry: CollectorRegistry = REGISTRY) -> SweepCollector:

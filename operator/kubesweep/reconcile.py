@@ -32,6 +32,7 @@ from kubesweep.actions import (
     delete_pods,
 )
 from kubesweep.api import Phase
+from kubesweep.rules import restarts
 from kubesweep.rules.cancel import cancel
 from kubesweep.rules.ended import record_ended
 from kubesweep.rules.finish import finish
@@ -154,6 +155,7 @@ def decide(
     # run-level controls need no search space.
     record_ended(p)
     stop_by_user(p)
+    restarts.tell_refused(p)
     return finish(p, _verdict(p, template_error, permission_denied))
 
 

@@ -45,10 +45,14 @@ class _Cluster(ClusterAPI, LogReader, Protocol):
     """The API server as the reconciler uses it."""
 
 
-def _metric_name(sweep: Mapping[str, Any]) -> str | None:
-    metric = (sweep.get("spec") or {}).get("metric")
-    name = metric.get("name") if isinstance(metric, Mapping) else None
-    return name if isinstance(name, str) else None
+def _kept(sweep: Mapping[str, Any]) -> tuple[str, ...]:
+    """The names a run's log parser keeps whatever else the run prints: the sweep's metric, or
+    each of its objectives (spec.metrics)."""
+    spec = sweep.get("spec") or {}
+    metric = spec.get("metric")
+    found = [metric] if isinstance(metric, Mapping) else spec.get("metrics") or []
+    names = (m.get("name") for m in found if isinstance(m, Mapping))
+    return tuple(n for n in names if isinstance(n, str))
 
 
 def _start_timeout(sweep: Mapping[str, Any]) -> float:
@@ -74,8 +78,13 @@ class Reconciler:
         sweeps: Index | None = None,
         jobs: Index | None = None,
         pods: Index | None = None,
+        learners: kopf.Index[Key, Key] | None = None,
     ) -> None:
         self.sweeps, self.jobs, self.pods = sweeps, jobs, pods
+        # Per Sweep that spec.warmStart.fromSweeps names, the sweeps that name it (handlers'
+        # learners index), and what it taught when last seen (warm_start.taught).
+        self.learners = learners
+        self._taught: dict[Key, int] = {}
         self.expectations = Expectations()
         self.queue = WorkQueue(self.reconcile)
         self.executor = Executor(cluster, self.expectations, self.queue, decide_off_loop)
@@ -138,10 +147,10 @@ class Reconciler:
         taken = {j["metadata"]["name"] for j in others} | self.executor.taken(key)
         start_timeout = _start_timeout(sweep)
         logs = self.logs.take(key, bool((sweep.get("spec") or {}).get("earlyTerminate")))
-        metric = _metric_name(sweep)
+        kept = _kept(sweep)
         observed = [
             await self.logs.observe(
-                namespace, job, pods_by_run.get(job["metadata"]["name"], []), logs, start_timeout, metric
+                namespace, job, pods_by_run.get(job["metadata"]["name"], []), logs, start_timeout, kept
             )
             for job in owned
         ]
@@ -202,6 +211,19 @@ class Reconciler:
         if self.expectations.release_seen(key, plural, name):
             return False  # the index has let it go too (kopf indexes before handlers)
         return api.LABEL_RECORDED not in labels
+
+    def note_sweep(self, key: Key, body: Mapping[str, Any] | None) -> None:
+        """A Sweep's event (`body` None: deleted): the sweeps that learn from it get a pass if
+        what it teaches changed (they read it at their passes only)."""
+        try:
+            learning = list(self.learners[key]) if self.learners is not None else []
+        except KeyError:
+            learning = []
+        wake, taught = warm_start.to_wake(self._taught.pop(key, None), body, learning)
+        if learning and taught is not None:
+            self._taught[key] = taught  # remembered while someone learns from it
+        for learner in wake:
+            self.queue.schedule(learner)
 
     def note_spec(self, key: Key, generation: int | None) -> None:
         if generation is not None and self._spec_seen.get(key, (None, 0.0))[0] != generation:

@@ -58,11 +58,12 @@ class RunLogs:
         pods: list[dict[str, Any]],
         logs: Logs | None,
         start_timeout: float = runs.START_TIMEOUT,
-        metric: str | None = None,
+        keep: tuple[str, ...] = (),
     ) -> runs.Run:
         """The run of `job`; with `logs` (hyperband), an executing run's log is read at most
         every STEP_LOG_INTERVAL (or STEP_LOG_PACE times as long as its last read took) for its
-        intermediate values, each read parsing only what the one before had not."""
+        intermediate values, each read parsing only what the one before had not. `keep`: the
+        sweep's metric or objectives, which the parser keeps whatever else the run prints."""
         run = runs.observe(job, pods, start_timeout=start_timeout)
         if run.recorded or not pods:
             return run
@@ -72,11 +73,11 @@ class RunLogs:
         restarts = sum(
             s.get("restartCount", 0) for s in latest.get("status", {}).get("containerStatuses") or []
         )
-        due, parser, read_of = (logs or {}).get(name, (0.0, runs.LogParser(metric), restarts))
+        due, parser, read_of = (logs or {}).get(name, (0.0, runs.LogParser(keep), restarts))
         # The spec names another metric now, or the container restarted (its log is a new one):
         # the log parsed from its start.
-        if parser.metric != metric or read_of != restarts:
-            due, parser = 0.0, runs.LogParser(metric)
+        if parser.keep != keep or read_of != restarts:
+            due, parser = 0.0, runs.LogParser(keep)
         # An ended run's log is read once more, to its end: its record keeps its band values.
         if run.needs_log or (logs is not None and (not run.active or time.monotonic() >= due)):
             started = time.monotonic()

@@ -5,16 +5,20 @@ Their finished runs whose parameters fit this sweep's space (the same parameters
 one this sweep could have drawn) and that reported this sweep's metric (every objective, with
 metrics) join the history bayes and tpe learn from. They are not runs of this sweep: they are
 not in its status, and runCap, maxFailedRuns and the run counts do not see them.
+
+A sweep learns again when a Sweep it names changes what it teaches (created, deleted, a run
+recorded): the shell keeps a reverse map (`learners`, a kopf index) from each named Sweep to the
+sweeps that name it, and wakes those `to_wake` says.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
-from kubesweep import api, objectives, search
+from kubesweep import api, objectives, runs, search
 from kubesweep.search import space
 
 # Methods that learn from a history: the others ignore one (the CRD refuses warmStart with them).
@@ -39,6 +43,37 @@ def sources(sweep: Mapping[str, Any]) -> list[str]:
     if not isinstance(names, list):
         return []
     return [n for n in dict.fromkeys(names) if isinstance(n, str) and n != own]
+
+
+def learners(namespace: str, sweep: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, str]]:
+    """The reverse map's entries of one sweep: each Sweep it names, by its key (namespace, label
+    value), to this sweep's key."""
+    own = (namespace, runs.label_value((sweep.get("metadata") or {}).get("name") or ""))
+    return {(namespace, runs.label_value(name)): own for name in sources(sweep)}
+
+
+def taught(sweep: Mapping[str, Any] | None) -> int | None:
+    """What a Sweep teaches those that learn from it, as a fingerprint: its records, by name and
+    state (a record does not change once made; new ones come, folded ones go). None: no Sweep."""
+    if sweep is None:
+        return None
+    records = (sweep.get("status") or {}).get("recordedRuns") or []
+    return hash(tuple((r.get("name"), r.get("state")) for r in records if isinstance(r, Mapping)))
+
+
+_K = TypeVar("_K")
+
+
+def to_wake(
+    before: int | None, sweep: Mapping[str, Any] | None, learning: Iterable[_K]
+) -> tuple[list[_K], int | None]:
+    """Which of the sweeps `learning` from a Sweep get a pass after an event of it (`sweep`; None:
+    deleted), `before` what it taught when last seen (None: not seen): all of them when it came,
+    went or recorded runs, none when only the rest of it changed (its own passes write its
+    status often). And what it teaches now, to remember."""
+    now = taught(sweep)
+    changed = sweep is None or before is None or now != before
+    return (list(dict.fromkeys(learning)) if changed else []), now
 
 
 def _number(value: Any) -> bool:

@@ -33,6 +33,25 @@ def test_a_run_printing_thousands_of_metric_names_keeps_a_bounded_record(kube: K
     assert len(json.dumps(sweep["status"])) < 5_000
 
 
+def test_a_run_printing_thousands_of_names_before_its_objectives_keeps_each_objective(
+    kube: Kube, ns: str
+) -> None:
+    code = (
+        "for i in range(5000): print(f'junk_{i}={i}')\n"
+        "print('loss=0.5 cost=0.25')\n"
+        "open('/dev/termination-log', 'w').write('')\n"
+    )
+    objectives = [{"name": "loss", "goal": "minimize"}, {"name": "cost", "goal": "minimize"}]
+    spec = {k: v for k, v in metric_grid(code, [1]).items() if k != "metric"}
+    kube.create_sweep(ns, "flood", {**spec, "metrics": objectives})
+    sweep = kube.wait_phase(ns, "flood", {"Finished", "Failed"}, timeout=90)
+    (record,) = sweep["status"]["recordedRuns"]
+    assert record["metrics"]["loss"] == 0.5 and record["metrics"]["cost"] == 0.25
+    assert len(record["metrics"]) == 12  # the two objectives and 10 others
+    assert sweep["status"]["phase"] == "Finished"
+    assert [r["name"] for r in sweep["status"]["paretoFront"]] == [record["name"]]
+
+
 QUOTA_MESSAGE = (
     'jobs.batch "{name}" is forbidden: exceeded quota: jobs, requested: count/jobs.batch=1, '
     "used: count/jobs.batch=1, limited: count/jobs.batch=1"

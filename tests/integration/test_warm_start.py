@@ -4,10 +4,13 @@ first run on, and those runs are not its own."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
-from .conftest import Kube, python_run
+from kubesweep import api
+
+from .conftest import Kube, python_run, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -60,3 +63,41 @@ def test_bayes_starts_from_another_sweeps_runs(kube: Kube, ns: str) -> None:
     settled = kube.sweep(ns, "third")["metadata"]["resourceVersion"]
     time.sleep(3)
     assert kube.sweep(ns, "third")["metadata"]["resourceVersion"] == settled
+
+
+def test_a_sweep_learns_at_once_when_a_sweep_it_names_is_created_records_runs_or_is_deleted(
+    kube: Kube, ns: str
+) -> None:
+    # Paused, it starts no run and so gets no event of its own: only a change of the Sweep it
+    # names can bring it a pass, or the operator's safety net every 30 s, which cannot meet the
+    # two last waits: each is far shorter, and the second begins when the first is met.
+    learner = {
+        "method": "bayes",
+        "state": "paused",
+        "metric": {"name": "loss"},
+        "parameters": {"x": {"distribution": "uniform", "min": 0, "max": 1}},
+        "warmStart": {"fromSweeps": ["source"]},
+        "template": python_run(LOSS),
+    }
+    kube.create_sweep(ns, "learner", learner)
+    kube.wait_phase(ns, "learner", "Paused")
+    assert kube.sweep(ns, "learner")["status"]["warmStart"] == {"runs": 0, "missing": ["source"]}
+
+    def warm() -> dict[str, Any]:
+        status: dict[str, Any] = kube.sweep(ns, "learner").get("status") or {}
+        return status.get("warmStart") or {}
+
+    source = {
+        "method": "grid",
+        "metric": {"name": "loss"},
+        "parameters": {"x": {"values": [0.2, 0.6]}},
+        "template": python_run(LOSS),
+    }
+    kube.create_sweep(ns, "source", source)
+    wait_for(lambda: warm().get("missing") == [], 10, "the learner to see the source created", warm)
+    kube.wait_phase(ns, "source", "Finished")
+    wait_for(lambda: warm() == {"runs": 2, "missing": []}, 10, "the learner to count the source's runs", warm)
+    kube.custom.delete_namespaced_custom_object(api.GROUP, api.VERSION, ns, api.PLURAL, "source")
+    wait_for(
+        lambda: warm() == {"runs": 0, "missing": ["source"]}, 10, "the learner to see the source gone", warm
+    )

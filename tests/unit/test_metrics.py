@@ -53,3 +53,20 @@ def test_counters_and_histograms_have_the_documented_names() -> None:
         'kubesweep_api_errors_total{status="500",verb="create"}',
     ):
         assert name in text
+
+
+def test_runs_started_again_are_their_own_gauge_not_a_run_state() -> None:
+    # status.runs.retries counts runs that are also counted by their state: summing it with the
+    # states would count them twice.
+    text = exposition(
+        [
+            {
+                "phase": "Running",
+                "runs": {"total": 3, "running": 1, "crashed": 1, "finished": 1, "retries": 1},
+            },
+            {"phase": "Finished", "runs": {"total": 2, "finished": 2, "retries": 1}},
+        ]
+    )
+    assert 'state="retries"' not in text
+    assert "kubesweep_runs_started_again 2.0" in text
+    assert 'kubesweep_runs{state="finished"} 3.0' in text

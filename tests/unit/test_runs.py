@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -122,7 +123,7 @@ def test_log_gives_last_values_and_steps() -> None:
     assert runs.metric_steps(steps, "val_loss") == ((1, 0.9), (2, 0.7))
 
 
-def _fed(chunks: list[bytes], metric: str | None = None) -> runs.LogParser:
+def _fed(chunks: list[bytes], metric: str | Sequence[str] | None = None) -> runs.LogParser:
     parser = runs.LogParser(metric)
     for chunk in chunks:
         parser.feed(chunk)
@@ -186,6 +187,18 @@ def test_an_endless_line_is_parsed_in_pieces_cut_at_whitespace() -> None:
     final, _ = parser.result()
     assert final["loss"] == 7 and final["name_0"] == 195_000  # its last value, from the line's end
     assert len(final) == runs.MAX_LOG_NAMES + 1  # the metric kept beyond the other names' bound
+
+
+def test_each_objective_is_kept_beyond_the_names_bound_as_a_single_metric_is() -> None:
+    junk = b"".join(b"junk_%d=%d\n" % (i, i) for i in range(3 * runs.MAX_LOG_NAMES))
+    log = junk + b"step=1 loss=0.9 cost=0.1 junk_0=5\nloss=0.5 cost=0.25 acc=0.75\n"
+    final, steps = _fed([log], metric=("loss", "cost")).result()
+    assert final["loss"] == 0.5 and final["cost"] == 0.25 and "acc" not in final
+    assert len(final) == runs.MAX_LOG_NAMES + 2
+    assert steps == [(1, {"loss": 0.9, "cost": 0.1})]  # a step keeps the objectives only
+    # One name as a string or in a list: the same parser.
+    assert _fed([log], metric="loss").result() == _fed([log], metric=["loss"]).result()
+    assert "cost" not in _fed([log], metric="loss").result()[0]
 
 
 def _job(

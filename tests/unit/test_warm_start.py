@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kubesweep import reconcile, warm_start
+from kubesweep import reconcile, runs, warm_start
 from kubesweep.api import Phase, RunState
 from kubesweep.reconcile import CreateRun
 from kubesweep.runs import Run, Stage
@@ -162,3 +162,41 @@ def test_the_status_says_how_many_runs_it_learns_from_and_which_sweeps_are_missi
     # An invalid spec keeps what the status said.
     broken = sweep(method="random", status={"warmStart": {"runs": 3, "missing": []}})
     assert reconcile.decide(broken, [], now=NOW).status["warmStart"] == {"runs": 3, "missing": []}
+
+
+def test_the_reverse_map_points_from_each_named_sweep_to_the_one_that_learns_from_it() -> None:
+    learner = sweep("new", warmStart={"fromSweeps": ["old", "older", "new", "old"]})
+    assert warm_start.learners("ns", learner) == {
+        ("ns", "old"): ("ns", "new"),
+        ("ns", "older"): ("ns", "new"),
+    }
+    assert warm_start.learners("ns", old(PRIOR)) == {}  # it names none: no entry (kopf drops its old ones)
+    long = "a" * 70  # keys are label values, as the sweeps' keys are everywhere else
+    (key,) = warm_start.learners("ns", sweep("new", warmStart={"fromSweeps": [long]}))
+    assert key == ("ns", runs.label_value(long)) and key[1] != long
+
+
+LEARNERS = [("ns", "a"), ("ns", "b"), ("ns", "a")]
+
+
+def test_the_learners_wake_when_the_sweep_they_name_comes_goes_or_records_a_run() -> None:
+    before = old(PRIOR[:2])
+    wake, seen = warm_start.to_wake(None, before, LEARNERS)  # created, or first seen
+    assert wake == [("ns", "a"), ("ns", "b")] and seen is not None
+    more = old(PRIOR[:3])
+    wake, now = warm_start.to_wake(seen, more, LEARNERS)  # a run recorded
+    assert wake == [("ns", "a"), ("ns", "b")] and now != seen
+    assert warm_start.to_wake(now, old(PRIOR[1:3]), LEARNERS)[0]  # an old record folded away
+    killed = [*PRIOR[:2], {**PRIOR[2], "state": "Killed"}]
+    assert warm_start.to_wake(now, old(killed), LEARNERS)[0]  # a record made again otherwise
+    assert warm_start.to_wake(now, None, LEARNERS) == (LEARNERS[:2], None)  # deleted
+    assert warm_start.to_wake(None, None, LEARNERS)[0]  # deleted, not seen before
+
+
+def test_no_learner_wakes_when_the_rest_of_the_sweep_changes() -> None:
+    _, seen = warm_start.to_wake(None, old(PRIOR[:2]), LEARNERS)
+    busier = old(PRIOR[:2])
+    busier["status"] |= {"phase": "Running", "runs": {"running": 3}, "observedGeneration": 4}
+    busier["spec"]["parallelism"] = 8
+    assert warm_start.to_wake(seen, busier, LEARNERS) == ([], seen)
+    assert warm_start.to_wake(seen, old(PRIOR[:3]), [])[0] == []  # nobody learns from it

@@ -10,7 +10,7 @@ from kubesweep.actions import CreateRun, Decision, Event, RecordRun, ReleaseJob,
 from kubesweep.api import Phase
 from kubesweep.folding import Fold
 from kubesweep.rules import status
-from kubesweep.rules.history import best_run, counts_toward_cap, leaders
+from kubesweep.rules.history import best_run, counts_toward_cap, leaders, to_retry
 from kubesweep.rules.passes import Pass, Verdict
 from kubesweep.rules.reasons import RELEASES_PER_PASS
 from kubesweep.runs import Run
@@ -105,7 +105,13 @@ def fold(recorded: Sequence[Run], folded: Fold, spec: api.SweepSpec | None, best
     if best is not None:
         best_names.add(best.name)
     best_names |= {r.name for r in objectives.front(recorded, spec)}
-    foldable = [r for r in recorded if not r.watched and r.name not in best_names]
+    # A run still to be retried keeps its record until its retry is started, and a rerun by hand
+    # keeps its own: kubesweep.io/reruns asks for a count of them, which must never shrink.
+    foldable = [
+        r
+        for r in recorded
+        if not r.watched and r.name not in best_names and not r.rerun_of and not to_retry(r, spec)
+    ]
     oldest = sorted(foldable, key=lambda r: r.number)[:excess]
     grid_points: Sequence[int | None] = (
         search.grid_positions(spec.parameters, [r.parameters for r in oldest])

@@ -37,6 +37,11 @@ def recorded_runs(status: Mapping[str, Any]) -> list[Run]:
                 exit_code=record.exit_code,
                 message=record.message or "",
                 early_stopped=bool(record.early_stopped),
+                disrupted=bool(record.disrupted),
+                retry_of=record.retry_of or "",
+                attempt=record.attempt or 0,
+                rerun_of=record.rerun_of or "",
+                retried_by=record.retried_by or "",
             )
         )
     return out
@@ -49,10 +54,32 @@ def metric_of(run: Run, spec: api.SweepSpec) -> float | None:
 
 
 def counts_toward_cap(run: Run, spec: api.SweepSpec) -> bool:
-    """W&B's run_cap counting: every run started except killed runs that reported no metric."""
+    """W&B's run_cap counting: every run started except killed runs that reported no metric.
+    A retry or a rerun starts no new point: the run it starts again already counted."""
+    if run.started_again:
+        return False
     if run.state != RunState.KILLED:
         return True
     return bool(run.metrics) if spec.metric is None else metric_of(run, spec) is not None
+
+
+def to_retry(run: Run, spec: api.SweepSpec) -> bool:
+    """A run the cluster took away, not retried yet, with retries left (spec.maxRetries): it
+    will be run again, so it is no failure of the sweep."""
+    return (
+        run.disrupted
+        and run.state == RunState.CRASHED
+        and not run.retried_by
+        and run.attempt < spec.max_retries
+    )
+
+
+def counts_as_failure(run: Run, spec: api.SweepSpec) -> bool:
+    """Toward maxFailedRuns (and the first runs all failing): a failed or crashed run, unless a
+    retry replaced it or will."""
+    if run.state not in (RunState.FAILED, RunState.CRASHED):
+        return False
+    return not run.retried_by and not to_retry(run, spec)
 
 
 def search_seed(spec: api.SweepSpec, uid: str | None) -> int | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from kubesweep import api
 from kubesweep.actions import Event
 from kubesweep.api import Phase, RunState, State
+from kubesweep.rules.history import counts_as_failure
 from kubesweep.rules.passes import Pass, Verdict
 from kubesweep.rules.reasons import FIRST_RUNS_FAILED, TEMPLATE_REJECTED
 from kubesweep.rules.spec import with_sweep_field
@@ -23,8 +24,8 @@ def hold(p: Pass, spec: api.SweepSpec, template_error: str | None) -> Verdict | 
         return Verdict(Phase.STOPPED, "Stopped", "no run is executing")
 
     all_runs = p.runs.values()
-    failures = sum(1 for r in all_runs if r.state in (RunState.FAILED, RunState.CRASHED))
-    failures += p.folded.states[RunState.FAILED] + p.folded.states[RunState.CRASHED]
+    failures = sum(1 for r in all_runs if counts_as_failure(r, spec))
+    failures += p.folded.states[RunState.FAILED] + p.folded.states[RunState.CRASHED] - p.folded.retried
     if spec.max_failed_runs is not None and failures >= spec.max_failed_runs:
         return Verdict(
             Phase.FAILED,

@@ -43,6 +43,7 @@ class Pass:
     kept: tuple[str, ...] = ()  # what a record keeps first: the metric, or each objective
     prior: list[search.Trial] = field(default_factory=list)  # warm start: other sweeps' runs
     warm: dict[str, Any] | None = None  # status.warmStart
+    refused_reruns: list[api.RefusedRerun] | None = None  # status.refusedReruns
 
     @classmethod
     def begin(
@@ -86,6 +87,12 @@ class Pass:
             p.runs[run.name] = run
         for run in records.values():
             p.runs.setdefault(run.name, run)
+        for run in list(p.runs.values()):
+            # A retry's Job names the attempt it replaces: that attempt is retried, even if a
+            # restart came between the retry's creation and the status saying so.
+            previous = p.runs.get(run.retry_of)
+            if previous is not None and previous.retried_by != run.name:
+                p.runs[previous.name] = replace(previous, retried_by=run.name)
         p.metric = spec.metric.name if spec is not None and spec.metric else None
         objectives = spec.metrics if spec is not None and spec.metrics else []
         p.kept = (p.metric,) if p.metric else tuple(m.name for m in objectives)

@@ -31,6 +31,8 @@ NO_METRIC_REPORTED = "NoMetricReported"
 RESERVED_KEYS_IGNORED = "ReservedKeysIgnored"
 # Progressing's reason, and a Warning event as it appears: a run's Job was suspended by hand.
 RUNS_SUSPENDED = "RunsSuspended"
+# A rerun asked for in the annotation kubesweep.io/reruns that cannot be done (status.refusedReruns).
+RERUN_REFUSED = "RerunRefused"
 # The event that says, when a sweep starts, which distribution each parameter samples from.
 SEARCH_SPACE = "SearchSpace"
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from kubesweep import api, runs, search
 from kubesweep.actions import CreateRun, Event
 from kubesweep.api import Phase, RunState
+from kubesweep.rules import restarts
 from kubesweep.rules.history import counts_toward_cap, search_seed, target_reached, trials
 from kubesweep.rules.passes import Pass, Verdict
 from kubesweep.rules.reasons import (
@@ -38,15 +39,38 @@ def start_runs(p: Pass, spec: api.SweepSpec, permission_denied: str | None) -> V
     elif spec.run_cap is not None and counted >= spec.run_cap:
         done_reason = ("RunCapReached", f"runCap={spec.run_cap} runs started")
 
+    numbers = free_numbers(
+        {r.number for r in all_runs} | p.folded.numbers,
+        lambda number: runs.job_name(meta.get("name", ""), number) in p.taken,
+    )
+    history = [*p.prior, *trials(all_runs, spec)]
+    told: list[Event] = []  # a restart's event, once its creation stands
+    # Runs started again first, in the places parallelism leaves (runCap does not count them):
+    # retries, unless the target is reached, and reruns by hand.
+    for restart in restarts.due(p, spec, retries=winner is None, limit=spec.parallelism - len(active)):
+        number = next(numbers)
+        name = runs.job_name(meta.get("name", ""), number)
+        try:
+            job = runs.render_job(p.sweep, number, restart.of.parameters, started_again=restart.annotations)
+        except runs.UnknownParameterError as exc:
+            return _template_names_unknown(p, exc)
+        p.actions.append(CreateRun(name, number, restart.of.parameters, job))
+        told.append(restart.event(name, spec))
+        run = Run(
+            name=name,
+            number=number,
+            parameters=restart.of.parameters,
+            state=RunState.PENDING,
+            **runs.started_again(restart.annotations),
+        )
+        p.runs[name] = run
+        history.append(search.Trial(number=number, parameters=restart.of.parameters, state="Pending"))
+        active.append(run)
+
     if done_reason is None:
         free = spec.parallelism - len(active)
         if spec.run_cap is not None:
             free = min(free, spec.run_cap - counted)
-        history = [*p.prior, *trials(all_runs, spec)]
-        numbers = free_numbers(
-            {r.number for r in all_runs} | p.folded.numbers,
-            lambda number: runs.job_name(meta.get("name", ""), number) in p.taken,
-        )
         for _ in range(max(free, 0)):
             next_number = next(numbers)
             parameters = search.suggest(
@@ -65,16 +89,7 @@ def start_runs(p: Pass, spec: api.SweepSpec, permission_denied: str | None) -> V
             try:
                 job = runs.render_job(p.sweep, next_number, parameters)
             except runs.UnknownParameterError as exc:
-                # A template that names a parameter the sweep does not have: nothing to start.
-                message = f"spec.template: {exc}"
-                _withdraw_creations(p)
-                # Once per change of the spec (its condition says so since).
-                if not any(
-                    c.get("reason") == INVALID_SPEC and c.get("observedGeneration") == p.generation
-                    for c in p.conditions_before
-                ):
-                    p.actions.append(Event("Warning", INVALID_SPEC, message))
-                return Verdict(Phase.CRASHED, INVALID_SPEC, message)
+                return _template_names_unknown(p, exc)
             p.actions.append(CreateRun(name, next_number, parameters, job))
             run = Run(name=name, number=next_number, parameters=parameters, state=RunState.PENDING)
             p.runs[name] = run
@@ -93,6 +108,7 @@ def start_runs(p: Pass, spec: api.SweepSpec, permission_denied: str | None) -> V
             p.actions.append(Event("Warning", reason, message))
         return Verdict(Phase.RUNNING, reason, message)
 
+    p.actions.extend(told)
     if held := suspended_by_hand(active, spec):
         # Someone suspended a run's Job: it waits, in its place, and the sweep says so.
         message = runs_suspended_message(len(active), [r.name for r in held])
@@ -105,6 +121,19 @@ def start_runs(p: Pass, spec: api.SweepSpec, permission_denied: str | None) -> V
             return Verdict(Phase.RUNNING, "Draining", f"{message}; waiting for {len(active)} run(s)")
         return Verdict(Phase.FINISHED, reason, message)
     return Verdict(Phase.RUNNING, "Running", f"{len(active)} run(s) executing")
+
+
+def _template_names_unknown(p: Pass, exc: runs.UnknownParameterError) -> Verdict:
+    """A template that names a parameter the sweep does not have: nothing to start."""
+    message = f"spec.template: {exc}"
+    _withdraw_creations(p)
+    # Once per change of the spec (its condition says so since).
+    if not any(
+        c.get("reason") == INVALID_SPEC and c.get("observedGeneration") == p.generation
+        for c in p.conditions_before
+    ):
+        p.actions.append(Event("Warning", INVALID_SPEC, message))
+    return Verdict(Phase.CRASHED, INVALID_SPEC, message)
 
 
 def _withdraw_creations(p: Pass) -> None:

@@ -33,6 +33,7 @@ def run_counts(all_runs: Sequence[Run], folded: Fold) -> api.RunCounts:
     for state, count in folded.states.items():
         counts[state.value.lower()] += count
     counts["total"] = len(all_runs) + len(folded.numbers)
+    counts["retries"] = sum(1 for r in all_runs if r.started_again) + folded.retries
     return api.RunCounts(**counts)
 
 
@@ -117,6 +118,11 @@ def record(run: Run, kept: Sequence[str], spec: api.SweepSpec | None) -> api.Run
         exit_code=why.get("exitCode"),
         message=why.get("message"),
         early_stopped=True if run.early_stopped else None,
+        disrupted=True if run.disrupted else None,
+        retried_by=run.retried_by or None,
+        retry_of=run.retry_of or None,
+        attempt=run.attempt or None,
+        rerun_of=run.rerun_of or None,
     )
 
 
@@ -159,6 +165,7 @@ def sweep_status(
         pareto_front=front["paretoFront"],
         pareto_front_size=front["paretoFrontSize"],
         warm_start=api.WarmStartStatus.model_validate(warm) if warm is not None else None,
+        refused_reruns=p.refused_reruns,
         # A sweep whose spec is invalid has not started: its first valid pass starts it.
         start_time=p.old_status.get("startTime") or (p.now if p.spec is not None else None),
         completion_time=(p.old_status.get("completionTime") or p.now) if settled else None,

@@ -41,6 +41,7 @@ from kubesweep.runs.observation import (
     read_parameters,
     read_result,
     run_number,
+    started_again,
     stop_job_patch,
     stopped_by_deadline,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "reserved_keys",
     "result_annotation",
     "run_number",
+    "started_again",
     "stop_job_patch",
     "stopped_by_deadline",
     "verbatim",

@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 # Metrics out of the run.
@@ -63,8 +64,8 @@ def parse_log(log: str) -> tuple[dict[str, float], list[tuple[int, dict[str, flo
 # A run's log may be hundreds of MB: it is read as a stream and parsed as it comes, with what is
 # kept bounded. A line longer than MAX_LOG_LINE is parsed in pieces cut at whitespace; names past
 # the first MAX_LOG_NAMES are dropped (a record keeps a few anyway: bounded_metrics), except the
-# sweep's metric; MAX_LOG_STEPS step lines are kept, the first ones (hyperband's bands count them
-# from the start).
+# sweep's metric or each of its objectives; MAX_LOG_STEPS step lines are kept, the first ones
+# (hyperband's bands count them from the start).
 MAX_LOG_LINE = 64 * 1024
 MAX_LOG_NAMES = 1000
 MAX_LOG_STEPS = 10_000
@@ -73,11 +74,13 @@ MAX_STEP_NAMES = 10
 
 class LogParser:
     """parse_log's semantics over a log fed in chunks of bytes, in memory bounded whatever the
-    log's size: the last value of each name wins, `step=N` lines are intermediate values. With
-    `metric`, a step keeps only that metric's value (all hyperband reads)."""
+    log's size: the last value of each name wins, `step=N` lines are intermediate values. `keep`
+    (the sweep's metric, or each of its objectives, as bounded_metrics takes them) is kept beyond
+    the names' bound, and a step keeps only its values (all hyperband reads)."""
 
-    def __init__(self, metric: str | None = None) -> None:
-        self.metric = metric
+    def __init__(self, keep: str | Sequence[str] | None = None) -> None:
+        self.keep: tuple[str, ...] = (keep,) if isinstance(keep, str) else tuple(keep or ())
+        self._kept = frozenset(self.keep)
         self.final: dict[str, float] = {}
         self.steps: list[tuple[int, dict[str, float]]] = []
         self.consumed = 0  # bytes fed so far
@@ -115,7 +118,7 @@ class LogParser:
         later chunk may continue it)."""
         if not self._partial:
             return self.final, self.steps
-        ended = LogParser(self.metric)
+        ended = LogParser(self.keep)
         ended.final, ended.steps, ended._partial = dict(self.final), list(self.steps), self._partial
         ended.close()
         return ended.final, ended.steps
@@ -132,12 +135,12 @@ class LogParser:
             return
         step = pairs.pop("step", None)
         for name, value in pairs.items():
-            if name in self.final or len(self.final) < MAX_LOG_NAMES or name == self.metric:
+            if name in self.final or len(self.final) < MAX_LOG_NAMES or name in self._kept:
                 self.final[name] = value
         if step is None or not pairs or len(self.steps) >= MAX_LOG_STEPS:
             return
-        if self.metric is not None:
-            if self.metric in pairs:
-                self.steps.append((int(step), {self.metric: pairs[self.metric]}))
+        if self.keep:
+            if kept := {name: pairs[name] for name in self.keep if name in pairs}:
+                self.steps.append((int(step), kept))
         else:
             self.steps.append((int(step), dict(itertools.islice(pairs.items(), MAX_STEP_NAMES))))

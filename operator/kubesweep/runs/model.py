@@ -69,6 +69,14 @@ class Run:
     stuck: bool = False  # its pod could not start within START_TIMEOUT: to be stopped, Failed
     # Every pod of it deleted (being deleted, or gone): a cancel's kill, if the sweep is cancelled.
     pods_deleted: bool = False
+    # Taken away by the cluster (evicted, preempted, drained, its node lost): to be run again.
+    disrupted: bool = False
+    # Started again: an automatic retry of `retry_of` (the previous attempt), its `attempt`-th
+    # (from 1), or a rerun by hand of `rerun_of`; and, for an ended run, the retry that replaced it.
+    retry_of: str = ""
+    attempt: int = 0
+    rerun_of: str = ""
+    retried_by: str = ""
 
     @property
     def active(self) -> bool:
@@ -97,6 +105,11 @@ class Run:
     def to_record(self) -> bool:
         """Ended, and its outcome read whole: its record is to be made."""
         return self.stage == Stage.OBSERVED and not self.active
+
+    @property
+    def started_again(self) -> bool:
+        """A retry or a rerun: the parameters of an earlier run, which runCap already counted."""
+        return bool(self.retry_of or self.rerun_of)
 
     @property
     def queued(self) -> bool:
@@ -145,6 +158,8 @@ def result_annotation(run: Run) -> str:
     result: dict[str, Any] = {"state": str(run.state), "metrics": dict(run.metrics), **why(run)}
     if run.early_stopped:
         result["earlyStopped"] = True
+    if run.disrupted:
+        result["disrupted"] = True
     if run.band_values is not None:
         result["bands"] = list(run.band_values)
     return json.dumps(result, separators=(",", ":"), sort_keys=True)

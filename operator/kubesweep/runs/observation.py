@@ -55,6 +55,27 @@ def disruption(pods: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
     return None
 
 
+# A pod's own reasons (status.reason) for being taken away by its node, without a DisruptionTarget
+# condition: the kubelet's eviction under node pressure, the node controller's for a lost node.
+TAKEN_AWAY_REASONS = frozenset({"Evicted", "NodeLost"})
+
+
+def _phase_reason(pod: Mapping[str, Any]) -> str:
+    return str((pod.get("status") or {}).get("reason") or "")
+
+
+def started_again(annotations: Mapping[str, str]) -> dict[str, Any]:
+    """What a run's Job says of it being started again (retry-of and attempt, or rerun-of)."""
+    found: dict[str, Any] = {}
+    if retry_of := annotations.get(api.ANNOTATION_RETRY_OF, ""):
+        found["retry_of"] = retry_of
+        attempt = annotations.get(api.ANNOTATION_ATTEMPT, "")
+        found["attempt"] = int(attempt) if attempt.isdigit() and int(attempt) >= 1 else 1
+    if rerun_of := annotations.get(api.ANNOTATION_RERUN_OF, ""):
+        found["rerun_of"] = rerun_of
+    return found
+
+
 def _crash_reason(pods: Sequence[Mapping[str, Any]]) -> str | None:
     """OOMKilled, evicted, disrupted or lost: the run crashed rather than failed on its own."""
     if (disrupted := disruption(pods)) is not None:
@@ -280,6 +301,7 @@ def observe(
         "pod_failures": int((job.get("status") or {}).get("failed") or 0),
         "unstopped_pods": unstopped,
         "pods_deleted": all(_deleting(p) for p in pods),
+        **started_again(annotations),
     }
     steps: list[tuple[int, dict[str, float]]] = []
     log_metrics: dict[str, float] = {}
@@ -298,6 +320,7 @@ def observe(
             if isinstance(bands, list)
             else None,
             early_stopped=bool(result.get("earlyStopped")),
+            disrupted=bool(result.get("disrupted")),
             reason=str(result.get("reason", "")),
             exit_code=result["exitCode"] if isinstance(result.get("exitCode"), int) else None,
             message=str(result.get("message", "")),
@@ -334,14 +357,26 @@ def observe(
         if crash:
             state, reason = RunState.CRASHED, reason or crash
         last_failed = latest_pod([p for p in pods if _phase(p) == "Failed"])
+        taken_away = False
         if last_failed is not None and (disrupted := disruption([last_failed])) is not None:
             # Its last pod was taken away (its container's reason is only the signal that stopped it).
             reason, message = disrupted
             job_reason = ""
+            taken_away = True
+        elif last_failed is not None and _phase_reason(last_failed) in TAKEN_AWAY_REASONS:
+            taken_away = True
         # The Job's own reason where it says more than its pods (DeadlineExceeded: it killed them).
         if (job_reason and job_reason != "BackoffLimitExceeded") or not reason:
             reason = job_reason or reason or "Failed"
-        return Run(state=state, reason=reason, exit_code=code, message=message, **ended, **common)
+        return Run(
+            state=state,
+            reason=reason,
+            exit_code=code,
+            message=message,
+            disrupted=taken_away and state == RunState.CRASHED,
+            **ended,
+            **common,
+        )
 
     if _condition(job, "Complete"):
         return Run(state=RunState.FINISHED, reason="Completed", **ended, **common)

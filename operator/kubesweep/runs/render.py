@@ -191,7 +191,13 @@ def _unreserved(mapping: Any) -> dict[str, Any]:
     return {k: v for k, v in (mapping or {}).items() if not _reserved(k)}
 
 
-def render_job(sweep: Mapping[str, Any], number: int, parameters: Mapping[str, Any]) -> dict[str, Any]:
+def render_job(
+    sweep: Mapping[str, Any],
+    number: int,
+    parameters: Mapping[str, Any],
+    *,
+    started_again: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """The Job of run `number` of `sweep`, from its spec.template. The operator's own keys
     (kubesweep.io/*) in the template are left out: a result, a recorded label or a stop copied
     from an earlier run's Job would end, hide or kill every run; so are its own environment
@@ -210,6 +216,8 @@ def render_job(sweep: Mapping[str, Any], number: int, parameters: Mapping[str, A
         **_unreserved(template.get("metadata", {}).get("annotations")),
         api.ANNOTATION_PARAMETERS: json.dumps(parameters, separators=(",", ":"), sort_keys=True),
         api.ANNOTATION_RUN_NUMBER: str(number),
+        # A retry's or a rerun's: which run it starts again (and which attempt).
+        **(started_again or {}),
     }
     job_spec: dict[str, Any] = template["spec"]
     pod_template = job_spec.setdefault("template", {})
