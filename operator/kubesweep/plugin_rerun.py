@@ -117,6 +117,8 @@ def request(
     run: str, sweep: Mapping[str, Any], job: Mapping[str, Any] | None, jobs: Sequence[Mapping[str, Any]]
 ) -> Request:
     """The rerun to ask for, or PluginError saying why the run cannot run again."""
+    from kubesweep.rules import restarts
+
     name = str(_meta(sweep).get("name"))
     records = {r.get("name"): r for r in (sweep.get("status") or {}).get("recordedRuns") or []}
     if run not in records:
@@ -139,6 +141,11 @@ def request(
     current = current if isinstance(current, int) and not isinstance(current, bool) and current > 0 else 0
     existing = len(existing_reruns(run, sweep, jobs))
     wanted = max(current, existing) + 1
+    if wanted > restarts.MAX_RERUNS_OF_A_RUN:
+        raise PluginError(
+            f"run {run} has had {wanted - 1} reruns asked for; the operator does at most "
+            f"{restarts.MAX_RERUNS_OF_A_RUN} of one run"
+        )
     return Request(json.dumps({**counts, run: wanted}, separators=(",", ":")), wanted, existing)
 
 
@@ -155,6 +162,11 @@ def what_next(run: str, sweep: Mapping[str, Any], asked_for: Request) -> str:
         text += (
             "\nit waits while the sweep is Failed (its failure budget spent): raise, or set, "
             "spec.maxFailedRuns to let it start"
+        )
+    elif phase == "Crashed":
+        text += (
+            f"\nit waits while the sweep is Crashed: fix what its Ready condition names "
+            f"(`kubectl sweep status {name}`) to let it start"
         )
     return text
 

@@ -105,6 +105,10 @@ def test_a_request_while_an_earlier_one_has_not_started_counts_up() -> None:
     assert json.loads(asked.annotation) == {"lr-0003": 2}
     # A count that is no count (the operator refuses it) is started over.
     assert asked_for(sweep(ENDED, '{"lr-0003":"x"}')).wanted == 1
+    # The operator does at most 100 reruns of a run: the 101st is refused here already.
+    assert asked_for(sweep(ENDED, '{"lr-0003":99}')).wanted == 100
+    with pytest.raises(PluginError, match="100 reruns asked for; the operator does at most 100"):
+        asked_for(sweep(ENDED, '{"lr-0003":100}'))
 
 
 def test_an_annotation_that_is_no_json_object_is_refused_with_how_to_remove_it() -> None:
@@ -142,6 +146,10 @@ def test_what_next_says_a_rerun_waits_for_a_paused_or_failed_sweep() -> None:
     )
     s["spec"]["state"], s["status"]["phase"] = "running", "Failed"
     assert "it waits while the sweep is Failed" in plugin_rerun.what_next("lr-0003", s, one)
+    s["status"]["phase"] = "Crashed"
+    assert "it waits while the sweep is Crashed: fix what its Ready condition names" in (
+        plugin_rerun.what_next("lr-0003", s, one)
+    )
 
 
 def test_status_shows_retries_reruns_and_disrupted_runs_only_in_a_sweep_that_has_some() -> None:
