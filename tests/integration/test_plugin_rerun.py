@@ -11,7 +11,7 @@ import pytest
 
 from kubesweep import api
 
-from .conftest import Kube, python_run
+from .conftest import Kube, condition, metric_grid, python_run, wait_for
 from .test_plugin import kubectl_sweep
 
 pytestmark = pytest.mark.integration
@@ -203,3 +203,50 @@ def test_a_rerun_asked_for_at_the_same_time_as_another_reads_again_and_counts_bo
     assert lost.returncode == 1
     assert lost.stderr.strip() == "error: sweep lr kept changing while the rerun was asked for; ask again"
     assert seen.count("lr-0004") == 5
+
+
+# Each run takes a second, so the sweep is seen Running while a rerun executes.
+LOSS_OF_A = (
+    "import json, os, time; p = json.loads(os.environ['KUBESWEEP_PARAMETERS']); "
+    "time.sleep(1.5); print('loss=%s' % p['a'])"
+)
+
+
+def test_a_finished_sweep_reruns_a_run_by_hand_to_its_end_and_finishes_again(
+    sandbox: Any, kube: Kube, ns: str
+) -> None:
+    kube.create_sweep(ns, "again", metric_grid(LOSS_OF_A, [3, 1, 2], runCap=2))
+    kube.wait_phase(ns, "again", "Finished", timeout=60)
+    first = wait_for(lambda: (r := kube.records(ns, "again")) and len(r) == 2 and r, 20, "both records")
+
+    done = kubectl_sweep(sandbox, ns, "rerun", "again-0001")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == (
+        "again-0001 runs again as a new run with the same parameters; `kubectl sweep status again` shows it"
+    )
+    kube.wait_phase(ns, "again", "Running", timeout=30)  # while the rerun executes
+    sweep = kube.wait_phase(ns, "again", "Finished", timeout=60)
+    records = wait_for(
+        lambda: (r := kube.records(ns, "again")) and len(r) == 3 and r, 20, "the rerun's record"
+    )
+    rerun = records["again-0003"]
+    assert rerun["rerunOf"] == "again-0001" and rerun["state"] == "Finished"
+    assert rerun["parameters"] == first["again-0001"]["parameters"] == {"a": 3}
+    assert rerun["metrics"] == {"loss": 3}
+    job = next(j for j in kube.jobs(ns, "again") if j["metadata"]["name"] == "again-0003")
+    assert job["metadata"]["annotations"][api.ANNOTATION_RERUN_OF] == "again-0001"
+    sweep = kube.sweep(ns, "again")
+    assert sweep["status"]["runs"]["total"] == 3 and sweep["status"]["runs"]["retries"] == 1
+    assert condition(sweep, "Completed")["reason"] == "RunCapReached"
+    status = kubectl_sweep(sandbox, ns, "status", "again").stdout
+    assert any(
+        line.startswith("again-0003") and "rerun of again-0001" in line for line in status.splitlines()
+    )
+
+    # runCap did not count the rerun: raised by one, it lets the grid's last point run.
+    kube.custom.patch_namespaced_custom_object(
+        api.GROUP, api.VERSION, ns, api.PLURAL, "again", {"spec": {"runCap": 3}}
+    )
+    records = wait_for(lambda: (r := kube.records(ns, "again")) and len(r) == 4 and r, 60, "a fourth run")
+    assert records["again-0004"]["parameters"] == {"a": 2} and "rerunOf" not in records["again-0004"]
+    kube.wait_phase(ns, "again", "Finished", timeout=30)
