@@ -213,21 +213,11 @@ def rerun(cluster: Cluster, run: str, given: str | None) -> str:
 
 
 def again_text(record: Mapping[str, Any], annotations: Mapping[str, Any]) -> str:
-    """A run started again or to be (from its record, else its Job's annotations):
-    `retry 1 of s-0003`, `rerun of s-0003`, `disrupted, retried by s-0006`."""
-    retry_of = record.get("retryOf") or annotations.get(api.ANNOTATION_RETRY_OF)
-    attempt = record.get("attempt") or annotations.get(api.ANNOTATION_ATTEMPT)
-    rerun_of = record.get("rerunOf") or annotations.get(api.ANNOTATION_RERUN_OF)
-    parts = []
-    if retry_of:
-        parts.append(f"retry {attempt} of {retry_of}" if attempt else f"retry of {retry_of}")
-    if rerun_of:
-        parts.append(f"rerun of {rerun_of}")
-    if record.get("disrupted"):
-        parts.append("disrupted")
-    if record.get("retriedBy"):
-        parts.append(f"retried by {record['retriedBy']}")
-    return ", ".join(parts)
+    """A run started again or to be (from its record, else its Job's annotations), as the
+    report says it: `retry 1 of s-0003`, `rerun of s-0003`, `disrupted, retried by s-0006`."""
+    from kubesweep.report import data
+
+    return data.again_text(data.again_of(record, annotations))
 
 
 def refused_lines(status: Mapping[str, Any]) -> list[str]:

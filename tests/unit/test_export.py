@@ -133,7 +133,7 @@ def test_optuna_dashboard_opens_the_journal(tmp_path: Path) -> None:
         proc.wait(10)
 
 
-def test_runs_started_again_say_how_in_csv_json_and_optuna_only_where_a_sweep_has_them(
+def test_runs_started_again_say_how_in_csv_json_optuna_and_the_report(
     tmp_path: Path,
 ) -> None:
     spec = {"metric": {"name": "loss"}, "parameters": {"x": {"values": [1, 2]}}}
@@ -190,5 +190,10 @@ def test_runs_started_again_say_how_in_csv_json_and_optuna_only_where_a_sweep_ha
         study_name="ml/r", storage=JournalStorage(JournalFileBackend(str(tmp_path / "r.log")))
     )
     assert [t.user_attrs.get("rerunOf") for t in study.get_trials(deepcopy=False)] == [None, None, "r-0002"]
+    # The report's tables say it beside the state.
+    page = report.render(s, runs, generated="now")
+    assert "<td>Finished (Job deleted; retry 1 of r-0001)</td>" in page
+    assert "<td>Running (rerun of r-0002)</td>" in page
+    assert "<td>Crashed (Job deleted; disrupted, retried by r-0002)</td>" in page
     # A sweep without them: the same columns as ever.
     assert "retry_of" not in export.to_csv(SPEC, report.runs_of(sweep(), JOBS))
