@@ -100,8 +100,12 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Crashed", "type": "integer", "jsonPath": ".status.runs.crashed", "priority": 1},
     {"name": "Killed", "type": "integer", "jsonPath": ".status.runs.killed", "priority": 1},
     {"name": "Total", "type": "integer", "jsonPath": ".status.runs.total"},
+    # Runs started again (retries, reruns by hand): -o wide.
+    {"name": "Retries", "type": "integer", "jsonPath": ".status.runs.retries", "priority": 1},
     # A string the operator rounds: the API server prints a number column with every digit.
     {"name": "Best", "type": "string", "jsonPath": ".status.bestRun.metricText"},
+    # With several objectives there is no best run but a front: its size, in -o wide.
+    {"name": "Front", "type": "integer", "jsonPath": ".status.paretoFrontSize", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

@@ -15,10 +15,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kubesweep.report.data import Run, flat_parameters, run_parameters
+from kubesweep.report.data import AGAIN_FIELDS, Run, flat_parameters, run_parameters
 from kubesweep.search import space
 
 FORMATS = ("csv", "json", "optuna")
+_CSV_NAMES = {
+    "retryOf": "retry_of",
+    "attempt": "attempt",
+    "rerunOf": "rerun_of",
+    "retriedBy": "retried_by",
+    "disrupted": "disrupted",
+}
 
 
 def _metric_name(spec: Mapping[str, Any]) -> str | None:
@@ -32,16 +39,19 @@ def _other_metrics(spec: Mapping[str, Any], runs: Sequence[Run]) -> list[str]:
 
 def to_csv(spec: Mapping[str, Any], runs: Sequence[Run]) -> str:
     """One row per run: its name, number, state, the metric, the other metrics, each parameter
-    (nested ones by their dotted path) and why it did not finish."""
+    (nested ones by their dotted path), why it did not finish and, in a sweep with runs started
+    again, how (retry_of, attempt, rerun_of, retried_by, disrupted)."""
     metric = _metric_name(spec)
     others = _other_metrics(spec, runs)
     params = flat_parameters(spec, runs)
+    again = [k for k in AGAIN_FIELDS if any(k in r.again for r in runs)]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
         ["run", "number", "state", *([metric] if metric else []), *others]
         + [label for _, label, _ in params]
         + ["reason", "exit_code", "message"]
+        + [_CSV_NAMES[k] for k in again]
     )
     for run in runs:
         flat = run_parameters(spec, run)
@@ -51,6 +61,7 @@ def to_csv(spec: Mapping[str, Any], runs: Sequence[Run]) -> str:
             + [run.metrics.get(name, "") for name in others]
             + [_cell(flat[key]) if key in flat else "" for key, _, _ in params]
             + [run.reason or "", "" if run.exit_code is None else run.exit_code, run.message or ""]
+            + [run.again.get(k, "") for k in again]
         )
     return buffer.getvalue()
 
@@ -88,6 +99,7 @@ def to_json(sweep: Mapping[str, Any], runs: Sequence[Run]) -> str:
                 **({"exitCode": run.exit_code} if run.exit_code is not None else {}),
                 **({"message": run.message} if run.message else {}),
                 **({"jobDeleted": True} if run.job_deleted else {}),
+                **run.again,
             }
             for run in runs
         ],
@@ -219,6 +231,7 @@ def write_optuna(path: Path, sweep: Mapping[str, Any], runs: Sequence[Run]) -> s
                 if v is not None
             }
         )
+        attrs.update(run.again)
         study.add_trial(
             create_trial(
                 state=TrialState[state],

@@ -19,6 +19,7 @@ from kubesweep import api
 from kubesweep.plugin_cli import STATES
 from kubesweep.plugin_cli import parser as parser
 from kubesweep.plugin_cluster import Cluster, PluginError
+from kubesweep.plugin_rerun import again_text, refused_lines, rerun
 
 PAST = {"paused": "paused", "running": "resumed", "stopped": "stopped", "cancelled": "cancelled"}
 
@@ -126,6 +127,7 @@ def run_records(sweep: dict[str, Any], jobs: Sequence[dict[str, Any]]) -> list[d
                 else None,
                 "parameters": json.loads(annotations.get(api.ANNOTATION_PARAMETERS) or "{}"),
                 "why": why_text(result),
+                "again": again_text({**result, **in_status.get(name, {})}, annotations),
             }
         )
     with_jobs = {job["metadata"]["name"] for job in jobs}
@@ -143,6 +145,7 @@ def run_records(sweep: dict[str, Any], jobs: Sequence[dict[str, Any]]) -> list[d
                 else None,
                 "parameters": removed.get("parameters") or {},
                 "why": why_text(removed),
+                "again": again_text(removed, {}),
             }
         )
     sign = -1 if goal == "maximize" else 1
@@ -183,7 +186,8 @@ RUN_COUNTS = ("queued", "pending", "running", "finished", "failed", "crashed", "
 def counts_line(runs: dict[str, Any]) -> str:
     """`Runs: 5 (1 queued, 2 running, 2 finished)`: the counts that are not zero."""
     parts = [f"{runs[k]} {k}" for k in RUN_COUNTS if runs.get(k)]
-    return f"  Runs: {runs.get('total', 0)}" + (f" ({', '.join(parts)})" if parts else "")
+    again = f"; {runs['retries']} of them retries or reruns" if runs.get("retries") else ""
+    return f"  Runs: {runs.get('total', 0)}" + (f" ({', '.join(parts)}{again})" if parts else "")
 
 
 def status_text(sweep: dict[str, Any], records: Sequence[dict[str, Any]]) -> str:
@@ -213,19 +217,24 @@ def status_text(sweep: dict[str, Any], records: Sequence[dict[str, Any]]) -> str
         lines.append(
             f"  Warm start: learns from {warm.get('runs', 0)} run(s) of {', '.join(sources)}{missing}"
         )
+    lines.extend(refused_lines(status))
     lines.extend(parameter_lines(sweep))
     lines.append("")
+    # AGAIN (retries and reruns) only in a sweep that has some.
+    again = any(r.get("again") for r in records)
     rows = [
         [
             r["name"],
             r["state"],
             _metric_text(r["metric"]),
             json.dumps(r["parameters"], separators=(",", ":")),
+            *([r.get("again") or ""] if again else []),
             r.get("why") or "",
         ]
         for r in records
     ]
-    lines.append(table(["RUN", "STATE", "METRIC", "PARAMETERS", "WHY"], rows) if rows else "No runs yet.")
+    header = ["RUN", "STATE", "METRIC", "PARAMETERS", *(["AGAIN"] if again else []), "WHY"]
+    lines.append(table(header, rows) if rows else "No runs yet.")
     folded = status.get("foldedRuns") or {}
     if folded.get("numbers"):
         lines.append(
@@ -327,6 +336,8 @@ def run_command(args: argparse.Namespace, out: Callable[[str], None]) -> int:
             return 0
         cluster.patch_job(args.run, {"metadata": {"annotations": {api.ANNOTATION_STOP: "true"}}})
         out(f"run {args.run} stopping (its sweep starts the next run in its place)")
+    elif args.command == "rerun":
+        out(rerun(cluster, args.run, args.sweep))
     elif args.command == "logs":
         cluster.job(args.run)
         pods = cluster.pods_of_run(args.run)

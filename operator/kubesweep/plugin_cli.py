@@ -4,6 +4,7 @@
     kubectl sweep list [-A] [-o json|yaml]
     kubectl sweep status NAME [-o json|yaml]
     kubectl sweep stop-run RUN
+    kubectl sweep rerun RUN [--sweep NAME]
     kubectl sweep logs RUN [-f]
     kubectl sweep report NAME [-o FILE]
     kubectl sweep export NAME [--format csv|json|optuna] [-o FILE]
@@ -73,6 +74,14 @@ def parser() -> argparse.ArgumentParser:
     )
     stop_run = command("stop-run", "stop one run; the next takes its place")
     stop_run.add_argument("run", help="the run: its Job's name, e.g. lr-search-0007")
+    rerun = command("rerun", "run an ended run again, as a new run with the same parameters")
+    rerun.add_argument("run", help="the run: its Job's name, e.g. lr-search-0007")
+    rerun.add_argument(
+        "--sweep",
+        metavar="NAME",
+        default=None,
+        help="the run's sweep (default: found from the run's Job or the records)",
+    )
     logs = command("logs", "the log of a run's pod")
     logs.add_argument("run", help="the run: its Job's name, e.g. lr-search-0007")
     logs.add_argument("-f", "--follow", action="store_true", help="stream the log while the run writes it")

@@ -15,6 +15,14 @@ class PluginError(Exception):
     """A failure to tell the user, with what to do about it."""
 
 
+class NotFound(PluginError):
+    """404, said as what to do about it."""
+
+
+class Conflict(PluginError):
+    """409: the object changed since it was read (a write that carried its resourceVersion)."""
+
+
 class Cluster:
     def __init__(self, kubeconfig: str | None, context: str | None, namespace: str | None) -> None:
         import pykube
@@ -47,14 +55,14 @@ class Cluster:
                 f"cannot reach the API server at {self.http.url} ({exc.__class__.__name__}); is the cluster up and the context right?"
             ) from None
         if response.status_code == 404:
-            raise PluginError(
-                f'{what} not found in namespace "{self.namespace}"; see `kubectl sweep list -A`'
-            )
+            raise NotFound(f'{what} not found in namespace "{self.namespace}"; see `kubectl sweep list -A`')
         if response.status_code == 403:
             raise PluginError(
                 f"forbidden: {_message(response)}; ask for {method.lower()} permission on the resource in "
                 f'namespace "{self.namespace}" (see `kubectl auth can-i`)'
             )
+        if response.status_code == 409:
+            raise Conflict(f"the API server refused: {_message(response)}")
         if response.status_code >= 400:
             raise PluginError(f"the API server refused: {_message(response)}")
         return response
@@ -91,8 +99,20 @@ class Cluster:
         return list(self.request("GET", path, what="jobs", params=params).json()["items"])
 
     def job(self, name: str) -> dict[str, Any]:
+        job = self.find_job(name)
+        if job is None:
+            raise PluginError(
+                f'run "{name}" not found in namespace "{self.namespace}"; see `kubectl sweep list -A`'
+            )
+        return job
+
+    def find_job(self, name: str) -> dict[str, Any] | None:
+        """The run's Job, or None when there is none (any more)."""
         path = f"/apis/batch/v1/namespaces/{self.namespace}/jobs/{name}"
-        job = dict(self.request("GET", path, what=f'run "{name}"').json())
+        try:
+            job = dict(self.request("GET", path, what=f'run "{name}"').json())
+        except NotFound:
+            return None
         if api.LABEL_SWEEP not in (job["metadata"].get("labels") or {}):
             raise PluginError(f'job "{name}" is not a run of any sweep')
         return job

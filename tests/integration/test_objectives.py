@@ -3,6 +3,8 @@ Pareto front, and `kubectl sweep status` shows it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from typing import Any
 
 import pytest
@@ -11,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 from kubesweep.search import pareto
 
 from .conftest import Kube, python_run
-from .test_plugin import kubectl_sweep
+from .test_plugin import BIN, kubectl_sweep
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +57,21 @@ def test_tpe_with_two_objectives_finishes_with_the_pareto_front(sandbox: Any, ku
     assert shown.returncode == 0, shown.stderr
     assert f"Pareto front: {len(expected)} run(s)" in shown.stdout
     assert all(name in shown.stdout.split("Pareto front")[1] for name in expected)
+
+    # kubectl get sweeps -o wide: no BEST (no single best among trade-offs), the front's size.
+    env = {**os.environ, "KUBECONFIG": str(sandbox.kubeconfig_path)}
+    wide = subprocess.run(
+        [str(BIN / "kubectl"), "get", "sweeps", "-n", ns, "-o", "wide"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert wide.returncode == 0, wide.stderr
+    header, row = wide.stdout.splitlines()[:2]
+    # An empty cell prints as blanks: the column is read where its header stands.
+    at = header.index("FRONT")
+    assert row[at:].split()[0] == str(len(expected)), wide.stdout
+    assert row[header.index("BEST") : at].split() == [], wide.stdout
 
 
 def test_the_cluster_refuses_metric_beside_metrics(kube: Kube, ns: str) -> None:

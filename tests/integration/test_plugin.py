@@ -205,7 +205,7 @@ def test_report_export_and_get_sweeps_of_a_hyperband_sweep(
         env=env,
         check=True,
     ).stdout.split()
-    assert {"QUEUED", "CRASHED", "KILLED"} <= set(wide)
+    assert {"QUEUED", "CRASHED", "KILLED", "RETRIES", "FRONT"} <= set(wide)
 
     # The report: one file, every run drawn in a real browser with no error and no request.
     page = tmp_path / "hb.html"

@@ -76,12 +76,13 @@ def test_crd_names_columns_and_status_subresource() -> None:
     version = doc["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     assert [c["name"] for c in version["additionalPrinterColumns"]] == [
-        "State", "Phase", "Running", "Queued", "Finished", "Failed", "Crashed", "Killed", "Total", "Best", "Age",
+        "State", "Phase", "Running", "Queued", "Finished", "Failed", "Crashed", "Killed", "Total", "Retries",
+        "Best", "Front", "Age",
     ]  # fmt: skip
     # Runs waiting in a queue show with -o wide: most clusters have no queue; crashed and killed
-    # runs too.
+    # runs, retries, and the Pareto front's size (a sweep of several objectives has no best) too.
     assert [c["name"] for c in version["additionalPrinterColumns"] if c.get("priority")] == [
-        "Queued", "Crashed", "Killed",
+        "Queued", "Crashed", "Killed", "Retries", "Front",
     ]  # fmt: skip
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     assert spec["state"]["default"] == "running" and spec["parallelism"]["default"] == 1

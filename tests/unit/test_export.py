@@ -131,3 +131,69 @@ def test_optuna_dashboard_opens_the_journal(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_runs_started_again_say_how_in_csv_json_optuna_and_the_report(
+    tmp_path: Path,
+) -> None:
+    spec = {"metric": {"name": "loss"}, "parameters": {"x": {"values": [1, 2]}}}
+    records = [
+        {
+            "name": "r-0001",
+            "number": 1,
+            "state": "Crashed",
+            "parameters": {"x": 1},
+            "disrupted": True,
+            "retriedBy": "r-0002",
+        },
+        {
+            "name": "r-0002",
+            "number": 2,
+            "state": "Finished",
+            "parameters": {"x": 1},
+            "metrics": {"loss": 1.0},
+            "retryOf": "r-0001",
+            "attempt": 1,
+        },
+    ]
+    rerun = {
+        "metadata": {
+            "name": "r-0003",
+            "annotations": {
+                "kubesweep.io/parameters": '{"x":1}',
+                "kubesweep.io/run-number": "3",
+                "kubesweep.io/rerun-of": "r-0002",
+            },
+        },
+        "status": {"active": 1},
+    }
+    s = {"metadata": {"name": "r", "namespace": "ml"}, "spec": spec, "status": {"recordedRuns": records}}
+    runs = report.runs_of(s, [rerun])
+    rows = list(csv.DictReader(io.StringIO(export.to_csv(spec, runs))))
+    assert list(rows[0])[-5:] == ["retry_of", "attempt", "rerun_of", "retried_by", "disrupted"]
+    assert [(r["retry_of"], r["attempt"], r["rerun_of"], r["retried_by"], r["disrupted"]) for r in rows] == [
+        ("", "", "", "r-0002", "True"),
+        ("r-0001", "1", "", "", ""),
+        ("", "", "r-0002", "", ""),
+    ]
+    document = json.loads(export.to_json(s, runs))
+    assert [
+        {k: r.get(k) for k in ("retryOf", "attempt", "rerunOf", "retriedBy", "disrupted") if k in r}
+        for r in document["runs"]
+    ] == [
+        {"retriedBy": "r-0002", "disrupted": True},
+        {"retryOf": "r-0001", "attempt": 1},
+        {"rerunOf": "r-0002"},
+    ]
+    export.write_optuna(tmp_path / "r.log", s, runs)
+    study = optuna.load_study(
+        study_name="ml/r", storage=JournalStorage(JournalFileBackend(str(tmp_path / "r.log")))
+    )
+    assert [t.user_attrs.get("rerunOf") for t in study.get_trials(deepcopy=False)] == [None, None, "r-0002"]
+    # The report's tables say it beside the state.
+    page = report.render(s, runs, generated="now")
+    assert "<td>Finished (Job deleted; retry 1 of r-0001)</td>" in page
+    assert "<td>Running (rerun of r-0002)</td>" in page
+    assert "<td>Crashed (Job deleted; disrupted, retried by r-0002)</td>" in page
+    # A sweep without them: the same columns as ever.
+    assert "retry_of" not in export.to_csv(SPEC, report.runs_of(sweep(), JOBS))

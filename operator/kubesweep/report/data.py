@@ -32,6 +32,41 @@ class Run:
     exit_code: int | None = None
     message: str | None = None
     job_deleted: bool = False
+    # Started again, or to be: the record's retryOf, attempt, rerunOf, retriedBy, disrupted.
+    again: dict[str, Any] = field(default_factory=dict)
+
+
+AGAIN_FIELDS = ("retryOf", "attempt", "rerunOf", "retriedBy", "disrupted")
+# A run's Job says the same of a run not recorded yet.
+_AGAIN_ANNOTATIONS = {
+    "retryOf": api.ANNOTATION_RETRY_OF,
+    "attempt": api.ANNOTATION_ATTEMPT,
+    "rerunOf": api.ANNOTATION_RERUN_OF,
+}
+
+
+def again_of(record: Mapping[str, Any], annotations: Mapping[str, Any]) -> dict[str, Any]:
+    """How a run was started again, or will be: its record's fields, else its Job's annotations."""
+    found: dict[str, Any] = {k: annotations[a] for k, a in _AGAIN_ANNOTATIONS.items() if annotations.get(a)}
+    if str(found.get("attempt", "")).isdigit():
+        found["attempt"] = int(found["attempt"])
+    found.update({k: record[k] for k in AGAIN_FIELDS if record.get(k) not in (None, False, "")})
+    return found
+
+
+def again_text(again: Mapping[str, Any]) -> str:
+    """`retry 1 of s-0003`, `rerun of s-0003`, `disrupted, retried by s-0006`."""
+    parts = []
+    if again.get("retryOf"):
+        attempt = f" {again['attempt']}" if again.get("attempt") else ""
+        parts.append(f"retry{attempt} of {again['retryOf']}")
+    if again.get("rerunOf"):
+        parts.append(f"rerun of {again['rerunOf']}")
+    if again.get("disrupted"):
+        parts.append("disrupted")
+    if again.get("retriedBy"):
+        parts.append(f"retried by {again['retriedBy']}")
+    return ", ".join(parts)
 
 
 def _number_of(name: str, annotations: Mapping[str, Any]) -> int:
@@ -69,6 +104,7 @@ def runs_of(sweep: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]]) -> list
                 exit_code=record.get("exitCode"),
                 message=record.get("message"),
                 job_deleted=name not in with_jobs,
+                again=again_of(record, {}),
             )
         )
     for job in jobs:
@@ -95,6 +131,7 @@ def runs_of(sweep: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]]) -> list
                 reason=result.get("reason"),
                 exit_code=result.get("exitCode"),
                 message=result.get("message"),
+                again=again_of({}, annotations),
             )
         )
     return sorted(out, key=lambda r: (r.number, r.name))

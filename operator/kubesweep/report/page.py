@@ -20,6 +20,7 @@ from kubesweep.report.charts import escape as _e
 from kubesweep.report.data import (
     BEST_SHOWN,
     Run,
+    again_text,
     best_runs,
     flat_parameters,
     is_number,
@@ -44,7 +45,11 @@ def runs_table(spec: Mapping[str, Any], runs: Sequence[Run], table_id: str, rank
     for i, run in enumerate(runs, 1):
         flat = run_parameters(spec, run)
         cells = [str(i)] if ranked else []
-        cells += [run.name, run.state + (" (Job deleted)" if run.job_deleted else "")]
+        notes = [
+            *(["Job deleted"] if run.job_deleted else []),
+            *([again_text(run.again)] if run.again else []),
+        ]
+        cells += [run.name, run.state + (f" ({'; '.join(notes)})" if notes else "")]
         if metric:
             value = run.metrics.get(metric)
             cells.append(value_text(value) if is_number(value) else "")
