@@ -25,12 +25,14 @@ from .conftest import Kube, Operator, condition, python_run, released_jobs, wait
 pytestmark = pytest.mark.integration
 
 # Waits until the gate is open (for every run, or for this one: GATE.<run>), then reports
-# loss = its parameter a. SIGTERM (an eviction's) ends it at once, as it would most training scripts.
+# loss = its parameter a; exits 1 at once if told to (GATE.fail.<run>). SIGTERM (an eviction's) ends it at once, as it would most training scripts.
 GATED = (
-    "import json, os, time\n"
+    "import json, os, sys, time\n"
     "p = json.loads(os.environ['KUBESWEEP_PARAMETERS'])\n"
-    "gates = (os.environ['GATE'], os.environ['GATE'] + '.' + os.environ['KUBESWEEP_RUN'])\n"
-    "while not any(os.path.exists(g) for g in gates):\n"
+    "gate, run = os.environ['GATE'], os.environ['KUBESWEEP_RUN']\n"
+    "while not any(os.path.exists(g) for g in (gate, gate + '.' + run)):\n"
+    "    if os.path.exists(gate + '.fail.' + run):\n"
+    "        sys.exit(1)\n"
     "    time.sleep(0.05)\n"
     "print('loss=%s' % p['a'], flush=True)\n"
 )
@@ -46,6 +48,11 @@ def gate(tmp_path: Path) -> Iterator[Path]:
 def open_for(gate: Path, run: str) -> None:
     """Lets that run alone end."""
     gate.with_name(f"{gate.name}.{run}").touch()
+
+
+def fail_for(gate: Path, run: str) -> None:
+    """Makes that run fail on its own (exit 1)."""
+    gate.with_name(f"{gate.name}.fail.{run}").touch()
 
 
 def gated(gate: Path, values: list[int], parallelism: int = 1, **spec: Any) -> dict[str, Any]:
@@ -270,25 +277,27 @@ def test_a_retry_evicted_past_max_retries_is_not_retried_and_counts_as_a_failure
     assert (counts["total"], counts["retries"], counts["crashed"]) == (2, 1, 2)
 
 
-# Case 2, further: maxRetries: 2 retries a run twice, each retry retrying the attempt before it;
-# the third eviction is not retried, and the search goes on with its next point.
+# Case 2, further: maxRetries: 4 retries a run four times, each retry retrying the attempt before
+# it; the fifth eviction is not retried, and the search goes on with its next point. Five crashes
+# and no run finished, yet not the first-5 rule's Failed: four of them were retried.
 def test_retries_of_retries_stop_at_max_retries_and_the_search_goes_on(
     kube: Kube, ns: str, gate: Path
 ) -> None:
-    kube.create_sweep(ns, "chain", gated(gate, [1, 2], maxRetries=2))
-    evict(kube, ns, "chain-0001")
-    first = retry_of(kube, ns, "chain", "chain-0001")
-    assert first["metadata"]["name"] == "chain-0002"
-    evict(kube, ns, "chain-0002")
-    second = retry_of(kube, ns, "chain", "chain-0002")
-    assert second["metadata"]["name"] == "chain-0003"
-    evict(kube, ns, "chain-0003")
-    # Retries start before search runs: once the next point's run exists, the third eviction
+    kube.create_sweep(ns, "chain", gated(gate, [1, 2], maxRetries=4))
+    attempts = ["chain-0001"]
+    retries: list[dict[str, Any]] = []
+    for _ in range(4):
+        evict(kube, ns, attempts[-1])
+        retries.append(retry_of(kube, ns, "chain", attempts[-1]))
+        attempts.append(retries[-1]["metadata"]["name"])
+    assert attempts == [f"chain-{n:04d}" for n in range(1, 6)]
+    evict(kube, ns, "chain-0005")
+    # Retries start before search runs: once the next point's run exists, the fifth eviction
     # has been seen and not retried.
     following = wait_for(
-        lambda: next((j for j in kube.jobs(ns, "chain") if j["metadata"]["name"] == "chain-0004"), None),
+        lambda: next((j for j in kube.jobs(ns, "chain") if j["metadata"]["name"] == "chain-0006"), None),
         30,
-        "run 4",
+        "run 6",
         lambda: kube.sweep(ns, "chain").get("status"),
     )
     assert api.ANNOTATION_RETRY_OF not in annotations_of(following), annotations_of(following)
@@ -298,18 +307,36 @@ def test_retries_of_retries_stop_at_max_retries_and_the_search_goes_on(
     done = ended(kube, ns, "chain")
     assert done["status"]["phase"] == "Finished", done["status"]
     jobs = released_jobs(kube, ns, "chain")
-    assert numbers(jobs) == [1, 2, 3, 4]
-    assert not retries_of(kube, ns, "chain", "chain-0003")
+    assert numbers(jobs) == [1, 2, 3, 4, 5, 6]
+    assert not retries_of(kube, ns, "chain", "chain-0005")
     records = {r["name"]: r for r in done["status"]["recordedRuns"]}
-    assert_taken_away(records["chain-0001"], "chain-0002")
-    assert_taken_away(records["chain-0002"], "chain-0003")
-    assert_taken_away(records["chain-0003"], None)
-    assert_retry(first, records["chain-0002"], records["chain-0001"], attempt=1)
-    assert_retry(second, records["chain-0003"], records["chain-0002"], attempt=2)
-    assert records["chain-0004"]["state"] == "Finished"
-    no_retries_noted(records, "chain-0004")
+    for attempt, (previous, retry, job) in enumerate(zip(attempts, attempts[1:], retries, strict=False), 1):
+        assert_taken_away(records[previous], retry)
+        assert_retry(job, records[retry], records[previous], attempt=attempt)
+    assert_taken_away(records["chain-0005"], None)
+    assert records["chain-0006"]["state"] == "Finished"
+    no_retries_noted(records, "chain-0006")
     counts = done["status"]["runs"]
-    assert (counts["total"], counts["retries"], counts["finished"], counts["crashed"]) == (4, 2, 1, 3)
+    assert (counts["total"], counts["retries"], counts["finished"], counts["crashed"]) == (6, 4, 1, 5)
+
+
+# A retry that fails on its own is an ordinary failure: not retried, and counted (maxFailedRuns: 1).
+def test_a_retry_that_fails_on_its_own_counts_as_a_failure(kube: Kube, ns: str, gate: Path) -> None:
+    kube.create_sweep(ns, "relapse", gated(gate, [1, 2], maxFailedRuns=1))
+    evict(kube, ns, "relapse-0001")
+    retry = retry_of(kube, ns, "relapse", "relapse-0001")
+    wait_for(lambda: running(kube, ns, "relapse-0002"), 30, "the retry running")
+    fail_for(gate, "relapse-0002")
+    done = ended(kube, ns, "relapse")
+    assert done["status"]["phase"] == "Failed", done["status"]
+    assert condition(done).get("reason") == "MaxFailedRunsReached", condition(done)
+    assert numbers(released_jobs(kube, ns, "relapse")) == [1, 2]
+    records = {r["name"]: r for r in done["status"]["recordedRuns"]}
+    assert_taken_away(records["relapse-0001"], "relapse-0002")
+    assert_retry(retry, records["relapse-0002"], records["relapse-0001"], attempt=1)
+    failed = records["relapse-0002"]
+    assert (failed["state"], failed.get("exitCode")) == ("Failed", 1), failed
+    assert not failed.get("disrupted") and not failed.get("retriedBy"), failed
 
 
 # Case 3: maxRetries: 0 turns retries off: the evicted run stays Crashed, the next run is the
