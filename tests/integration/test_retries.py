@@ -226,6 +226,31 @@ def retried_events(kube: Kube, ns: str, sweep: str) -> list[str]:
     ]
 
 
+# A drain takes several runs at once: each is retried once, in the places they left, before the
+# search's next point.
+def test_runs_evicted_together_are_each_retried_once(kube: Kube, ns: str, gate: Path) -> None:
+    kube.create_sweep(ns, "drain", gated(gate, [1, 2, 3, 4], parallelism=3))
+    executing = ["drain-0001", "drain-0002", "drain-0003"]
+    wait_for(lambda: all(running(kube, ns, run) for run in executing), 30, f"{executing} running")
+    for run in executing[:2]:
+        evict(kube, ns, run)
+    retries = {run: retry_of(kube, ns, "drain", run) for run in executing[:2]}
+    assert sorted(j["metadata"]["name"] for j in retries.values()) == ["drain-0004", "drain-0005"]
+    gate.touch()
+    done = ended(kube, ns, "drain")
+    assert done["status"]["phase"] == "Finished", done["status"]
+    jobs = released_jobs(kube, ns, "drain")
+    assert numbers(jobs) == [1, 2, 3, 4, 5, 6]
+    assert len([j for j in jobs if api.ANNOTATION_RETRY_OF in annotations_of(j)]) == 2
+    records = {r["name"]: r for r in done["status"]["recordedRuns"]}
+    for run, job in retries.items():
+        assert_taken_away(records[run], job["metadata"]["name"])
+        assert_retry(job, records[job["metadata"]["name"]], records[run], attempt=1)
+    assert records["drain-0006"]["parameters"] == {"a": 4}
+    counts = done["status"]["runs"]
+    assert (counts["total"], counts["retries"], counts["finished"], counts["crashed"]) == (6, 2, 4, 2)
+
+
 # The template's backoffLimit is used first: an evicted pod is replaced by the Job itself, within
 # the same run; only the Job's last pod evicted makes the run Crashed, and retried.
 def test_the_jobs_own_backoff_limit_comes_before_a_retry(kube: Kube, ns: str, gate: Path) -> None:
