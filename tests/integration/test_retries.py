@@ -1,4 +1,4 @@
-"""Retries (issue 17, /work/notes/retries-design.md): a run the cluster took away (its pod evicted
+"""Retries (issue 17; the README's Runs section): a run the cluster took away (its pod evicted
 through the Eviction API, as a drain does) is run again with the same parameters as a new run, up
 to spec.maxRetries; the retry counts toward neither runCap nor maxFailedRuns, nor does the crash it
 replaces. A run that fails on its own is never retried. On both backends.
@@ -25,7 +25,8 @@ from .conftest import Kube, Operator, condition, python_run, released_jobs, wait
 pytestmark = pytest.mark.integration
 
 # Waits until the gate is open (for every run, or for this one: GATE.<run>), then reports
-# loss = its parameter a; exits 1 at once if told to (GATE.fail.<run>). SIGTERM (an eviction's) ends it at once, as it would most training scripts.
+# loss = its parameter a; exits 1 at once if told to (GATE.fail.<run>). SIGTERM (an eviction's)
+# ends it at once, as it would most training scripts.
 GATED = (
     "import json, os, sys, time\n"
     "p = json.loads(os.environ['KUBESWEEP_PARAMETERS'])\n"
@@ -211,6 +212,9 @@ def test_an_evicted_run_is_retried_with_its_parameters_and_the_sweep_finishes(
     assert records[name]["metrics"] == {"loss": records[first]["parameters"]["a"]}, records[name]
     no_retries_noted(records, *(n for n in records if n not in (first, name)))
     assert {r["state"] for n, r in records.items() if n != first} == {"Finished"}
+    assert len([r for r in records.values() if not r.get("retryOf")]) == cap, (
+        "runCap counts all but the retry"
+    )
     counts = done["status"]["runs"]
     assert (counts["total"], counts["retries"], counts["finished"], counts["crashed"]) == (cap + 1, 1, cap, 1)
     # Told once, naming both runs (kubectl get events --field-selector reason=RunRetried).
