@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from kubesweep.runs import CANNOT_START
+from kubesweep.runs import CANNOT_START, DISRUPTION_POLICY, JOB_FAILED_BY_POLICY, is_disruption_policy
 
 OURS = "kubesweep.io/"
 _SWEEP_META = ("name", "namespace", "uid", "resourceVersion", "generation", "deletionTimestamp", "finalizers")
@@ -93,6 +93,8 @@ def job(body: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("podFailurePolicy", "backoffLimitPerIndex"):
         if spec.get(key) is not None:
             out["spec"][key] = True
+    if is_disruption_policy(spec.get("podFailurePolicy")):
+        out["spec"]["podFailurePolicy"] = DISRUPTION_POLICY  # kubesweep's own: one shared copy
     # A recorded run's Job keeps only whether it ended: a killed run's Job is let go once it did.
     recorded = bool(meta["annotations"].get(f"{OURS}result"))
     out["status"]["conditions"] = [
@@ -100,6 +102,8 @@ def job(body: Mapping[str, Any]) -> dict[str, Any]:
             "type": _intern(c.get("type")),
             "status": "True",
             "reason": _intern(c.get("reason")),
+            # Which pod condition failed it, where kubesweep's podFailurePolicy did (runs.observe).
+            **({"message": c.get("message")} if c.get("reason") == JOB_FAILED_BY_POLICY else {}),
             # When the Job ended: how long its run waits for its pod's end (runs.observe), which
             # a recorded run does not.
             **(

@@ -648,13 +648,9 @@ def test_an_operator_killed_around_a_retry_starts_it_once(
 
 
 # Case 5, the operator down for the whole eviction (a drain that takes its pod too): by the time it
-# is back, the run's pod, and with it the DisruptionTarget condition, is gone, and the Job says only
-# BackoffLimitExceeded. The run is recorded Failed, never retried: nothing of the cluster's keeps
-# the pod's condition for it (a finalizer of its own on the run's pods would).
-@pytest.mark.xfail(
-    strict=True,
-    reason="a pod deleted while the operator is down takes its DisruptionTarget with it: Failed, not retried",
-)
+# is back, the run's pod, and with it the DisruptionTarget condition, is gone. The Job still says
+# so: kubesweep's podFailurePolicy (FailJob on DisruptionTarget) failed it with reason
+# PodFailurePolicy and a message naming the condition, so the run is retried all the same.
 def test_a_run_evicted_while_the_operator_is_down_is_retried(
     sandbox: Any, kube: Kube, tmp_path: Path, gate: Path
 ) -> None:
@@ -669,7 +665,13 @@ def test_a_run_evicted_while_the_operator_is_down_is_retried(
         wait_for(lambda: not pods_of(kube, ns, "down-0001"), 30, "run 1's pod gone")
         op.start()
         record = recorded(kube, ns, "down", "down-0001")
-        assert_disrupted(record)
+        # Only the Job tells it now: which condition failed it, not the eviction's own reason.
+        assert (record["state"], record.get("reason"), record.get("disrupted")) == (
+            "Crashed",
+            "DisruptionTarget",
+            True,
+        ), record
+        assert "has condition DisruptionTarget matching FailJob rule" in record.get("message", ""), record
         retry_of(kube, ns, "down", "down-0001")
     finally:
         op.stop()
@@ -770,3 +772,71 @@ def test_no_retry_once_the_target_is_reached(kube: Kube, ns: str, gate: Path) ->
     records = {r["name"]: r for r in done["status"]["recordedRuns"]}
     assert_taken_away(records["target-0002"], None)
     assert done["status"]["runs"]["retries"] == 0
+
+
+# The Job controller's podFailurePolicy, which kubesweep's Jobs carry (FailJob on DisruptionTarget):
+# the sandbox's applies it as the real one does, the message word for word. A plain Job, no sweep's.
+@pytest.mark.parametrize(
+    ("code", "reason", "failed", "made"),
+    [(42, "PodFailurePolicy", 1, 1), (3, "BackoffLimitExceeded", 2, 2), (5, "BackoffLimitExceeded", 2, 3)],
+    ids=["fail-job", "count", "ignore"],
+)
+def test_the_job_controller_applies_a_pod_failure_policy_as_the_real_one(
+    kube: Kube, ns: str, tmp_path: Path, code: int, reason: str, failed: int, made: int
+) -> None:
+    name = f"policy-{code}"
+    once = tmp_path / "once"
+    rules = [
+        {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]}},
+        {"action": "Ignore", "onExitCodes": {"operator": "In", "values": [5]}},
+        {"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+    ]
+    # The first pod exits with `code`, the next ones 3 (which counts): exit 5 is ignored, so it
+    # takes a third pod to pass backoffLimit 1.
+    script = (
+        f"import os, sys\nif os.path.exists({str(once)!r}): sys.exit(3)\n"
+        f"open({str(once)!r}, 'w').close()\nsys.exit({code})"
+    )
+    job: Any = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 1,
+            "podFailurePolicy": {"rules": rules},
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": "python:3.11-slim",
+                            "command": ["python", "-c", script],
+                        }
+                    ],
+                }
+            },
+        },
+    }
+    kube.batch.create_namespaced_job(ns, job)
+
+    def read() -> dict[str, Any]:
+        found: dict[str, Any] = kube.api_client.sanitize_for_serialization(
+            kube.batch.read_namespaced_job(name, ns)
+        )
+        return found
+
+    def ended() -> dict[str, Any] | None:
+        return next((c for c in read()["status"].get("conditions") or [] if c["type"] == "Failed"), None)
+
+    condition = wait_for(ended, 60, f"Job {name} Failed")
+    assert condition["reason"] == reason, condition
+    listed = kube.core.list_namespaced_pod(ns, label_selector=f"job-name={name}").items
+    pods = [kube.api_client.sanitize_for_serialization(p)["metadata"]["name"] for p in listed]
+    if reason == "PodFailurePolicy":
+        expected = (
+            f"Container main for pod {ns}/{pods[0]} failed with exit code 42 matching FailJob rule at index 0"
+        )
+        assert condition["message"] == expected
+    assert read()["status"].get("failed") == failed, read()["status"]
+    assert len(pods) == made, pods  # an ignored failure makes one more

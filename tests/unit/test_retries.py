@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from kubesweep import api, folding, reconcile, runs
+from kubesweep import api, folding, reconcile, runs, slim
 from kubesweep.api import Phase, RunState
 from kubesweep.reconcile import CreateRun, Event
 from kubesweep.rules import restarts
@@ -339,3 +339,68 @@ def test_a_hostile_reruns_annotation_costs_a_bounded_pass_and_status() -> None:
     # Many reruns of one run: as many as parallelism leaves places for, in a pass.
     d = decide(sweep(reruns={"s-0001": 50}, parallelism=3), [finished(1)])
     assert [c[2] for c in creations(d)] == [{api.ANNOTATION_RERUN_OF: "s-0001"}] * 3
+
+
+# A run's Job keeps the trace of a disruption even when its pod is gone: kubesweep's podFailurePolicy.
+def _rendered(**template_spec: Any) -> dict[str, Any]:
+    s = sweep()
+    s["spec"]["template"]["spec"].update(template_spec)
+    return runs.render_job(s, 1, {"a": 1})
+
+
+def test_a_runs_job_gets_the_disruption_policy_only_where_it_changes_nothing_else() -> None:
+    assert _rendered()["spec"]["podFailurePolicy"] == runs.DISRUPTION_POLICY
+    # The template's own retries, its own policy, or a restartPolicy the policy does not allow.
+    assert "podFailurePolicy" not in _rendered(backoffLimit=2)["spec"]
+    own = {"rules": [{"action": "Ignore", "onExitCodes": {"operator": "In", "values": [3]}}]}
+    assert _rendered(podFailurePolicy=own)["spec"]["podFailurePolicy"] == own
+    on_failure = sweep()
+    on_failure["spec"]["template"]["spec"]["template"]["spec"]["restartPolicy"] = "OnFailure"
+    assert "podFailurePolicy" not in runs.render_job(on_failure, 1, {"a": 1})["spec"]
+
+
+def test_a_job_failed_by_the_disruption_policy_is_a_run_taken_away_even_without_its_pod() -> None:
+    message = "Pod ns/s-0001-x has condition DisruptionTarget matching FailJob rule at index 0"
+    job = {
+        "metadata": {"name": "s-0001", "annotations": {api.ANNOTATION_RUN_NUMBER: "1"}},
+        "spec": {"backoffLimit": 0, "podFailurePolicy": runs.DISRUPTION_POLICY},
+        "status": {
+            "failed": 1,
+            "conditions": [
+                {"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": message,
+                 "lastTransitionTime": "2026-11-24T11:00:00Z"},
+            ],
+        },
+    }  # fmt: skip
+    # As the API server sends it, and as the operator keeps it.
+    for seen in (runs.observe(job, []), runs.observe(slim.job(job), [])):
+        assert (seen.state, seen.disrupted, seen.reason, seen.message) == (
+            RunState.CRASHED,
+            True,
+            "DisruptionTarget",
+            message,
+        )
+    # Failed by a policy rule of the user's own, on an exit code: no disruption.
+    own = json.loads(json.dumps(job))
+    own["status"]["conditions"][0]["message"] = (
+        "Container c for pod ns/p failed with exit code 3 matching FailJob rule at index 0"
+    )
+    assert not runs.observe(own, []).disrupted
+
+
+def test_a_failed_pod_ends_its_run_at_once_under_kubesweeps_policy_not_under_another() -> None:
+    pod = {
+        "metadata": {"name": "p", "creationTimestamp": "2026-11-24T11:00:00Z"},
+        "spec": {},
+        "status": {"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"exitCode": 1}}}]},
+    }
+    job: dict[str, Any] = {
+        "metadata": {"name": "s-0001"},
+        "spec": {"podFailurePolicy": runs.DISRUPTION_POLICY},
+    }
+    assert runs.pod_outcome(job, [pod]) == RunState.FAILED
+    assert runs.pod_outcome(slim.job(job), [pod]) == RunState.FAILED
+    job["spec"]["podFailurePolicy"] = {
+        "rules": [{"action": "Ignore", "onExitCodes": {"operator": "In", "values": [1]}}]
+    }
+    assert runs.pod_outcome(job, [pod]) is None  # only the Job can tell whether it counts

@@ -16,11 +16,14 @@ from kubesweep.runs.logparse import (
     parse_termination_message,
 )
 from kubesweep.runs.model import (
+    DISRUPTION_POLICY,
+    JOB_FAILED_BY_POLICY,
     MAX_METRIC_NAME,
     MAX_OTHER_METRICS,
     Run,
     Stage,
     bounded_metrics,
+    is_disruption_policy,
     metric_steps,
     result_annotation,
     why,
@@ -62,6 +65,8 @@ from kubesweep.runs.render import (
 
 __all__ = [
     "CANNOT_START",
+    "DISRUPTION_POLICY",
+    "JOB_FAILED_BY_POLICY",
     "MAX_LOG_LINE",
     "MAX_LOG_NAMES",
     "MAX_LOG_STEPS",
@@ -85,6 +90,7 @@ __all__ = [
     "expand_string",
     "failure",
     "format_value",
+    "is_disruption_policy",
     "is_run_of",
     "job_name",
     "label_value",

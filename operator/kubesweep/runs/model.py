@@ -117,6 +117,34 @@ class Run:
         return self.stage == Stage.OBSERVED and self.active and self.suspended and not self.live_pods
 
 
+# The podFailurePolicy a run's Job gets where it changes nothing else (backoffLimit 0, restartPolicy
+# Never, none of the template's own): a pod the cluster took away fails the Job at once, as
+# backoffLimit 0 would, but the Job's Failed condition then says so (reason PodFailurePolicy, the
+# condition DisruptionTarget named in its message). The pod, and its condition, may be gone by the
+# time the operator looks (deleted after a drain while the operator itself was being moved): the
+# Job still tells that the run was taken away, and so is retried.
+DISRUPTION_POLICY: dict[str, Any] = {
+    "rules": [{"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]
+}
+JOB_FAILED_BY_POLICY = "PodFailurePolicy"
+
+
+def is_disruption_policy(policy: Any) -> bool:
+    """Whether a Job's podFailurePolicy is the one kubesweep gives (as the API server returns it)."""
+    rules = policy.get("rules") if isinstance(policy, Mapping) else None
+    if not isinstance(rules, list) or len(rules) != 1 or not isinstance(rules[0], Mapping):
+        return False
+    rule = rules[0]
+    conditions = rule.get("onPodConditions") or []
+    return (
+        rule.get("action") == "FailJob"
+        and not rule.get("onExitCodes")
+        and len(conditions) == 1
+        and conditions[0].get("type") == "DisruptionTarget"
+        and conditions[0].get("status", "True") == "True"
+    )
+
+
 def metric_steps(
     run_steps: Iterable[tuple[int, Mapping[str, float]]], metric: str
 ) -> tuple[tuple[int, float], ...]:

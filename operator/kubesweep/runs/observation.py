@@ -13,7 +13,7 @@ from typing import Any
 from kubesweep import api
 from kubesweep.api import RunState
 from kubesweep.runs.logparse import LogParser, parse_log, parse_termination_message, to_float
-from kubesweep.runs.model import Run, Stage
+from kubesweep.runs.model import JOB_FAILED_BY_POLICY, Run, Stage, is_disruption_policy
 
 
 def _pod_terminated(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -204,7 +204,8 @@ def pod_outcome(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Ru
     spec = job.get("spec") or {}
     if sum(1 for p in pods if _phase(p) == "Succeeded") >= int(spec.get("completions") or 1):
         return RunState.FINISHED
-    if spec.get("podFailurePolicy") or spec.get("backoffLimitPerIndex") is not None:
+    policy = spec.get("podFailurePolicy")
+    if (policy and not is_disruption_policy(policy)) or spec.get("backoffLimitPerIndex") is not None:
         return None
     if spec.get("suspend"):
         # Suspended (by hand, or a queue preempting it): the Job controller deletes its pods and
@@ -351,7 +352,7 @@ def observe(
             return Run(state=state, stage=Stage.AWAITING_POD, deadline=deadline, **common)
         ended["needs_log"] = ended["needs_log"] and latest is not None
 
-    def failed_run(state: RunState, job_reason: str = "") -> Run:
+    def failed_run(state: RunState, job_reason: str = "", job_message: str = "") -> Run:
         reason, code, message = failure(pods)
         crash = _crash_reason(pods)
         if crash:
@@ -364,6 +365,11 @@ def observe(
             job_reason = ""
             taken_away = True
         elif last_failed is not None and _phase_reason(last_failed) in TAKEN_AWAY_REASONS:
+            taken_away = True
+        elif job_reason == JOB_FAILED_BY_POLICY and "DisruptionTarget" in job_message:
+            # Its pod gone with its condition (deleted while no operator watched): the Job, failed
+            # by kubesweep's podFailurePolicy, still says the cluster took it away.
+            state, reason, message, job_reason = RunState.CRASHED, "DisruptionTarget", job_message, ""
             taken_away = True
         # The Job's own reason where it says more than its pods (DeadlineExceeded: it killed them).
         if (job_reason and job_reason != "BackoffLimitExceeded") or not reason:
@@ -381,7 +387,7 @@ def observe(
     if _condition(job, "Complete"):
         return Run(state=RunState.FINISHED, reason="Completed", **ended, **common)
     if failed := _condition(job, "Failed"):
-        return failed_run(RunState.FAILED, str(failed.get("reason") or ""))
+        return failed_run(RunState.FAILED, str(failed.get("reason") or ""), str(failed.get("message") or ""))
     # The pods may know before the Job does: a run that ended is never taken for an active one
     # (a cancel in that second would record a run that exited 0 as Killed, without metrics).
     outcome = pod_outcome(job, pods)

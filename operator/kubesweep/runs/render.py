@@ -11,6 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from kubesweep import api, search, wandb_pod
+from kubesweep.runs.model import DISRUPTION_POLICY
 
 # Kubernetes keeps Job names to 63 characters (the job-name label carries them).
 MAX_JOB_NAME = 63
@@ -248,6 +249,12 @@ def render_job(
         )
     # A run is one attempt: W&B retries nothing unless the template says so.
     job_spec.setdefault("backoffLimit", 0)
+    if (
+        job_spec["backoffLimit"] == 0
+        and pod_spec["restartPolicy"] == "Never"
+        and "podFailurePolicy" not in job_spec
+    ):
+        job_spec["podFailurePolicy"] = copy.deepcopy(DISRUPTION_POLICY)
     job_spec.pop("suspend", None)
     if api.LABEL_QUEUE in labels:
         # Created suspended, as Kueue's admission webhook would: no pod before the queue admits it.

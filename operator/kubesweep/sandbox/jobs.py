@@ -1,6 +1,6 @@
 """The sandbox's job controller: pods for batch/v1 Jobs and the Job status, as Kubernetes' own
 controller writes them (parallelism and completions of 1, backoffLimit, suspend,
-activeDeadlineSeconds; conditions SuccessCriteriaMet then Complete, FailureTarget then Failed,
+activeDeadlineSeconds, podFailurePolicy's rules; conditions SuccessCriteriaMet then Complete, FailureTarget then Failed,
 Suspended), with its timing: pod tracking finalizers, and a Job that ends a moment after its pod.
 """
 
@@ -61,6 +61,40 @@ def _tracked(pod: Obj) -> bool:
     return TRACKING_FINALIZER in (pod["metadata"].get("finalizers") or [])
 
 
+def _matches(rule: Obj, pod: Obj) -> str | None:
+    """How a podFailurePolicy rule matches a failed pod, in the real controller's words (before
+    "matching ACTION rule at index N"): one of its onPodConditions, or its onExitCodes on a
+    container (any, or the one named) that ended with a code not 0. None if it does not."""
+    meta = pod["metadata"]
+    where = f"{meta.get('namespace')}/{meta['name']}"
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    for wanted in rule.get("onPodConditions") or []:
+        if any(
+            c.get("type") == wanted.get("type") and c.get("status") == wanted.get("status", "True")
+            for c in conditions
+        ):
+            return f"Pod {where} has condition {wanted.get('type')}"
+    codes: Obj = rule.get("onExitCodes") or {}
+    for status in (pod.get("status") or {}).get("containerStatuses") or [] if codes else []:
+        if codes.get("containerName") and status.get("name") != codes["containerName"]:
+            continue
+        code = ((status.get("state") or {}).get("terminated") or {}).get("exitCode")
+        if code not in (None, 0) and (code in (codes.get("values") or [])) == (codes.get("operator") == "In"):
+            return f"Container {status.get('name')} for pod {where} failed with exit code {code}"
+    return None
+
+
+def failure_policy_action(job: Obj, pod: Obj) -> tuple[str, str]:
+    """What the Job's podFailurePolicy does with a failed pod (FailJob, Ignore or Count, as the
+    first matching rule says; Count without one), and the message the real controller gives it."""
+    rules = ((job.get("spec") or {}).get("podFailurePolicy") or {}).get("rules") or []
+    for index, rule in enumerate(rules):
+        if (matched := _matches(rule, pod)) is not None:
+            action = str(rule.get("action") or "Count")
+            return action, f"{matched} matching {action} rule at index {index}"
+    return "Count", ""
+
+
 def outcome(pod: Obj) -> str | None:
     """How the job controller accounts a pod that carries its finalizer: succeeded, failed (a
     pod deleted before it succeeded is a failure), or None while it runs."""
@@ -90,7 +124,8 @@ class JobController:
         self.finalizer_lag = finalizer_lag
         self.pods: dict[str, dict[str, Obj]] = {}  # job uid -> pod uid -> pod
         self.jobs: set[str] = set()  # uids of the Jobs that exist
-        self.counted: dict[str, dict[str, str]] = {}  # job uid -> pod uid -> succeeded | failed
+        self.counted: dict[str, dict[str, str]] = {}  # job uid -> pod uid -> succeeded | failed | ignored
+        self.failed_by_policy: dict[str, str] = {}  # job uid -> a FailJob rule's message
         self.ended_at: dict[str, float] = {}  # pod uid -> when its terminal phase was first seen
         self.releasing: set[str] = set()  # pod uids whose finalizer is being removed
         self.dirty: dict[tuple[str, str], None] = {}
@@ -156,6 +191,7 @@ class JobController:
                     if _tracked(pod):
                         self._release(pod)
                 self.counted.pop(uid, None)
+                self.failed_by_policy.pop(uid, None)
                 self.with_deadline.discard(self._key(event.object))
                 continue
             self.jobs.add(uid)
@@ -250,6 +286,12 @@ class JobController:
         counted = self.counted.setdefault(uid, {})
         for pod in pods:
             if _tracked(pod) and pod["metadata"]["uid"] not in counted and (seen := outcome(pod)):
+                if seen == "failed":
+                    action, message = failure_policy_action(job, pod)
+                    if action == "Ignore":
+                        seen = "ignored"
+                    elif action == "FailJob":
+                        self.failed_by_policy.setdefault(uid, message)
                 counted[pod["metadata"]["uid"]] = seen
         spec = job.get("spec") or {}
         status = copy.deepcopy(job.get("status") or {})
@@ -289,6 +331,8 @@ class JobController:
                         "CompletionsReached",
                         "Reached expected number of succeeded pods",
                     )
+                elif uid in self.failed_by_policy:
+                    set_condition("FailureTarget", "PodFailurePolicy", self.failed_by_policy[uid])
                 elif failed > int(spec.get("backoffLimit", 6)):
                     set_condition(
                         "FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit"
