@@ -4,7 +4,8 @@ phase of a running sweep."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from kubesweep import api, runs, search
 from kubesweep.actions import CreateRun, Event
@@ -48,24 +49,11 @@ def start_runs(p: Pass, spec: api.SweepSpec, permission_denied: str | None) -> V
     # Runs started again first, in the places parallelism leaves (runCap does not count them):
     # retries, unless the target is reached, and reruns by hand.
     for restart in restarts.due(p, spec, retries=winner is None, limit=spec.parallelism - len(active)):
-        number = next(numbers)
-        name = runs.job_name(meta.get("name", ""), number)
         try:
-            job = runs.render_job(p.sweep, number, restart.of.parameters, started_again=restart.annotations)
+            run = _start_run(p, next(numbers), restart.of.parameters, history, active, restart.annotations)
         except runs.UnknownParameterError as exc:
             return _template_names_unknown(p, exc)
-        p.actions.append(CreateRun(name, number, restart.of.parameters, job))
-        told.append(restart.event(name, spec))
-        run = Run(
-            name=name,
-            number=number,
-            parameters=restart.of.parameters,
-            state=RunState.PENDING,
-            **runs.started_again(restart.annotations),
-        )
-        p.runs[name] = run
-        history.append(search.Trial(number=number, parameters=restart.of.parameters, state="Pending"))
-        active.append(run)
+        told.append(restart.event(run.name, spec))
 
     if done_reason is None:
         free = spec.parallelism - len(active)
@@ -85,16 +73,10 @@ def start_runs(p: Pass, spec: api.SweepSpec, permission_denied: str | None) -> V
             if parameters is None:
                 done_reason = ("SearchExhausted", "Every point of the search space has been tried")
                 break
-            name = runs.job_name(meta.get("name", ""), next_number)
             try:
-                job = runs.render_job(p.sweep, next_number, parameters)
+                _start_run(p, next_number, parameters, history, active)
             except runs.UnknownParameterError as exc:
                 return _template_names_unknown(p, exc)
-            p.actions.append(CreateRun(name, next_number, parameters, job))
-            run = Run(name=name, number=next_number, parameters=parameters, state=RunState.PENDING)
-            p.runs[name] = run
-            history.append(search.Trial(number=next_number, parameters=parameters, state="Pending"))
-            active.append(run)
 
     if permission_denied is not None and any(isinstance(a, CreateRun) for a in p.actions):
         # Nothing is wrong with the sweep: keep its phase, say why no run starts (a Warning
@@ -121,6 +103,34 @@ def start_runs(p: Pass, spec: api.SweepSpec, permission_denied: str | None) -> V
             return Verdict(Phase.RUNNING, "Draining", f"{message}; waiting for {len(active)} run(s)")
         return Verdict(Phase.FINISHED, reason, message)
     return Verdict(Phase.RUNNING, "Running", f"{len(active)} run(s) executing")
+
+
+def _start_run(
+    p: Pass,
+    number: int,
+    parameters: Mapping[str, Any],
+    history: list[search.Trial],
+    active: list[Run],
+    started_again: Mapping[str, str] | None = None,
+) -> Run:
+    """Run `number` starts with these parameters (a retry's or a rerun's: `started_again`, its
+    Job's annotations): its Job is to be created, and the rest of the pass counts it executing
+    and in the search's history. UnknownParameterError: the template names a parameter the sweep
+    does not have."""
+    name = runs.job_name(p.meta.get("name", ""), number)
+    job = runs.render_job(p.sweep, number, parameters, started_again=started_again)
+    p.actions.append(CreateRun(name, number, parameters, job))
+    run = Run(
+        name=name,
+        number=number,
+        parameters=parameters,
+        state=RunState.PENDING,
+        **runs.started_again(started_again or {}),
+    )
+    p.runs[name] = run
+    history.append(search.Trial(number=number, parameters=parameters, state="Pending"))
+    active.append(run)
+    return run
 
 
 def _template_names_unknown(p: Pass, exc: runs.UnknownParameterError) -> Verdict:
