@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -253,6 +254,119 @@ def python_run(code: str, **container: Any) -> dict[str, Any]:
             },
         }
     }
+
+
+def grid(code: str, values: list[int], parallelism: int = 1, **container: Any) -> dict[str, Any]:
+    """A grid over `a` in `values`, minimizing `loss`, each run a Python snippet given 10 s to stop."""
+    template = python_run(code, **container)
+    template["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 10
+    return {
+        "method": "grid",
+        "parallelism": parallelism,
+        "metric": {"name": "loss", "goal": "minimize"},
+        "parameters": {"a": {"values": values}},
+        "template": template,
+    }
+
+
+def pods_of(kube: Kube, ns: str, run: str) -> list[dict[str, Any]]:
+    found = kube.core.list_namespaced_pod(ns, label_selector=f"{api.LABEL_RUN}={run}").items
+    return [kube.api_client.sanitize_for_serialization(p) for p in found]
+
+
+def running(kube: Kube, ns: str, run: str) -> dict[str, Any] | None:
+    """The run's pod that runs (not being deleted), if any."""
+    return next(
+        (
+            p
+            for p in pods_of(kube, ns, run)
+            if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+        ),
+        None,
+    )
+
+
+def forbidden(message: str) -> dict[str, Any]:
+    """The API server's 403 answer to a Job's creation."""
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": "Forbidden",
+        "details": {"group": "batch", "kind": "jobs"},
+        "code": 403,
+    }
+
+
+class JobCreateRefusal:
+    """On the emulator, a request criterion: the operator's Job creates in one namespace, past the
+    first `allowed`, until `lift()`; `refused` counts those it matched."""
+
+    def __init__(self, namespace: str, allowed: int = 0) -> None:
+        self.namespace = namespace
+        self.allowed = allowed
+        self.on = True
+        self.refused = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, request: Any) -> bool:
+        agent = request.headers.get("User-Agent") or ""
+        method = str(getattr(request.method, "value", request.method)).upper()
+        if not (
+            self.on
+            and agent.startswith("kubesweep-operator")
+            and method == "POST"
+            and request.url.path.endswith(f"/namespaces/{self.namespace}/jobs")
+        ):
+            return False
+        with self.lock:
+            if self.allowed > 0:
+                self.allowed -= 1
+                return False
+            self.refused += 1
+        return True
+
+    def lift(self) -> None:
+        self.on = False
+
+
+QUOTA_MESSAGE = (
+    'jobs.batch "{name}" is forbidden: exceeded quota: jobs, requested: count/jobs.batch=1, '
+    "used: count/jobs.batch=1, limited: count/jobs.batch=1"
+)
+
+
+class OneJobQuota:
+    """Room for one Job in a namespace, until `lift()`: a real ResourceQuota on a real cluster
+    (its controller fills in its status first: before that the quota admission refuses every
+    Job); on the emulator, the operator's Job creates past the first answered with that quota's
+    403 (`refused_name`: the Job its message names)."""
+
+    def __init__(self, sandbox: Any, kube: Kube, namespace: str, refused_name: str) -> None:
+        self.kube, self.namespace = kube, namespace
+        self.real = sandbox.backend == "real"
+        self.refusal = JobCreateRefusal(namespace, allowed=1)
+        if self.real:
+            quota = client.V1ResourceQuota(
+                metadata=client.V1ObjectMeta(name="jobs"),
+                spec=client.V1ResourceQuotaSpec(hard={"count/jobs.batch": "1"}),
+            )
+            kube.core.create_namespaced_resource_quota(namespace, quota)
+
+            def counted() -> Any:
+                status = kube.core.read_namespaced_resource_quota("jobs", namespace).status
+                return status is not None and (status.hard or {}).get("count/jobs.batch")
+
+            wait_for(counted, 30, "the quota's status")
+        else:
+            sandbox.emulator[self.refusal] << 403 << forbidden(QUOTA_MESSAGE.format(name=refused_name))
+
+    def lift(self) -> None:
+        if self.real and self.refusal.on:
+            self.kube.core.delete_namespaced_resource_quota("jobs", self.namespace)
+        self.refusal.lift()
 
 
 @pytest.fixture(scope="session")

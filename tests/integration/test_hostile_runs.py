@@ -4,14 +4,12 @@ prints thousands of metric names, and a namespace's ResourceQuota refusing a run
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client
 
-from .conftest import Kube, Operator, condition, metric_grid, wait_for
+from .conftest import Kube, OneJobQuota, Operator, condition, metric_grid, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -52,77 +50,12 @@ def test_a_run_printing_thousands_of_names_before_its_objectives_keeps_each_obje
     assert [r["name"] for r in sweep["status"]["paretoFront"]] == [record["name"]]
 
 
-QUOTA_MESSAGE = (
-    'jobs.batch "{name}" is forbidden: exceeded quota: jobs, requested: count/jobs.batch=1, '
-    "used: count/jobs.batch=1, limited: count/jobs.batch=1"
-)
-
-
-class Refusal:
-    """The operator's Job creates in one namespace answered 403 by a quota, until `lift()`."""
-
-    def __init__(self, namespace: str) -> None:
-        self.namespace = namespace
-        self.on = True
-        self.lock = threading.Lock()
-        self.allowed = 1  # the quota's room: one Job
-
-    def __call__(self, request: Any) -> bool:
-        agent = request.headers.get("User-Agent") or ""
-        method = str(getattr(request.method, "value", request.method)).upper()
-        if not (
-            self.on
-            and agent.startswith("kubesweep-operator")
-            and method == "POST"
-            and request.url.path.endswith(f"/namespaces/{self.namespace}/jobs")
-        ):
-            return False
-        with self.lock:
-            if self.allowed > 0:
-                self.allowed -= 1
-                return False
-        return True
-
-    def lift(self) -> None:
-        self.on = False
-
-
 def test_a_quota_refusal_waits_and_runs_start_once_the_quota_has_room(
     sandbox: Any, kube: Kube, tmp_path: Path
 ) -> None:
     op = Operator(Path(sandbox.kubeconfig_path), tmp_path / "operator.log", namespaces="quota-*")
     ns = kube.namespace("quota")
-    real = sandbox.backend == "real"
-    refusal = Refusal(ns)
-    if real:
-        # A real ResourceQuota: one Job in the namespace. Its controller fills in its status
-        # first (before that the quota admission refuses every Job).
-        quota = client.V1ResourceQuota(
-            metadata=client.V1ObjectMeta(name="jobs"),
-            spec=client.V1ResourceQuotaSpec(hard={"count/jobs.batch": "1"}),
-        )
-        kube.core.create_namespaced_resource_quota(ns, quota)
-
-        def counted() -> Any:
-            status = kube.core.read_namespaced_resource_quota("jobs", ns).status
-            return status is not None and (status.hard or {}).get("count/jobs.batch")
-
-        wait_for(counted, 30, "the quota's status")
-    else:
-        (
-            sandbox.emulator[refusal]
-            << 403
-            << {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Failure",
-                "message": QUOTA_MESSAGE.format(name="waits-0002"),
-                "reason": "Forbidden",
-                "details": {"group": "batch", "kind": "jobs"},
-                "code": 403,
-            }
-        )
+    quota = OneJobQuota(sandbox, kube, ns, "waits-0002")
     kube.create_sweep(ns, "waits", metric_grid("print('loss=1')", [1, 2], parallelism=2))
     op.start()
     try:
@@ -146,17 +79,14 @@ def test_a_quota_refusal_waits_and_runs_start_once_the_quota_has_room(
         event = wait_for(warnings, 10, "a QuotaExceeded Warning event")[0]
         assert "exceeded quota" in event.message
         # Room again (the quota removed): the same spec runs to its end, by the operator's retry.
-        if real:
-            kube.core.delete_namespaced_resource_quota("jobs", ns)
-        else:
-            refusal.lift()
+        quota.lift()
         sweep = kube.wait_phase(ns, "waits", "Finished", timeout=90)
         assert sweep["metadata"]["generation"] == 1
         assert condition(sweep)["status"] == "True"
         assert sorted(r["state"] for r in sweep["status"]["recordedRuns"]) == ["Finished", "Finished"]
         assert len(warnings()) == 1
     finally:
-        refusal.lift()
+        quota.lift()
         op.stop()
     assert "waiting for quota" in op.log
     assert "Traceback" not in op.log

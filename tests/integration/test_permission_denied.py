@@ -5,13 +5,22 @@ the permission is there. The 403 is injected with the emulator's fault DSL (kmoc
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import Kube, Operator, condition, python_run, released_jobs, result_of, wait_for
+from .conftest import (
+    JobCreateRefusal,
+    Kube,
+    Operator,
+    condition,
+    forbidden,
+    python_run,
+    released_jobs,
+    result_of,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.emulator]
 
@@ -21,53 +30,12 @@ REFUSAL = (
 )
 
 
-class Refusal:
-    """The operator's Job creates in one namespace answered 403, as the real API server answers
-    them under OwnerReferencesPermissionEnforcement, until `lift()`."""
-
-    def __init__(self, namespace: str) -> None:
-        self.namespace = namespace
-        self.on = True
-        self.refused = 0
-        self.lock = threading.Lock()
-
-    def __call__(self, request: Any) -> bool:
-        agent = request.headers.get("User-Agent") or ""
-        method = str(getattr(request.method, "value", request.method)).upper()
-        hit = (
-            self.on
-            and agent.startswith("kubesweep-operator")
-            and method == "POST"
-            and request.url.path.endswith(f"/namespaces/{self.namespace}/jobs")
-        )
-        if hit:
-            with self.lock:
-                self.refused += 1
-        return hit
-
-    def lift(self) -> None:
-        self.on = False
-
-
-def forbidden(message: str) -> dict[str, Any]:
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": "Forbidden",
-        "details": {"group": "batch", "kind": "jobs"},
-        "code": 403,
-    }
-
-
 def test_a_forbidden_job_create_is_reported_as_such_and_the_sweep_recovers_once_permitted(
     sandbox: Any, kube: Kube, tmp_path: Path
 ) -> None:
     op = Operator(Path(sandbox.kubeconfig_path), tmp_path / "operator.log", namespaces="pd-*")
     ns = kube.namespace("pd")
-    refusal = Refusal(ns)
+    refusal = JobCreateRefusal(ns)
     sandbox.emulator[refusal] << 403 << forbidden(REFUSAL)
     spec = {
         "method": "grid",

@@ -20,7 +20,18 @@ from kubernetes import client
 
 from kubesweep import api
 
-from .conftest import Kube, Operator, condition, python_run, released_jobs, wait_for
+from .conftest import (
+    Kube,
+    OneJobQuota,
+    Operator,
+    condition,
+    grid,
+    pods_of,
+    python_run,
+    released_jobs,
+    running,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -57,32 +68,7 @@ def fail_for(gate: Path, run: str) -> None:
 
 
 def gated(gate: Path, values: list[int], parallelism: int = 1, **spec: Any) -> dict[str, Any]:
-    template = python_run(GATED, env=[{"name": "GATE", "value": str(gate)}])
-    template["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 10
-    return {
-        "method": "grid",
-        "parallelism": parallelism,
-        "metric": {"name": "loss", "goal": "minimize"},
-        "parameters": {"a": {"values": values}},
-        "template": template,
-        **spec,
-    }
-
-
-def pods_of(kube: Kube, ns: str, run: str) -> list[dict[str, Any]]:
-    found = kube.core.list_namespaced_pod(ns, label_selector=f"{api.LABEL_RUN}={run}").items
-    return [kube.api_client.sanitize_for_serialization(p) for p in found]
-
-
-def running(kube: Kube, ns: str, run: str) -> dict[str, Any] | None:
-    return next(
-        (
-            p
-            for p in pods_of(kube, ns, run)
-            if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
-        ),
-        None,
-    )
+    return {**grid(GATED, values, parallelism, env=[{"name": "GATE", "value": str(gate)}]), **spec}
 
 
 def evict(kube: Kube, ns: str, run: str) -> None:
@@ -111,6 +97,18 @@ def annotations_of(job: dict[str, Any]) -> dict[str, str]:
 def retries_of(kube: Kube, ns: str, sweep: str, run: str) -> list[dict[str, Any]]:
     """The Jobs that say they retry `run`."""
     return [j for j in kube.jobs(ns, sweep) if annotations_of(j).get(api.ANNOTATION_RETRY_OF) == run]
+
+
+def assert_next_point(kube: Kube, ns: str, sweep: str, run: str, parameters: dict[str, Any]) -> None:
+    """Once its Job exists, `run` is the search's next point, with these parameters: no retry."""
+    job = wait_for(
+        lambda: next((j for j in kube.jobs(ns, sweep) if j["metadata"]["name"] == run), None),
+        30,
+        run,
+        lambda: kube.sweep(ns, sweep).get("status"),
+    )
+    assert api.ANNOTATION_RETRY_OF not in annotations_of(job), annotations_of(job)
+    assert json.loads(annotations_of(job)[api.ANNOTATION_PARAMETERS]) == parameters
 
 
 def retry_of(kube: Kube, ns: str, sweep: str, run: str, timeout: float = 30) -> dict[str, Any]:
@@ -323,14 +321,7 @@ def test_retries_of_retries_stop_at_max_retries_and_the_search_goes_on(
     evict(kube, ns, "chain-0005")
     # Retries start before search runs: once the next point's run exists, the fifth eviction
     # has been seen and not retried.
-    following = wait_for(
-        lambda: next((j for j in kube.jobs(ns, "chain") if j["metadata"]["name"] == "chain-0006"), None),
-        30,
-        "run 6",
-        lambda: kube.sweep(ns, "chain").get("status"),
-    )
-    assert api.ANNOTATION_RETRY_OF not in annotations_of(following), annotations_of(following)
-    assert json.loads(annotations_of(following)[api.ANNOTATION_PARAMETERS]) == {"a": 2}
+    assert_next_point(kube, ns, "chain", "chain-0006", {"a": 2})
     gate.touch()
 
     done = ended(kube, ns, "chain")
@@ -373,14 +364,7 @@ def test_a_retry_that_fails_on_its_own_counts_as_a_failure(kube: Kube, ns: str, 
 def test_max_retries_zero_retries_nothing(kube: Kube, ns: str, gate: Path) -> None:
     kube.create_sweep(ns, "noretry", gated(gate, [1, 2], maxRetries=0))
     evict(kube, ns, "noretry-0001")
-    following = wait_for(
-        lambda: next((j for j in kube.jobs(ns, "noretry") if j["metadata"]["name"] == "noretry-0002"), None),
-        30,
-        "run 2",
-        lambda: kube.sweep(ns, "noretry").get("status"),
-    )
-    assert api.ANNOTATION_RETRY_OF not in annotations_of(following), annotations_of(following)
-    assert json.loads(annotations_of(following)[api.ANNOTATION_PARAMETERS]) == {"a": 2}
+    assert_next_point(kube, ns, "noretry", "noretry-0002", {"a": 2})
     gate.touch()
 
     done = ended(kube, ns, "noretry")
@@ -433,72 +417,6 @@ def test_a_run_that_fails_on_its_own_is_never_retried(kube: Kube, ns: str, case:
     assert records["own-0002"]["parameters"] == {"a": 2}
     no_retries_noted(records, "own-0001", "own-0002")
     assert done["status"]["runs"]["retries"] == 0
-
-
-class JobRefusal:
-    """On the emulator: the operator's Job creates in one namespace answered 403, as a full
-    ResourceQuota answers them on a real cluster, until `lift()`."""
-
-    def __init__(self, namespace: str) -> None:
-        self.namespace = namespace
-        self.on = True
-
-    def __call__(self, request: Any) -> bool:
-        agent = request.headers.get("User-Agent") or ""
-        method = str(getattr(request.method, "value", request.method)).upper()
-        return (
-            self.on
-            and agent.startswith("kubesweep-operator")
-            and method == "POST"
-            and request.url.path.endswith(f"/namespaces/{self.namespace}/jobs")
-        )
-
-    def lift(self) -> None:
-        self.on = False
-
-
-def quota_of_one_job(sandbox: Any, kube: Kube, ns: str) -> JobRefusal:
-    """Room for one Job in `ns` (a ResourceQuota on a real cluster); the returned refusal, armed
-    on the emulator once a Job exists, refuses the rest until lifted."""
-    refusal = JobRefusal(ns)
-    if sandbox.backend == "real":
-        quota = client.V1ResourceQuota(
-            metadata=client.V1ObjectMeta(name="jobs"),
-            spec=client.V1ResourceQuotaSpec(hard={"count/jobs.batch": "1"}),
-        )
-        kube.core.create_namespaced_resource_quota(ns, quota)
-
-        def counted() -> Any:
-            status = kube.core.read_namespaced_resource_quota("jobs", ns).status
-            return status is not None and (status.hard or {}).get("count/jobs.batch")
-
-        wait_for(counted, 30, "the quota's status")
-    return refusal
-
-
-def arm(sandbox: Any, refusal: JobRefusal) -> None:
-    if sandbox.backend != "real":
-        message = f'jobs.batch is forbidden: exceeded quota: jobs, limited: count/jobs.batch=1 in "{refusal.namespace}"'
-        (
-            sandbox.emulator[refusal]
-            << 403
-            << {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Failure",
-                "message": message,
-                "reason": "Forbidden",
-                "details": {"group": "batch", "kind": "jobs"},
-                "code": 403,
-            }
-        )
-
-
-def lift(sandbox: Any, kube: Kube, refusal: JobRefusal) -> None:
-    if sandbox.backend == "real":
-        kube.core.delete_namespaced_resource_quota("jobs", refusal.namespace)
-    refusal.lift()
 
 
 class StatusFrozen:
@@ -592,13 +510,11 @@ def test_an_operator_killed_around_a_retry_starts_it_once(
 ) -> None:
     op = Operator(Path(sandbox.kubeconfig_path), tmp_path / "operator.log", namespaces="retry-*")
     ns = kube.namespace("retry")
-    refusal = quota_of_one_job(sandbox, kube, ns)
+    quota = OneJobQuota(sandbox, kube, ns, "restarts-0002")
     frozen = StatusFrozen(sandbox, kube, ns)
     kube.create_sweep(ns, "restarts", gated(gate, [1, 2, 3], maxFailedRuns=1))
     op.start()
     try:
-        wait_for(lambda: running(kube, ns, "restarts-0001"), 30, "run 1 running")
-        arm(sandbox, refusal)
         evict(kube, ns, "restarts-0001")
         assert_disrupted(recorded(kube, ns, "restarts", "restarts-0001"))
         # The operator has seen the eviction and tried to start the retry: the quota refused it.
@@ -616,7 +532,7 @@ def test_an_operator_killed_around_a_retry_starts_it_once(
         wait_for(lambda: not pods_of(kube, ns, "restarts-0001"), 30, "run 1's pod gone")
 
         frozen.freeze("restarts")
-        lift(sandbox, kube, refusal)
+        quota.lift()
         op.start()
         retry_of(kube, ns, "restarts", "restarts-0001")
         op.kill()
@@ -631,7 +547,7 @@ def test_an_operator_killed_around_a_retry_starts_it_once(
         done = ended(kube, ns, "restarts", timeout=90)
         jobs = released_jobs(kube, ns, "restarts")
     finally:
-        refusal.lift()
+        quota.lift()
         frozen.lift()
         op.stop()
     assert done["status"]["phase"] == "Finished", done["status"]

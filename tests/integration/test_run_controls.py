@@ -12,7 +12,7 @@ import pytest
 
 from kubesweep import api
 
-from .conftest import Kube, condition, python_run, wait_for
+from .conftest import Kube, condition, grid, pods_of, running, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -27,34 +27,6 @@ SLOW_TO_STOP = (
     "print('step=1 loss=0.5', flush=True)\n"
     "time.sleep(120)\n"
 )
-
-
-def grid(code: str, values: list[int], parallelism: int = 1, **container: Any) -> dict[str, Any]:
-    template = python_run(code, **container)
-    template["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 10
-    return {
-        "method": "grid",
-        "parallelism": parallelism,
-        "metric": {"name": "loss", "goal": "minimize"},
-        "parameters": {"a": {"values": values}},
-        "template": template,
-    }
-
-
-def pods_of(kube: Kube, ns: str, run: str) -> list[dict[str, Any]]:
-    found = kube.core.list_namespaced_pod(ns, label_selector=f"{api.LABEL_RUN}={run}").items
-    return [kube.api_client.sanitize_for_serialization(p) for p in found]
-
-
-def running(kube: Kube, ns: str, run: str) -> dict[str, Any] | None:
-    return next(
-        (
-            p
-            for p in pods_of(kube, ns, run)
-            if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
-        ),
-        None,
-    )
 
 
 def record(kube: Kube, ns: str, sweep: str, run: str) -> dict[str, Any] | None:

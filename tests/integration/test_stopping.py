@@ -12,7 +12,7 @@ from kubernetes.client.exceptions import ApiException
 
 from kubesweep import api
 
-from .conftest import Kube, python_run, wait_for
+from .conftest import Kube, pods_of, python_run, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -72,11 +72,6 @@ def queued_spec(parallelism: int = 2) -> dict[str, Any]:
         "parallelism": parallelism,
         "template": template,
     }
-
-
-def pods_of(kube: Kube, ns: str, run: str) -> list[dict[str, Any]]:
-    found = kube.core.list_namespaced_pod(ns, label_selector=f"{api.LABEL_RUN}={run}").items
-    return [kube.api_client.sanitize_for_serialization(p) for p in found]
 
 
 def job_failed(kube: Kube, ns: str, name: str) -> str | None:
