@@ -19,13 +19,6 @@ from kubesweep.report.data import AGAIN_FIELDS, Run, flat_parameters, run_parame
 from kubesweep.search import space
 
 FORMATS = ("csv", "json", "optuna")
-_CSV_NAMES = {
-    "retryOf": "retry_of",
-    "attempt": "attempt",
-    "rerunOf": "rerun_of",
-    "retriedBy": "retried_by",
-    "disrupted": "disrupted",
-}
 
 
 def _metric_name(spec: Mapping[str, Any]) -> str | None:
@@ -51,7 +44,7 @@ def to_csv(spec: Mapping[str, Any], runs: Sequence[Run]) -> str:
         ["run", "number", "state", *([metric] if metric else []), *others]
         + [label for _, label, _ in params]
         + ["reason", "exit_code", "message"]
-        + [_CSV_NAMES[k] for k in again]
+        + [AGAIN_FIELDS[k] for k in again]
     )
     for run in runs:
         flat = run_parameters(spec, run)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubesweep import api
+from kubesweep import api, runs
 from kubesweep.search import space
 
 RUN_STATES = ("Queued", "Pending", "Running", "Finished", "Failed", "Crashed", "Killed")
@@ -36,20 +36,22 @@ class Run:
     again: dict[str, Any] = field(default_factory=dict)
 
 
-AGAIN_FIELDS = ("retryOf", "attempt", "rerunOf", "retriedBy", "disrupted")
-# A run's Job says the same of a run not recorded yet.
-_AGAIN_ANNOTATIONS = {
-    "retryOf": api.ANNOTATION_RETRY_OF,
-    "attempt": api.ANNOTATION_ATTEMPT,
-    "rerunOf": api.ANNOTATION_RERUN_OF,
+# How a run was started again, by its record's names, each with its name as the run model (and
+# the CSV export) has it.
+AGAIN_FIELDS = {
+    "retryOf": "retry_of",
+    "attempt": "attempt",
+    "rerunOf": "rerun_of",
+    "retriedBy": "retried_by",
+    "disrupted": "disrupted",
 }
 
 
 def again_of(record: Mapping[str, Any], annotations: Mapping[str, Any]) -> dict[str, Any]:
-    """How a run was started again, or will be: its record's fields, else its Job's annotations."""
-    found: dict[str, Any] = {k: annotations[a] for k, a in _AGAIN_ANNOTATIONS.items() if annotations.get(a)}
-    if str(found.get("attempt", "")).isdigit():
-        found["attempt"] = int(found["attempt"])
+    """How a run was started again, or will be: its record's fields, else what its Job's
+    annotations say (read as the operator reads them)."""
+    started = runs.started_again(annotations)
+    found: dict[str, Any] = {k: started[name] for k, name in AGAIN_FIELDS.items() if name in started}
     found.update({k: record[k] for k in AGAIN_FIELDS if record.get(k) not in (None, False, "")})
     return found
 
